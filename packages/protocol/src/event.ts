@@ -1,0 +1,38 @@
+import { ErrorCode, RoomfabricError } from './errors.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import { codePointLength } from './room.js';
+
+/**
+ * Event names the client SDK and the server-side socket use for their own lifecycle.
+ * Neither side sends events with these names, so an application handler can never be
+ * confused with a state change.
+ */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  'connect',
+  'connecting',
+  'connected',
+  'disconnect',
+  'disconnected',
+  'state',
+  'error',
+  'moved',
+]);
+
+/** Throws `RF_EVENT_INVALID` or `RF_EVENT_RESERVED` unless `event` may be sent. */
+export function assertEventName(
+  event: unknown,
+  maxLength: number = DEFAULT_LIMITS.maxEventLength,
+): asserts event is string {
+  if (typeof event !== 'string' || event.length === 0) {
+    throw new RoomfabricError(ErrorCode.EVENT_INVALID, 'an event name must be a non-empty string');
+  }
+  if (event.length > maxLength && codePointLength(event) > maxLength) {
+    throw new RoomfabricError(
+      ErrorCode.EVENT_INVALID,
+      `an event name must be at most ${maxLength} characters`,
+    );
+  }
+  if (RESERVED_EVENTS.has(event)) {
+    throw new RoomfabricError(ErrorCode.EVENT_RESERVED, `the event name "${event}" is reserved`);
+  }
+}

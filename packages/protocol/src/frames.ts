@@ -1,0 +1,386 @@
+import { Decoder, encode } from '@msgpack/msgpack';
+import { CloseCode, ErrorCode, RoomfabricError } from './errors.js';
+import { DEFAULT_LIMITS, type Limits } from './limits.js';
+
+/** Wire protocol version carried in CONNECT and HELLO. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Frame types. A frame is a msgpack array whose first element is its type; a WebSocket
+ * message holds one or more frames, concatenated. See docs/protocol.md.
+ */
+export const FrameType = {
+  CONNECT: 0,
+  HELLO: 1,
+  JOIN: 2,
+  LEAVE: 3,
+  EMIT: 4,
+  EVENT: 5,
+  ACK: 6,
+  ERROR: 7,
+  PING: 8,
+  PONG: 9,
+  MOVED: 10,
+} as const;
+
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Client -> server: first frame of every connection. */
+export interface ConnectFrame {
+  type: typeof FrameType.CONNECT;
+  version: number;
+  auth: unknown;
+}
+/** Client -> server: join `room`; answered by ACK or ERROR with the same `id`. */
+export interface JoinFrame {
+  type: typeof FrameType.JOIN;
+  id: number;
+  room: string;
+}
+/** Client -> server: leave `room`; answered by ACK or ERROR with the same `id`. */
+export interface LeaveFrame {
+  type: typeof FrameType.LEAVE;
+  id: number;
+  room: string;
+}
+/**
+ * Client -> server: an event. Without `rooms` it goes to the server's handler; with
+ * `rooms` it is broadcast to those rooms, sender excluded. `id` 0 means no ack wanted.
+ */
+export interface EmitFrame {
+  type: typeof FrameType.EMIT;
+  event: string;
+  data: unknown;
+  id: number;
+  rooms: string[] | null;
+  /** {@link BroadcastFlag} bits; only meaningful with `rooms`. */
+  flags: number;
+}
+/** Either direction: the reply to the request or event with the same `id`. */
+export interface AckFrame {
+  type: typeof FrameType.ACK;
+  id: number;
+  data: unknown;
+}
+/** Client -> server: answer to PING. */
+export interface PongFrame {
+  type: typeof FrameType.PONG;
+}
+
+/** Server -> client: the connection is accepted. */
+export interface HelloFrame {
+  type: typeof FrameType.HELLO;
+  version: number;
+  socketId: string;
+  nodeId: string;
+  /** Server sends PING this often; a side that hears nothing for 2x this may drop the link. */
+  heartbeatMs: number;
+  maxFrameBytes: number;
+  maxRoomsPerSocket: number;
+}
+/** Server -> client: an event, through `room` when it was a room broadcast. */
+export interface EventFrame {
+  type: typeof FrameType.EVENT;
+  event: string;
+  data: unknown;
+  room: string | null;
+  /** Non-zero when the server wants an ACK with this id. */
+  id: number;
+}
+/** Server -> client: a request failed (`id` > 0) or a frame was rejected (`id` 0). */
+export interface ErrorFrame {
+  type: typeof FrameType.ERROR;
+  id: number;
+  code: string;
+  message: string;
+}
+export interface PingFrame {
+  type: typeof FrameType.PING;
+}
+/** Server -> client (reserved for raids): the socket was moved from one room to another. */
+export interface MovedFrame {
+  type: typeof FrameType.MOVED;
+  from: string;
+  to: string;
+}
+
+export type ClientFrame = ConnectFrame | JoinFrame | LeaveFrame | EmitFrame | AckFrame | PongFrame;
+export type ServerFrame =
+  | HelloFrame
+  | EventFrame
+  | AckFrame
+  | ErrorFrame
+  | PingFrame
+  | MovedFrame;
+
+/** A msgpack decoder bounded by the frame limit, so a hostile length prefix allocates nothing. */
+export function createFrameDecoder(limits: Pick<Limits, 'maxFrameBytes'> = DEFAULT_LIMITS): Decoder {
+  const max = limits.maxFrameBytes;
+  return new Decoder({
+    maxStrLength: max,
+    maxBinLength: max,
+    maxArrayLength: max,
+    maxMapLength: max,
+    maxExtLength: max,
+  });
+}
+
+const defaultDecoder = createFrameDecoder();
+
+/**
+ * Decodes every msgpack value in one WebSocket message. Throws `RF_FRAME_MALFORMED`
+ * (close 1007) when the bytes are not a sequence of complete msgpack values.
+ */
+export function decodeValues(bytes: Uint8Array, decoder: Decoder = defaultDecoder): unknown[] {
+  if (bytes.byteLength === 0) {
+    throw malformed('empty message');
+  }
+  try {
+    return [...decoder.decodeMulti(bytes)];
+  } catch (cause) {
+    throw malformed(cause instanceof Error ? cause.message : 'undecodable msgpack', cause);
+  }
+}
+
+function malformed(why: string, cause?: unknown): RoomfabricError {
+  return new RoomfabricError(ErrorCode.FRAME_MALFORMED, `malformed frame: ${why}`, {
+    closeCode: CloseCode.INVALID_PAYLOAD,
+    cause,
+  });
+}
+
+function invalid(why: string): RoomfabricError {
+  return new RoomfabricError(ErrorCode.FRAME_INVALID, `invalid frame: ${why}`, {
+    closeCode: CloseCode.PROTOCOL_ERROR,
+  });
+}
+
+function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
+/**
+ * Checks the shape of one decoded value sent by a client. Throws `RF_FRAME_INVALID`
+ * (close 1002) for a malformed frame of a known type, `RF_FRAME_UNKNOWN_TYPE` (no close:
+ * an error frame, so that newer clients can probe older servers) for an unknown type.
+ * Room ids and event names are checked by the edge, which knows its limits.
+ */
+export function parseClientFrame(value: unknown): ClientFrame {
+  if (!Array.isArray(value) || value.length === 0) throw invalid('a frame is a non-empty array');
+  const type: unknown = value[0];
+  switch (type) {
+    case FrameType.CONNECT: {
+      const [, version, auth] = value as [number, unknown, unknown];
+      if (!isId(version)) throw invalid('CONNECT needs a protocol version');
+      return { type, version, auth: auth ?? null };
+    }
+    case FrameType.JOIN:
+    case FrameType.LEAVE: {
+      const [, id, room] = value as [number, unknown, unknown];
+      if (!isId(id) || id === 0) throw invalid('JOIN and LEAVE need a non-zero id');
+      if (typeof room !== 'string') throw invalid('JOIN and LEAVE need a room id string');
+      return { type, id, room };
+    }
+    case FrameType.EMIT: {
+      const [, event, data, id = 0, rooms = null, flags = 0] = value as unknown[];
+      if (typeof event !== 'string') throw invalid('EMIT needs an event name string');
+      if (!isId(id)) throw invalid('EMIT id must be an unsigned integer');
+      if (rooms !== null && !(Array.isArray(rooms) && rooms.every((r) => typeof r === 'string'))) {
+        throw invalid('EMIT rooms must be nil or an array of strings');
+      }
+      if (!isId(flags)) throw invalid('EMIT flags must be an unsigned integer');
+      return { type, event, data: data ?? null, id, rooms, flags };
+    }
+    case FrameType.ACK: {
+      const [, id, data] = value as [number, unknown, unknown];
+      if (!isId(id) || id === 0) throw invalid('ACK needs a non-zero id');
+      return { type, id, data: data ?? null };
+    }
+    case FrameType.PONG:
+      return { type };
+    default:
+      throw new RoomfabricError(
+        ErrorCode.FRAME_UNKNOWN_TYPE,
+        `unknown frame type ${typeof type === 'number' ? type : typeof type}`,
+      );
+  }
+}
+
+/** Checks the shape of one decoded value sent by a server. Throws `RF_FRAME_INVALID`. */
+export function parseServerFrame(value: unknown): ServerFrame {
+  if (!Array.isArray(value) || value.length === 0) throw invalid('a frame is a non-empty array');
+  const type: unknown = value[0];
+  switch (type) {
+    case FrameType.HELLO: {
+      const h: unknown = value[1];
+      if (typeof h !== 'object' || h === null) throw invalid('HELLO needs a map');
+      const m = h as Record<string, unknown>;
+      if (typeof m.sid !== 'string' || typeof m.node !== 'string' || !isId(m.hb)) {
+        throw invalid('HELLO needs sid, node and hb');
+      }
+      return {
+        type,
+        version: isId(m.v) ? m.v : 0,
+        socketId: m.sid,
+        nodeId: m.node,
+        heartbeatMs: m.hb,
+        maxFrameBytes: isId(m.maxFrame) ? m.maxFrame : DEFAULT_LIMITS.maxFrameBytes,
+        maxRoomsPerSocket: isId(m.maxRooms) ? m.maxRooms : DEFAULT_LIMITS.maxRoomsPerSocket,
+      };
+    }
+    case FrameType.EVENT: {
+      const [, event, data, room = null, id = 0] = value as unknown[];
+      if (typeof event !== 'string') throw invalid('EVENT needs an event name');
+      if (room !== null && typeof room !== 'string') throw invalid('EVENT room must be nil or a string');
+      if (!isId(id)) throw invalid('EVENT id must be an unsigned integer');
+      return { type, event, data: data ?? null, room, id };
+    }
+    case FrameType.ACK: {
+      const [, id, data] = value as [number, unknown, unknown];
+      if (!isId(id)) throw invalid('ACK needs an id');
+      return { type, id, data: data ?? null };
+    }
+    case FrameType.ERROR: {
+      const [, id, code, message] = value as unknown[];
+      if (!isId(id) || typeof code !== 'string') throw invalid('ERROR needs an id and a code');
+      return { type, id, code, message: typeof message === 'string' ? message : '' };
+    }
+    case FrameType.PING:
+      return { type };
+    case FrameType.MOVED: {
+      const [, from, to] = value as unknown[];
+      if (typeof from !== 'string' || typeof to !== 'string') throw invalid('MOVED needs two rooms');
+      return { type, from, to };
+    }
+    default:
+      throw new RoomfabricError(ErrorCode.FRAME_UNKNOWN_TYPE, `unknown frame type ${String(type)}`);
+  }
+}
+
+/** Encodes one client frame (used by the SDK; the edge never encodes these). */
+export function encodeClientFrame(frame: ClientFrame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.CONNECT:
+      return encode([frame.type, frame.version, frame.auth]);
+    case FrameType.JOIN:
+    case FrameType.LEAVE:
+      return encode([frame.type, frame.id, frame.room]);
+    case FrameType.EMIT:
+      return encode([frame.type, frame.event, frame.data, frame.id, frame.rooms, frame.flags]);
+    case FrameType.ACK:
+      return encode([frame.type, frame.id, frame.data]);
+    case FrameType.PONG:
+      return PONG_BYTES;
+  }
+}
+
+/** Encodes one server frame. EVENT frames for broadcasts use {@link encodeEventFrame}. */
+export function encodeServerFrame(frame: ServerFrame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.HELLO:
+      return encode([
+        frame.type,
+        {
+          v: frame.version,
+          sid: frame.socketId,
+          node: frame.nodeId,
+          hb: frame.heartbeatMs,
+          maxFrame: frame.maxFrameBytes,
+          maxRooms: frame.maxRoomsPerSocket,
+        },
+      ]);
+    case FrameType.EVENT:
+      return encodeEventFrame(frame.event, encode(frame.data), frame.room, frame.id);
+    case FrameType.ACK:
+      return encode([frame.type, frame.id, frame.data]);
+    case FrameType.ERROR:
+      return encode([frame.type, frame.id, frame.code, frame.message]);
+    case FrameType.PING:
+      return PING_BYTES;
+    case FrameType.MOVED:
+      return encode([frame.type, frame.from, frame.to]);
+  }
+}
+
+export const PING_BYTES: Uint8Array = encode([FrameType.PING]);
+export const PONG_BYTES: Uint8Array = encode([FrameType.PONG]);
+
+const utf8 = new TextEncoder();
+
+/**
+ * Builds an EVENT frame around data that is already msgpack-encoded, without decoding
+ * or copying it twice: `[5, event, <data bytes>, room | nil, id]`. A broadcast encodes
+ * its data once at the publisher and each node splices the same bytes in here, once per
+ * broadcast and room, then writes the result to every local member.
+ */
+export function encodeEventFrame(
+  event: string,
+  data: Uint8Array,
+  room: string | null,
+  id = 0,
+): Uint8Array {
+  const ev = utf8.encode(event);
+  const rm = room === null ? null : utf8.encode(room);
+  const size =
+    1 + 1 + strHeaderSize(ev.length) + ev.length + data.length +
+    (rm === null ? 1 : strHeaderSize(rm.length) + rm.length) + uintSize(id);
+  const out = new Uint8Array(size);
+  let o = 0;
+  out[o++] = 0x95; // fixarray of 5
+  out[o++] = FrameType.EVENT; // positive fixint
+  o = writeStr(out, o, ev);
+  out.set(data, o);
+  o += data.length;
+  if (rm === null) out[o++] = 0xc0;
+  else o = writeStr(out, o, rm);
+  writeUint(out, o, id);
+  return out;
+}
+
+function strHeaderSize(n: number): number {
+  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function writeStr(out: Uint8Array, o: number, s: Uint8Array): number {
+  const n = s.length;
+  if (n < 32) out[o++] = 0xa0 | n;
+  else if (n < 0x100) {
+    out[o++] = 0xd9;
+    out[o++] = n;
+  } else if (n < 0x10000) {
+    out[o++] = 0xda;
+    out[o++] = n >> 8;
+    out[o++] = n & 0xff;
+  } else {
+    out[o++] = 0xdb;
+    out[o++] = (n >>> 24) & 0xff;
+    out[o++] = (n >>> 16) & 0xff;
+    out[o++] = (n >>> 8) & 0xff;
+    out[o++] = n & 0xff;
+  }
+  out.set(s, o);
+  return o + n;
+}
+
+function uintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function writeUint(out: Uint8Array, o: number, n: number): number {
+  if (n < 0x80) out[o++] = n;
+  else if (n < 0x100) {
+    out[o++] = 0xcc;
+    out[o++] = n;
+  } else if (n < 0x10000) {
+    out[o++] = 0xcd;
+    out[o++] = n >> 8;
+    out[o++] = n & 0xff;
+  } else {
+    out[o++] = 0xce;
+    out[o++] = (n >>> 24) & 0xff;
+    out[o++] = (n >>> 16) & 0xff;
+    out[o++] = (n >>> 8) & 0xff;
+    out[o++] = n & 0xff;
+  }
+  return o;
+}

@@ -1,0 +1,144 @@
+import { ErrorCode, RoomfabricError } from './errors.js';
+import { DEFAULT_LIMITS } from './limits.js';
+
+/**
+ * Rooms whose id starts with this prefix belong to the fabric itself (personal rooms and
+ * the like). Application code on the server may use them; clients may not join or
+ * address them.
+ */
+export const RESERVED_ROOM_PREFIX = '$';
+
+// C0 controls, DEL and C1 controls. Everything else that is well-formed Unicode is allowed.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Why `room` is not a valid room id, or `undefined` when it is valid.
+ * A room id is a string of 1 to `maxLength` Unicode code points, well-formed UTF-16 (no
+ * lone surrogates), with no control characters (U+0000-U+001F, U+007F-U+009F).
+ */
+export function roomIdProblem(
+  room: unknown,
+  maxLength: number = DEFAULT_LIMITS.maxRoomLength,
+): string | undefined {
+  if (typeof room !== 'string') return 'a room id must be a string';
+  if (room.length === 0) return 'a room id must not be empty';
+  // .length counts UTF-16 units, an upper bound on code points: count exactly only when needed.
+  if (room.length > maxLength && codePointLength(room) > maxLength) {
+    return `a room id must be at most ${maxLength} characters`;
+  }
+  if (!room.isWellFormed()) return 'a room id must be well-formed Unicode';
+  if (CONTROL.test(room)) return 'a room id must not contain control characters';
+  return undefined;
+}
+
+/** Throws `RF_ROOM_INVALID` unless `room` is a valid room id (see {@link roomIdProblem}). */
+export function assertRoomId(
+  room: unknown,
+  maxLength: number = DEFAULT_LIMITS.maxRoomLength,
+): asserts room is string {
+  const problem = roomIdProblem(room, maxLength);
+  if (problem !== undefined) {
+    throw new RoomfabricError(ErrorCode.ROOM_INVALID, `${problem}: ${describe(room)}`, {
+      details: { room: typeof room === 'string' ? room.slice(0, 64) : undefined },
+    });
+  }
+}
+
+/** True for ids in the fabric's reserved namespace (see {@link RESERVED_ROOM_PREFIX}). */
+export function isReservedRoom(room: string): boolean {
+  return room.startsWith(RESERVED_ROOM_PREFIX);
+}
+
+export function codePointLength(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+function describe(value: unknown): string {
+  if (typeof value !== 'string') return typeof value;
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const HEX = '0123456789ABCDEF';
+
+function isPlain(byte: number): boolean {
+  return (
+    (byte >= 0x30 && byte <= 0x39) || // 0-9
+    (byte >= 0x41 && byte <= 0x5a) || // A-Z
+    (byte >= 0x61 && byte <= 0x7a) || // a-z
+    byte === 0x2d || // -
+    byte === 0x5f // _
+  );
+}
+
+/**
+ * Maps a room id to one NATS subject token. Bytes of the UTF-8 encoding in
+ * `[A-Za-z0-9_-]` stay as they are; every other byte becomes `~` plus two upper-case hex
+ * digits. The escape is prefix-free, so the mapping is injective (and
+ * {@link subjectTokenToRoom} inverts it), and the token never holds `.`, `*`, `>`,
+ * whitespace or non-ASCII, which NATS tokens cannot or should not hold.
+ */
+export function roomToSubjectToken(room: string): string {
+  let plain = true;
+  for (let i = 0; i < room.length; i++) {
+    if (!isPlain(room.charCodeAt(i))) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return room;
+  let out = '';
+  for (const byte of encoder.encode(room)) {
+    out += isPlain(byte) ? String.fromCharCode(byte) : `~${HEX[byte >> 4]}${HEX[byte & 15]}`;
+  }
+  return out;
+}
+
+/** The inverse of {@link roomToSubjectToken}. Throws `RF_ROOM_INVALID` on a malformed token. */
+export function subjectTokenToRoom(token: string): string {
+  if (!token.includes('~')) return token;
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 0x7e) {
+      const hex = token.slice(i + 1, i + 3);
+      if (!/^[0-9A-F]{2}$/.test(hex)) {
+        throw new RoomfabricError(ErrorCode.ROOM_INVALID, `malformed subject token: ${token}`);
+      }
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (isPlain(c)) {
+      bytes.push(c);
+    } else {
+      throw new RoomfabricError(ErrorCode.ROOM_INVALID, `malformed subject token: ${token}`);
+    }
+  }
+  try {
+    return decoder.decode(new Uint8Array(bytes));
+  } catch (cause) {
+    throw new RoomfabricError(ErrorCode.ROOM_INVALID, `malformed subject token: ${token}`, {
+      cause,
+    });
+  }
+}
+
+/** Subjects on the bus. See DESIGN.md, "Subjects and keys". */
+export const Subject = {
+  /** Broadcasts to one room. */
+  room: (room: string): string => `rf.room.${roomToSubjectToken(room)}`,
+  /** Broadcasts to every socket of the fabric. */
+  all: 'rf.all',
+  /** Control messages addressed to one node. */
+  node: (nodeId: string): string => `rf.node.${roomToSubjectToken(nodeId)}`,
+} as const;
