@@ -1,0 +1,2 @@
+export type { Bus, BusHandler, BusSubscription } from './bus.js';
+export { MemoryBus, subjectMatches } from './memory-bus.js';
