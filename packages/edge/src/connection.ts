@@ -1,0 +1,248 @@
+import {
+  assertEventName,
+  assertRoomId,
+  BroadcastFlag,
+  CloseCode,
+  decodeValues,
+  encodeServerFrame,
+  ErrorCode,
+  FrameType,
+  isReservedRoom,
+  isRoomfabricError,
+  parseClientFrame,
+  PROTOCOL_VERSION,
+  RoomfabricError,
+  type ClientFrame,
+  type EmitFrame,
+} from '@roomfabric/protocol';
+import type WebSocket from 'ws';
+import type { RawData } from 'ws';
+import { BroadcastOperator } from './operator.js';
+import type { AckFn, Socket } from './socket.js';
+
+/*
+ * Per-connection WebSocket handlers, defined once and bound to each `ws` (as the `ws`
+ * library does), not closures made per connection.
+ */
+
+const sockets = new WeakMap<WebSocket, Socket>();
+
+/** Wires a freshly accepted WebSocket to its Socket. */
+export function bindSocket(ws: WebSocket, socket: Socket): void {
+  sockets.set(ws, socket);
+  ws.on('message', onMessage);
+  ws.on('close', onClose);
+  ws.on('error', onError);
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const socket = sockets.get(this);
+  if (!socket || socket.state === 'closed') return;
+  socket.alive = true;
+  socket.edge.counters.messagesIn++;
+  if (!isBinary) {
+    reject(socket, 0, new RoomfabricError(ErrorCode.FRAME_TEXT, 'text frames are not part of the protocol', {
+      closeCode: CloseCode.UNSUPPORTED_DATA,
+    }));
+    return;
+  }
+  const bytes = Array.isArray(data)
+    ? Buffer.concat(data)
+    : data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : data;
+  let values: unknown[];
+  try {
+    values = decodeValues(bytes, socket.edge.decoder);
+  } catch (err) {
+    reject(socket, 0, asRoomfabricError(socket, err));
+    return;
+  }
+  for (const value of values) {
+    if (isClosed(socket)) return;
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(value);
+    } catch (err) {
+      if (!reject(socket, 0, asRoomfabricError(socket, err))) continue;
+      return;
+    }
+    handleFrame(socket, frame);
+  }
+}
+
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  const socket = sockets.get(this);
+  if (!socket) return;
+  sockets.delete(this);
+  socket.edge.handleClose(socket, { code, reason: reason.toString() });
+}
+
+function onError(this: WebSocket, err: Error): void {
+  // `ws` closes the connection after an error (a frame over maxPayload among them: 1009).
+  const socket = sockets.get(this);
+  socket?.edge.logger.debug({ err, socket: socket.id }, 'websocket error');
+}
+
+function handleFrame(socket: Socket, frame: ClientFrame): void {
+  if (socket.state === 'handshaking') {
+    if (frame.type !== FrameType.CONNECT || socket.edge.isAuthenticating(socket)) {
+      reject(socket, 0, new RoomfabricError(ErrorCode.HANDSHAKE_REQUIRED, 'the first frame must be CONNECT, alone, and wait for HELLO', {
+        closeCode: CloseCode.PROTOCOL_ERROR,
+      }));
+      return;
+    }
+    if (frame.version !== PROTOCOL_VERSION) {
+      reject(socket, 0, new RoomfabricError(ErrorCode.PROTOCOL_VERSION, `protocol version ${frame.version} is not supported; this node speaks ${PROTOCOL_VERSION}`, {
+        closeCode: CloseCode.PROTOCOL_VERSION,
+      }));
+      return;
+    }
+    socket.handshake.auth = frame.auth;
+    socket.edge.authenticate(socket);
+    return;
+  }
+  switch (frame.type) {
+    case FrameType.JOIN:
+    case FrameType.LEAVE:
+      handleJoinLeave(socket, frame.type, frame.id, frame.room);
+      return;
+    case FrameType.EMIT:
+      handleEmit(socket, frame);
+      return;
+    case FrameType.ACK:
+      if (!socket.settleAck(frame.id, frame.data)) {
+        socket.sendError(0, new RoomfabricError(ErrorCode.ACK_UNKNOWN, `no pending event with ack id ${frame.id}`, {
+          details: { id: frame.id },
+        }));
+      }
+      return;
+    case FrameType.PONG:
+      return;
+    case FrameType.CONNECT:
+      reject(socket, 0, new RoomfabricError(ErrorCode.FRAME_INVALID, 'CONNECT after the handshake', {
+        closeCode: CloseCode.PROTOCOL_ERROR,
+      }));
+      return;
+  }
+}
+
+function handleJoinLeave(socket: Socket, type: 2 | 3, id: number, room: string): void {
+  const edge = socket.edge;
+  try {
+    assertRoomId(room, edge.limits.maxRoomLength);
+    if (isReservedRoom(room)) {
+      throw new RoomfabricError(ErrorCode.ROOM_RESERVED, `rooms starting with "$" are reserved`);
+    }
+    if (type === FrameType.JOIN && !edge.mayJoin(socket, room)) {
+      throw new RoomfabricError(ErrorCode.FORBIDDEN, `not allowed to join ${JSON.stringify(room)}`);
+    }
+  } catch (err) {
+    socket.sendError(id, asRoomfabricError(socket, err));
+    return;
+  }
+  const done = type === FrameType.JOIN ? socket.join(room) : socket.leave(room);
+  done.then(
+    () => sendAck(socket, id, null),
+    (err: unknown) => socket.sendError(id, asRoomfabricError(socket, err)),
+  );
+}
+
+function handleEmit(socket: Socket, frame: EmitFrame): void {
+  const edge = socket.edge;
+  const { id } = frame;
+  try {
+    assertEventName(frame.event, edge.limits.maxEventLength);
+  } catch (err) {
+    socket.sendError(id, asRoomfabricError(socket, err));
+    return;
+  }
+  if (frame.rooms === null) {
+    const ack = id === 0 ? undefined : makeAck(socket, id);
+    if (!socket.dispatch(frame.event, frame.data, ack)) {
+      edge.counters.unhandledEvents++;
+      if (id !== 0) {
+        socket.sendError(id, new RoomfabricError(ErrorCode.NO_HANDLER, `no handler for "${frame.event}"`));
+      }
+    }
+    return;
+  }
+  let op: BroadcastOperator;
+  try {
+    op = clientBroadcast(socket, frame);
+  } catch (err) {
+    socket.sendError(id, asRoomfabricError(socket, err));
+    return;
+  }
+  const done = op.emit(frame.event, frame.data);
+  if (id !== 0) {
+    done.then(
+      () => sendAck(socket, id, null),
+      (err: unknown) => socket.sendError(id, asRoomfabricError(socket, err)),
+    );
+  }
+}
+
+/** Checks a client-originated room broadcast and returns the operator that sends it. */
+function clientBroadcast(socket: Socket, frame: EmitFrame): BroadcastOperator {
+  const edge = socket.edge;
+  const rooms = [...new Set(frame.rooms)];
+  const max = edge.limits.maxTargetRooms;
+  if (rooms.length === 0 || rooms.length > max) {
+    throw new RoomfabricError(ErrorCode.ROOM_LIMIT, `a broadcast targets 1 to ${max} rooms`, {
+      details: { limit: max },
+    });
+  }
+  for (const room of rooms) {
+    assertRoomId(room, edge.limits.maxRoomLength);
+    if (isReservedRoom(room)) {
+      throw new RoomfabricError(ErrorCode.ROOM_RESERVED, `rooms starting with "$" are reserved`);
+    }
+    if (!socket.rooms.has(room)) {
+      throw new RoomfabricError(ErrorCode.NOT_IN_ROOM, `not in room ${JSON.stringify(room)}`);
+    }
+  }
+  if (!edge.mayPublish(socket, rooms, frame.event)) {
+    throw new RoomfabricError(ErrorCode.FORBIDDEN, 'not allowed to broadcast to these rooms');
+  }
+  const op = new BroadcastOperator(edge, [], [], socket.id).to(rooms);
+  return (frame.flags & BroadcastFlag.VOLATILE) !== 0 ? op.volatile : op;
+}
+
+function makeAck(socket: Socket, id: number): AckFn {
+  const ack = ((response?: unknown) => {
+    if (!ack.pending) return;
+    ack.pending = false;
+    sendAck(socket, id, response ?? null);
+  }) as AckFn;
+  ack.id = id;
+  ack.pending = true;
+  return ack;
+}
+
+function sendAck(socket: Socket, id: number, data: unknown): void {
+  socket.send(encodeServerFrame({ type: FrameType.ACK, id, data }), false);
+}
+
+/**
+ * Answers a bad frame: an ERROR frame, then a close when the error carries a close code.
+ * Returns true when the connection is being closed.
+ */
+function reject(socket: Socket, id: number, err: RoomfabricError): boolean {
+  socket.edge.counters.rejectedFrames++;
+  socket.sendError(id, err);
+  if (err.closeCode === undefined) return false;
+  socket.close(err.closeCode, err.code);
+  return true;
+}
+
+function asRoomfabricError(socket: Socket, err: unknown): RoomfabricError {
+  if (isRoomfabricError(err)) return err;
+  socket.edge.logger.error({ err, socket: socket.id }, 'unexpected error');
+  return new RoomfabricError(ErrorCode.INTERNAL, 'internal error', { cause: err });
+}
+
+/** Re-reads the state: handling one frame may have closed the socket. */
+function isClosed(socket: Socket): boolean {
+  return socket.state === 'closed';
+}

@@ -1,0 +1,567 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Decoder } from '@msgpack/msgpack';
+import { MemoryBus, type Bus, type BusSubscription } from '@roomfabric/bus';
+import { MemoryMembership, type Membership } from '@roomfabric/membership';
+import {
+  BroadcastFlag,
+  CloseCode,
+  createFrameDecoder,
+  decodeBusMessage,
+  encodeEventFrame,
+  encodeServerFrame,
+  ErrorCode,
+  FrameType,
+  isRoomfabricError,
+  PING_BYTES,
+  PROTOCOL_VERSION,
+  RoomfabricError,
+  Subject,
+  type BroadcastMessage,
+} from '@roomfabric/protocol';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { bindSocket } from './connection.js';
+import { LocalRooms, type LocalRoom } from './local-rooms.js';
+import { createJsonLogger, logLevelFromEnv, type Logger } from './logger.js';
+import { BroadcastOperator } from './operator.js';
+import {
+  positiveMs,
+  resolveEdgeLimits,
+  resolvePolicy,
+  type ClientPolicy,
+  type EdgeLimits,
+  type EdgeOptions,
+} from './options.js';
+import { Socket, type DisconnectReason, type SocketState } from './socket.js';
+
+/** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
+export type Middleware = (
+  socket: Socket,
+  next: (err?: Error) => void,
+) => void | Promise<void>;
+
+export interface EdgeEvents {
+  connection: [socket: Socket];
+  disconnect: [socket: Socket, reason: DisconnectReason];
+  'room:created': [room: string];
+  'room:deleted': [room: string];
+  error: [err: Error];
+}
+
+/** Counters of this node since it started; cheap to read, never reset. */
+export interface EdgeCounters {
+  connections: number;
+  messagesIn: number;
+  rejectedFrames: number;
+  unhandledEvents: number;
+  busOut: number;
+  busIn: number;
+  busMalformed: number;
+  deliveries: number;
+  volatileDrops: number;
+  slowConsumerCloses: number;
+  writes: number;
+  backgroundErrors: number;
+}
+
+export interface EdgeStats extends EdgeCounters {
+  nodeId: string;
+  sockets: number;
+  rooms: number;
+}
+
+const DEFAULT_HEARTBEAT_MS = 25_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Creates an edge node. Without `bus` and `membership` it runs in embedded mode (in-memory
+ * bus and index). Call `listen(port)`, or pass `server` to share an HTTP server.
+ *
+ * @example
+ * const edge = createEdge({ policy: 'open' });
+ * edge.on('connection', (socket) => {
+ *   socket.on('chat', (text) => socket.to('lobby').emit('chat', text));
+ * });
+ * await edge.listen(8080);
+ */
+export function createEdge(options: EdgeOptions = {}): Edge {
+  return new Edge(options);
+}
+
+export class Edge extends EventEmitter<EdgeEvents> {
+  readonly nodeId: string;
+  readonly path: string;
+  /** @internal */ readonly limits: EdgeLimits;
+  /** @internal */ readonly bus: Bus;
+  /** @internal */ readonly membership: Membership;
+  /** @internal */ readonly logger: Logger;
+  /** @internal */ readonly decoder: Decoder;
+  /** @internal */ readonly localRooms: LocalRooms;
+  /** @internal */ readonly counters: EdgeCounters = {
+    connections: 0,
+    messagesIn: 0,
+    rejectedFrames: 0,
+    unhandledEvents: 0,
+    busOut: 0,
+    busIn: 0,
+    busMalformed: 0,
+    deliveries: 0,
+    volatileDrops: 0,
+    slowConsumerCloses: 0,
+    writes: 0,
+    backgroundErrors: 0,
+  };
+  private readonly socketMap = new Map<string, Socket>();
+  private readonly handshaking = new Set<Socket>();
+  private readonly authenticating = new WeakSet<Socket>();
+  private readonly middlewares: Middleware[] = [];
+  private readonly policy: ClientPolicy;
+  private readonly heartbeatMs: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly ownsBus: boolean;
+  private readonly ownsMembership: boolean;
+  private readonly wss: WebSocketServer;
+  private readonly started: Promise<void>;
+  private httpServer: HttpServer | undefined;
+  private ownsHttpServer = false;
+  private allSub: BusSubscription | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private dirty: Socket[] = [];
+  private flushPending = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: EdgeOptions = {}) {
+    super();
+    this.nodeId = options.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
+    this.path = options.path ?? '/ws';
+    this.limits = resolveEdgeLimits(options.limits);
+    this.policy = resolvePolicy(options.policy);
+    this.heartbeatMs = positiveMs('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS);
+    this.handshakeTimeoutMs = positiveMs(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs,
+      DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    );
+    this.logger = (
+      options.logger ?? createJsonLogger({ level: logLevelFromEnv('warn') })
+    ).child({ component: 'edge', node: this.nodeId });
+    this.ownsBus = options.bus === undefined;
+    this.ownsMembership = options.membership === undefined;
+    this.bus = options.bus ?? new MemoryBus();
+    this.membership = options.membership ?? new MemoryMembership();
+    this.decoder = createFrameDecoder(this.limits);
+    this.localRooms = new LocalRooms(
+      this.bus,
+      (room, payload) => this.onRoomMessage(room, payload),
+      (room) => this.emit('room:created', room),
+      (room) => this.emit('room:deleted', room),
+    );
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.limits.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.accept(ws, req));
+    this.started = this.start();
+    this.started.catch(() => undefined);
+    if (options.server) this.attach(options.server);
+  }
+
+  /** Sockets connected to this node, by id. */
+  get sockets(): ReadonlyMap<string, Socket> {
+    return this.socketMap;
+  }
+
+  /**
+   * Listens on `port` (0 picks a free one) with a small HTTP server of its own: the
+   * WebSocket endpoint at `path` and `GET /healthz`. Resolves with the bound address.
+   */
+  async listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
+    if (this.httpServer) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'the edge already has an HTTP server');
+    }
+    const server = createServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.writeHead(this.closing ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: this.closing ? 'closing' : 'ok', node: this.nodeId }));
+        return;
+      }
+      res.writeHead(req.url?.split('?')[0] === this.path ? 426 : 404).end();
+    });
+    this.ownsHttpServer = true;
+    this.attach(server);
+    await this.started;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (cause: Error) =>
+        reject(
+          new RoomfabricError(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${cause.message}`, {
+            cause,
+          }),
+        );
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  /** Serves WebSocket upgrades for `path` on an existing HTTP server. */
+  attach(server: HttpServer): this {
+    if (this.httpServer && this.httpServer !== server) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'the edge is attached to another server');
+    }
+    this.httpServer = server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (req.url?.split('?')[0] !== this.path) return; // another handler's path
+      this.handleUpgrade(req, socket, head);
+    });
+    return this;
+  }
+
+  /** Accepts one upgrade request (for custom servers). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  /** Adds connect middleware, run in order after the client's CONNECT frame. */
+  use(middleware: Middleware): this {
+    this.middlewares.push(middleware);
+    return this;
+  }
+
+  /** Targets the members of `room` (union with further `to` calls). */
+  to(room: string | readonly string[]): BroadcastOperator {
+    return new BroadcastOperator(this).to(room);
+  }
+
+  /** Same as {@link to}. */
+  in(room: string | readonly string[]): BroadcastOperator {
+    return this.to(room);
+  }
+
+  /** Targets every socket except the members of `room`. */
+  except(room: string | readonly string[]): BroadcastOperator {
+    return new BroadcastOperator(this).except(room);
+  }
+
+  get volatile(): BroadcastOperator {
+    return new BroadcastOperator(this).volatile;
+  }
+
+  /** Sends an event to every socket of the fabric. */
+  override emit<K extends keyof EdgeEvents>(event: K, ...args: EdgeEvents[K]): boolean;
+  override emit(event: string, data?: unknown): Promise<void>;
+  override emit(event: string, ...args: unknown[]): boolean | Promise<void> {
+    if (event in LIFECYCLE) return super.emit(event as keyof EdgeEvents, ...(args as [never]));
+    return new BroadcastOperator(this).emit(event, args[0]);
+  }
+
+  fetchSockets(): Promise<Socket[]> {
+    return new BroadcastOperator(this).fetchSockets();
+  }
+
+  socketsJoin(room: string | readonly string[]): Promise<void> {
+    return new BroadcastOperator(this).socketsJoin(room);
+  }
+
+  socketsLeave(room: string | readonly string[]): Promise<void> {
+    return new BroadcastOperator(this).socketsLeave(room);
+  }
+
+  disconnectSockets(): Promise<void> {
+    return new BroadcastOperator(this).disconnectSockets();
+  }
+
+  /** Counters and sizes of this node. */
+  stats(): EdgeStats {
+    return {
+      nodeId: this.nodeId,
+      sockets: this.socketMap.size,
+      rooms: this.localRooms.size,
+      ...this.counters,
+    };
+  }
+
+  /**
+   * Graceful shutdown: refuses new connections, closes every client with 1001 (going away;
+   * clients reconnect elsewhere), removes them from the index, and releases the bus and
+   * index when the edge created them.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** @internal */
+  readonly onBackgroundError = (err: unknown): void => {
+    this.counters.backgroundErrors++;
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.logger.warn({ err: error }, 'background operation failed');
+    if (this.listenerCount('error') > 0) super.emit('error', error);
+  };
+
+  /** @internal Queues a socket for the end-of-turn flush. */
+  scheduleFlush(socket: Socket): void {
+    this.dirty.push(socket);
+    if (!this.flushPending) {
+      this.flushPending = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** @internal */
+  isAuthenticating(socket: Socket): boolean {
+    return this.authenticating.has(socket);
+  }
+
+  /** @internal */
+  mayJoin(socket: Socket, room: string): boolean {
+    const rule = this.policy.join;
+    return typeof rule === 'function' ? rule(socket, room) : rule;
+  }
+
+  /** @internal */
+  mayPublish(socket: Socket, rooms: readonly string[], event: string): boolean {
+    const rule = this.policy.publish;
+    return typeof rule === 'function' ? rule(socket, rooms, event) : rule;
+  }
+
+  /** @internal Runs middleware after CONNECT, then registers the socket and says HELLO. */
+  authenticate(socket: Socket): void {
+    this.authenticating.add(socket);
+    this.runMiddleware(socket)
+      .then(
+        async () => {
+          await this.started;
+          if (socket.state === 'closed') return;
+          await this.membership.addSocket({ socketId: socket.id, nodeId: this.nodeId, data: socket.data });
+          // The client may have gone while the index was written.
+          if ((socket.state as SocketState) === 'closed') {
+            await this.membership.removeSocket(socket.id);
+            return;
+          }
+          this.open(socket);
+        },
+        (err: unknown) => {
+          const refused = isRoomfabricError(err)
+            ? err
+            : new RoomfabricError(
+                ErrorCode.UNAUTHORIZED,
+                err instanceof Error && err.message ? err.message : 'connection refused',
+              );
+          socket.sendError(0, refused);
+          socket.close(CloseCode.UNAUTHORIZED, refused.code);
+        },
+      )
+      .catch((err: unknown) => {
+        this.onBackgroundError(err);
+        const failed = new RoomfabricError(ErrorCode.MEMBERSHIP_UNAVAILABLE, 'cannot register the connection', {
+          temporary: true,
+        });
+        socket.sendError(0, failed);
+        socket.close(CloseCode.INTERNAL_ERROR, failed.code);
+      });
+  }
+
+  /** @internal */
+  handleClose(socket: Socket, reason: DisconnectReason): void {
+    this.handshaking.delete(socket);
+    const wasOpen = socket.connected;
+    if (wasOpen) this.socketMap.delete(socket.id);
+    socket.handleClose(reason);
+    if (wasOpen) this.emit('disconnect', socket, reason);
+  }
+
+  private async start(): Promise<void> {
+    this.allSub = await this.bus.subscribe(Subject.all, (payload) => this.onAllMessage(payload));
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const socket = new Socket(
+      randomBytes(12).toString('base64url'),
+      {
+        auth: null,
+        headers: req.headers,
+        query: Object.fromEntries(url.searchParams),
+        url: req.url ?? '/',
+        address: req.socket.remoteAddress ?? '',
+        time: Date.now(),
+      },
+      ws,
+      this,
+    );
+    this.handshaking.add(socket);
+    socket.handshakeTimer = setTimeout(() => {
+      const err = new RoomfabricError(ErrorCode.HANDSHAKE_TIMEOUT, 'no completed handshake in time');
+      socket.sendError(0, err);
+      socket.close(CloseCode.HANDSHAKE_TIMEOUT, err.code);
+    }, this.handshakeTimeoutMs);
+    bindSocket(ws, socket);
+  }
+
+  private open(socket: Socket): void {
+    this.handshaking.delete(socket);
+    this.authenticating.delete(socket);
+    clearTimeout(socket.handshakeTimer);
+    socket.state = 'open';
+    this.socketMap.set(socket.id, socket);
+    this.counters.connections++;
+    socket.send(
+      encodeServerFrame({
+        type: FrameType.HELLO,
+        version: PROTOCOL_VERSION,
+        socketId: socket.id,
+        nodeId: this.nodeId,
+        heartbeatMs: this.heartbeatMs,
+        maxFrameBytes: this.limits.maxFrameBytes,
+        maxRoomsPerSocket: this.limits.maxRoomsPerSocket,
+      }),
+      false,
+    );
+    try {
+      super.emit('connection', socket);
+    } catch (err) {
+      this.onBackgroundError(err);
+    }
+  }
+
+  private async runMiddleware(socket: Socket): Promise<void> {
+    for (const middleware of this.middlewares) {
+      await new Promise<void>((resolve, reject) => {
+        const next = (err?: Error) => (err ? reject(err) : resolve());
+        try {
+          const result = middleware(socket, next);
+          if (result instanceof Promise) result.catch(reject);
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    }
+  }
+
+  private onRoomMessage(room: LocalRoom, payload: Uint8Array): void {
+    this.counters.busIn++;
+    const msg = this.decode(payload);
+    if (!msg) return;
+    const index = msg.rooms.indexOf(room.id);
+    if (index < 0) {
+      this.counters.busMalformed++;
+      return;
+    }
+    this.deliver(msg, room.sockets, room.id, index);
+  }
+
+  private onAllMessage(payload: Uint8Array): void {
+    this.counters.busIn++;
+    const msg = this.decode(payload);
+    if (msg) this.deliver(msg, this.socketMap.values(), null, 0);
+  }
+
+  private decode(payload: Uint8Array): BroadcastMessage | undefined {
+    try {
+      return decodeBusMessage(payload);
+    } catch (err) {
+      // Anyone can publish on a subject: count and drop, never crash.
+      this.counters.busMalformed++;
+      this.logger.debug({ err }, 'dropped a malformed bus message');
+      return undefined;
+    }
+  }
+
+  /**
+   * The delivery path: one EVENT frame per broadcast and room, the same bytes queued for
+   * every local member that passes the filters. A member of an earlier listed room gets
+   * the message through that room instead (DESIGN.md, "Multi-room broadcasts").
+   */
+  private deliver(
+    msg: BroadcastMessage,
+    sockets: Iterable<Socket>,
+    room: string | null,
+    index: number,
+  ): void {
+    const frame = encodeEventFrame(msg.event, msg.data, room, 0);
+    const volatile = (msg.flags & BroadcastFlag.VOLATILE) !== 0;
+    const { rooms, except, exceptSocket } = msg;
+    let delivered = 0;
+    for (const socket of sockets) {
+      if (socket.id === exceptSocket) continue;
+      if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
+      if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
+      if (socket.send(frame, volatile)) delivered++;
+    }
+    this.counters.deliveries += delivered;
+  }
+
+  private readonly flush = (): void => {
+    this.flushPending = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const socket of dirty) socket.flush();
+  };
+
+  /** Pings every open socket; drops those that sent nothing since the previous beat. */
+  private beat(): void {
+    for (const socket of this.socketMap.values()) {
+      if (!socket.alive) {
+        this.logger.debug({ socket: socket.id }, 'heartbeat timeout');
+        socket.ws.terminate();
+        continue;
+      }
+      socket.alive = false;
+      socket.send(PING_BYTES, false);
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    const closed = [...this.socketMap.values(), ...this.handshaking].map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          socket.ws.once('close', () => resolve());
+          socket.close(CloseCode.GOING_AWAY, ErrorCode.SERVER_SHUTDOWN);
+          // A peer that does not answer the close handshake is cut off.
+          setTimeout(() => {
+            socket.ws.terminate();
+            resolve();
+          }, 1000).unref();
+        }),
+    );
+    await Promise.all(closed);
+    this.wss.close();
+    if (this.ownsHttpServer && this.httpServer) {
+      const server = this.httpServer;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    await this.started.catch(() => undefined);
+    this.allSub?.unsubscribe();
+    this.localRooms.clear();
+    if (this.ownsBus) await this.bus.close();
+    if (this.ownsMembership) await this.membership.close();
+  }
+}
+
+const LIFECYCLE: Record<keyof EdgeEvents, true> = {
+  connection: true,
+  disconnect: true,
+  'room:created': true,
+  'room:deleted': true,
+  error: true,
+};
+
+function inAny(set: ReadonlySet<string>, rooms: readonly string[], end: number): boolean {
+  for (let i = 0; i < end; i++) if (set.has(rooms[i]!)) return true;
+  return false;
+}

@@ -1,0 +1,103 @@
+import type { Bus, BusSubscription } from '@roomfabric/bus';
+import { ErrorCode, RoomfabricError, Subject } from '@roomfabric/protocol';
+import type { Socket } from './socket.js';
+
+/** One room as this node holds it: its local members and the bus interest that feeds it. */
+export class LocalRoom {
+  readonly sockets = new Set<Socket>();
+  /** Resolves once the bus subscription for this room is registered with the server. */
+  readonly ready: Promise<void>;
+  /** Set once the room was deleted; a late bus message for it is ignored. */
+  deleted = false;
+  private sub: BusSubscription | undefined;
+
+  constructor(
+    readonly id: string,
+    bus: Bus,
+    onMessage: (room: LocalRoom, payload: Uint8Array) => void,
+  ) {
+    this.ready = bus
+      .subscribe(Subject.room(id), (payload) => {
+        if (!this.deleted) onMessage(this, payload);
+      })
+      .then(
+        (sub) => {
+          if (this.deleted) sub.unsubscribe();
+          else this.sub = sub;
+        },
+        (cause: unknown) => {
+          throw new RoomfabricError(
+            ErrorCode.BUS_UNAVAILABLE,
+            `could not subscribe to room ${JSON.stringify(id)}`,
+            { cause, temporary: true },
+          );
+        },
+      );
+    // Joiners await `ready` and handle its failure; this keeps an unobserved failure quiet.
+    this.ready.catch(() => undefined);
+  }
+
+  /** Stops delivery at once and drops the bus interest. */
+  delete(): void {
+    this.deleted = true;
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+  }
+}
+
+/**
+ * The node's local index: `room -> sockets` here, `socket -> rooms` on each socket. A room
+ * exists while it has at least one local member; the node subscribes to the room's
+ * subject when it is created and unsubscribes when it is deleted.
+ */
+export class LocalRooms {
+  private readonly rooms = new Map<string, LocalRoom>();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly onMessage: (room: LocalRoom, payload: Uint8Array) => void,
+    private readonly onCreated: (room: string) => void,
+    private readonly onDeleted: (room: string) => void,
+  ) {}
+
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  get(room: string): LocalRoom | undefined {
+    return this.rooms.get(room);
+  }
+
+  ids(): IterableIterator<string> {
+    return this.rooms.keys();
+  }
+
+  /** Adds a socket to a room, creating the room (and its bus interest) if needed. */
+  add(roomId: string, socket: Socket): LocalRoom {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      room = new LocalRoom(roomId, this.bus, this.onMessage);
+      this.rooms.set(roomId, room);
+      this.onCreated(roomId);
+    }
+    room.sockets.add(socket);
+    return room;
+  }
+
+  /** Removes a socket from a room, deleting the room when it was the last member. */
+  remove(roomId: string, socket: Socket): void {
+    const room = this.rooms.get(roomId);
+    if (!room || !room.sockets.delete(socket)) return;
+    if (room.sockets.size === 0) {
+      this.rooms.delete(roomId);
+      room.delete();
+      this.onDeleted(roomId);
+    }
+  }
+
+  /** Drops every room (on close). */
+  clear(): void {
+    for (const room of this.rooms.values()) room.delete();
+    this.rooms.clear();
+  }
+}

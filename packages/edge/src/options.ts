@@ -1,0 +1,83 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Bus } from '@roomfabric/bus';
+import type { Membership } from '@roomfabric/membership';
+import { ErrorCode, resolveLimits, RoomfabricError, type Limits } from '@roomfabric/protocol';
+import type { Logger } from './logger.js';
+import type { Socket } from './socket.js';
+
+/**
+ * What a client may do on its own, without application code: join rooms and broadcast
+ * to rooms it is in. Each rule is a boolean or a synchronous check (decide from
+ * `socket.data`, which connect middleware filled in). A client can never join or address
+ * a reserved (`$`-prefixed) room, and can only broadcast to rooms it is in.
+ */
+export interface ClientPolicy {
+  join: boolean | ((socket: Socket, room: string) => boolean);
+  publish: boolean | ((socket: Socket, rooms: readonly string[], event: string) => boolean);
+}
+
+/** `open`: clients may join any room and broadcast to their rooms. `closed`: neither. */
+export type ClientPolicyOption = 'open' | 'closed' | Partial<ClientPolicy>;
+
+export interface EdgeLimits extends Limits {
+  /** Above this many buffered outbound bytes, volatile messages to a socket are dropped. */
+  volatileBufferBytes: number;
+  /** Above this many buffered outbound bytes, a socket is closed with 3008 (slow consumer). */
+  maxBufferedBytes: number;
+}
+
+export interface EdgeOptions {
+  /** This node's id, unique in the cluster. Default: `node-` and 8 random hex digits. */
+  nodeId?: string;
+  /** WebSocket endpoint path. Default `/ws`. */
+  path?: string;
+  /** Attach to an existing HTTP server instead of calling `listen()`. */
+  server?: HttpServer;
+  /** Carries broadcasts between nodes. Default: a private `MemoryBus` (embedded mode). */
+  bus?: Bus;
+  /** The global room index. Default: a private `MemoryMembership` (embedded mode). */
+  membership?: Membership;
+  /** What clients may do without application code. Default `closed`. */
+  policy?: ClientPolicyOption;
+  limits?: Partial<EdgeLimits>;
+  /** The server pings every this many ms; a silent connection is dropped within 2x. Default 25000. */
+  heartbeatMs?: number;
+  /** A connection must complete CONNECT and middleware within this many ms. Default 10000. */
+  handshakeTimeoutMs?: number;
+  /** Default: JSON lines on standard error at level `warn` (or `RF_LOG_LEVEL`). */
+  logger?: Logger;
+}
+
+export const DEFAULT_EDGE_LIMITS = {
+  volatileBufferBytes: 256 * 1024,
+  maxBufferedBytes: 8 * 1024 * 1024,
+} as const;
+
+export function resolveEdgeLimits(partial: Partial<EdgeLimits> = {}): EdgeLimits {
+  const { volatileBufferBytes, maxBufferedBytes, ...protocol } = partial;
+  const limits: EdgeLimits = {
+    ...resolveLimits(protocol),
+    volatileBufferBytes: volatileBufferBytes ?? DEFAULT_EDGE_LIMITS.volatileBufferBytes,
+    maxBufferedBytes: maxBufferedBytes ?? DEFAULT_EDGE_LIMITS.maxBufferedBytes,
+  };
+  for (const key of ['volatileBufferBytes', 'maxBufferedBytes'] as const) {
+    if (!Number.isSafeInteger(limits[key]) || limits[key] < 0) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `limit ${key} must be an integer >= 0`);
+    }
+  }
+  return limits;
+}
+
+export function resolvePolicy(option: ClientPolicyOption = 'closed'): ClientPolicy {
+  if (option === 'open') return { join: true, publish: true };
+  if (option === 'closed') return { join: false, publish: false };
+  return { join: option.join ?? false, publish: option.publish ?? false };
+}
+
+export function positiveMs(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number of ms`);
+  }
+  return value;
+}

@@ -1,0 +1,392 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { encode } from '@msgpack/msgpack';
+import {
+  assertEventName,
+  assertRoomId,
+  encodeEventFrame,
+  encodeServerFrame,
+  ErrorCode,
+  FrameType,
+  RoomfabricError,
+  CloseCode,
+} from '@roomfabric/protocol';
+import type WebSocket from 'ws';
+import type { Edge } from './edge.js';
+import { BroadcastOperator } from './operator.js';
+
+/** What the client sent when it connected. */
+export interface Handshake {
+  /** The `auth` value from the client's CONNECT frame (`connect(url, { auth })`). */
+  auth: unknown;
+  headers: IncomingHttpHeaders;
+  /** Query parameters of the upgrade request URL. */
+  query: Record<string, string>;
+  url: string;
+  address: string;
+  /** When the WebSocket was accepted, ms since the epoch. */
+  time: number;
+}
+
+/** Why a connection ended. `code` is the WebSocket close code. */
+export interface DisconnectReason {
+  code: number;
+  reason: string;
+}
+
+/** `ack(response)` answers a client's `emitWithAck`. Present only when the client asked. */
+export type Ack = (response?: unknown) => void;
+export type EventHandler = (data: unknown, ack: Ack | undefined) => void | Promise<void>;
+type DisconnectHandler = (reason: DisconnectReason) => void;
+
+interface PendingAck {
+  resolve: (data: unknown) => void;
+  reject: (err: RoomfabricError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export type SocketState = 'handshaking' | 'open' | 'closed';
+
+/**
+ * One client connection on this node. The API follows Socket.IO's server-side socket:
+ * `id`, `data`, `rooms`, `join`, `leave`, `on`, `emit`, `to(room).emit` (sender excluded).
+ */
+export class Socket {
+  /** Filled in by connect middleware; stored in the membership index on connect. */
+  data: Record<string, unknown> = {};
+  /** @internal */ state: SocketState = 'handshaking';
+  /** @internal */ alive = true;
+  /** @internal */ out: Uint8Array[] = [];
+  /** @internal */ outBytes = 0;
+  /** @internal */ scheduled = false;
+  /** @internal */ handshakeTimer: NodeJS.Timeout | undefined;
+  private readonly roomSet = new Set<string>();
+  private readonly handlers = new Map<string, Set<EventHandler>>();
+  private readonly disconnectHandlers = new Set<DisconnectHandler>();
+  private readonly pendingAcks = new Map<number, PendingAck>();
+  private nextAckId = 1;
+  /** Index writes for this socket, in order: join, leave and removal never overtake each other. */
+  private ops: Promise<unknown> = Promise.resolve();
+
+  /** @internal */
+  constructor(
+    readonly id: string,
+    readonly handshake: Handshake,
+    /** @internal */ readonly ws: WebSocket,
+    /** @internal */ readonly edge: Edge,
+  ) {}
+
+  /** The id of the node this socket is connected to. */
+  get nodeId(): string {
+    return this.edge.nodeId;
+  }
+
+  /** The rooms this socket is in, as this node holds them. */
+  get rooms(): ReadonlySet<string> {
+    return this.roomSet;
+  }
+
+  get connected(): boolean {
+    return this.state === 'open';
+  }
+
+  /**
+   * Joins one room or several. The returned Promise resolves once the socket is in the
+   * local index, the node is subscribed to the rooms on the bus, and the global index is
+   * written: a broadcast published after that reaches this socket. All or nothing.
+   */
+  join(room: string | readonly string[]): Promise<void> {
+    try {
+      const rooms = this.checkRooms(room);
+      const added = rooms.filter((r) => !this.roomSet.has(r));
+      const max = this.edge.limits.maxRoomsPerSocket;
+      if (this.roomSet.size + added.length > max) {
+        throw new RoomfabricError(ErrorCode.ROOM_LIMIT, `a socket may be in at most ${max} rooms`, {
+          details: { limit: max },
+        });
+      }
+      this.assertOpen();
+      const local = added.map((r) => {
+        this.roomSet.add(r);
+        return this.edge.localRooms.add(r, this);
+      });
+      const waitFor = rooms.map((r) => this.edge.localRooms.get(r)?.ready ?? Promise.resolve());
+      return this.serial(async () => {
+        try {
+          await Promise.all(waitFor);
+          await this.edge.membership.join(this.id, rooms);
+        } catch (err) {
+          // Undo the local part so the socket is exactly where it was before.
+          for (const r of local) this.dropLocal(r.id);
+          if (this.state === 'open') {
+            this.edge.membership.leave(this.id, added).catch(this.edge.onBackgroundError);
+          }
+          throw err;
+        }
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Leaves one room or several. Leaving a room the socket is not in does nothing. */
+  leave(room: string | readonly string[]): Promise<void> {
+    try {
+      const rooms = this.checkRooms(room);
+      for (const r of rooms) this.dropLocal(r);
+      if (this.state !== 'open') return Promise.resolve();
+      return this.serial(() => this.edge.membership.leave(this.id, rooms)).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Handles a client event, or `disconnect` (`(reason) => ...`) when the connection ends. */
+  on(event: 'disconnect', handler: DisconnectHandler): this;
+  on(event: string, handler: EventHandler): this;
+  on(event: string, handler: EventHandler | DisconnectHandler): this {
+    if (event === 'disconnect') {
+      this.disconnectHandlers.add(handler as DisconnectHandler);
+      return this;
+    }
+    assertEventName(event, this.edge.limits.maxEventLength);
+    let set = this.handlers.get(event);
+    if (!set) this.handlers.set(event, (set = new Set()));
+    set.add(handler as EventHandler);
+    return this;
+  }
+
+  off(event: string, handler: EventHandler | DisconnectHandler): this {
+    if (event === 'disconnect') this.disconnectHandlers.delete(handler as DisconnectHandler);
+    else this.handlers.get(event)?.delete(handler as EventHandler);
+    return this;
+  }
+
+  /** Sends an event to this socket only. Returns false when the socket is closed. */
+  emit(event: string, data?: unknown): boolean {
+    return this.emitDirect(event, data, false);
+  }
+
+  /** Direct emits that may be dropped when this socket's buffer is over the volatile threshold. */
+  get volatile(): { emit(event: string, data?: unknown): boolean } {
+    return { emit: (event, data) => this.emitDirect(event, data, true) };
+  }
+
+  /**
+   * Sends an event and waits for the client's `meta.ack(response)`. Rejects with
+   * `RF_ACK_TIMEOUT` after `timeout` ms (default 10000), `RF_DISCONNECTED` if the socket
+   * closes first.
+   */
+  emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<unknown> {
+    try {
+      assertEventName(event, this.edge.limits.maxEventLength);
+      this.assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const id = this.nextAckId++;
+    if (this.nextAckId > 0xffffffff) this.nextAckId = 1;
+    const timeout = options.timeout ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingAcks.delete(id);
+        reject(
+          new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no ack for "${event}" within ${timeout} ms`, {
+            temporary: true,
+          }),
+        );
+      }, timeout);
+      this.pendingAcks.set(id, { resolve, reject, timer });
+      this.send(encodeEventFrame(event, encode(data), null, id), false);
+    });
+  }
+
+  /** Broadcast to a room, this socket excluded. */
+  to(room: string | readonly string[]): BroadcastOperator {
+    return this.broadcast.to(room);
+  }
+
+  /** Broadcast to every socket except this one and the members of `room`. */
+  except(room: string | readonly string[]): BroadcastOperator {
+    return this.broadcast.except(room);
+  }
+
+  /** Broadcast to every socket of the fabric except this one. */
+  get broadcast(): BroadcastOperator {
+    return new BroadcastOperator(this.edge, [], [], this.id);
+  }
+
+  /**
+   * Closes the connection with code 4501 (`RF_KICKED`); the client does not reconnect.
+   */
+  disconnect(): void {
+    this.close(CloseCode.KICKED, ErrorCode.KICKED);
+  }
+
+  /** @internal Queues bytes for this socket; all frames of one event-loop turn go in one write. */
+  send(frame: Uint8Array, volatile: boolean): boolean {
+    if (this.state === 'closed') return false;
+    const buffered = this.ws.bufferedAmount + this.outBytes;
+    const limits = this.edge.limits;
+    if (volatile && buffered > limits.volatileBufferBytes) {
+      this.edge.counters.volatileDrops++;
+      return false;
+    }
+    if (buffered > limits.maxBufferedBytes) {
+      this.edge.counters.slowConsumerCloses++;
+      this.close(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER);
+      return false;
+    }
+    this.out.push(frame);
+    this.outBytes += frame.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.edge.scheduleFlush(this);
+    }
+    return true;
+  }
+
+  /** @internal Writes everything queued, as one WebSocket message when it fits. */
+  flush(): void {
+    this.scheduled = false;
+    const out = this.out;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    if (this.state === 'closed' || out.length === 0) return;
+    if (out.length === 1) {
+      this.ws.send(out[0]!);
+    } else if (bytes <= MAX_BATCH_BYTES) {
+      this.ws.send(Buffer.concat(out, bytes));
+    } else {
+      let batch: Uint8Array[] = [];
+      let size = 0;
+      for (const frame of out) {
+        if (size > 0 && size + frame.length > MAX_BATCH_BYTES) {
+          this.ws.send(Buffer.concat(batch, size));
+          batch = [];
+          size = 0;
+        }
+        batch.push(frame);
+        size += frame.length;
+      }
+      this.ws.send(Buffer.concat(batch, size));
+    }
+    this.edge.counters.writes++;
+  }
+
+  /** @internal Sends an ERROR frame (`id` 0 when it answers no request). */
+  sendError(id: number, err: RoomfabricError): void {
+    this.send(
+      encodeServerFrame({ type: FrameType.ERROR, id, code: err.code, message: err.message }),
+      false,
+    );
+  }
+
+  /** @internal Closes the WebSocket; cleanup runs in `handleClose`. */
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    // Flush what is queued (an ERROR frame explaining the close, typically) first.
+    if (this.scheduled) this.flush();
+    this.ws.close(code, reason);
+  }
+
+  /** @internal Runs the client's handlers for an event. */
+  dispatch(event: string, data: unknown, ack: Ack | undefined): boolean {
+    const set = this.handlers.get(event);
+    if (!set || set.size === 0) return false;
+    for (const handler of set) {
+      try {
+        const result = handler(data, ack);
+        if (result instanceof Promise) result.catch((err: unknown) => this.handlerFailed(err, ack));
+      } catch (err) {
+        this.handlerFailed(err, ack);
+      }
+    }
+    return true;
+  }
+
+  /** @internal Resolves a pending `emitWithAck`. False for an unknown id. */
+  settleAck(id: number, data: unknown): boolean {
+    const pending = this.pendingAcks.get(id);
+    if (!pending) return false;
+    this.pendingAcks.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(data);
+    return true;
+  }
+
+  /** @internal Called once when the WebSocket has closed. */
+  handleClose(reason: DisconnectReason): void {
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
+    this.out = [];
+    this.outBytes = 0;
+    for (const pending of this.pendingAcks.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new RoomfabricError(ErrorCode.DISCONNECTED, 'the socket disconnected'));
+    }
+    this.pendingAcks.clear();
+    if (!wasOpen) return;
+    for (const room of this.roomSet) this.edge.localRooms.remove(room, this);
+    this.roomSet.clear();
+    this.serial(() => this.edge.membership.removeSocket(this.id)).catch(
+      this.edge.onBackgroundError,
+    );
+    for (const handler of this.disconnectHandlers) {
+      try {
+        handler(reason);
+      } catch (err) {
+        this.edge.onBackgroundError(err);
+      }
+    }
+  }
+
+  private emitDirect(event: string, data: unknown, volatile: boolean): boolean {
+    assertEventName(event, this.edge.limits.maxEventLength);
+    if (this.state !== 'open') return false;
+    return this.send(encodeEventFrame(event, encode(data), null, 0), volatile);
+  }
+
+  private handlerFailed(err: unknown, ack: Ack | undefined): void {
+    this.edge.logger.warn({ err, socket: this.id }, 'event handler failed');
+    if (ack && (ack as AckFn).pending) {
+      (ack as AckFn).pending = false;
+      this.sendError(
+        (ack as AckFn).id,
+        new RoomfabricError(ErrorCode.HANDLER_FAILED, 'the event handler failed'),
+      );
+    }
+  }
+
+  private checkRooms(room: string | readonly string[]): string[] {
+    const rooms = typeof room === 'string' ? [room] : [...new Set(room)];
+    for (const r of rooms) assertRoomId(r, this.edge.limits.maxRoomLength);
+    return rooms;
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') {
+      throw new RoomfabricError(ErrorCode.DISCONNECTED, 'the socket is not connected');
+    }
+  }
+
+  private dropLocal(room: string): void {
+    if (this.roomSet.delete(room)) this.edge.localRooms.remove(room, this);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.ops.then(fn, fn);
+    this.ops = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** An ack callback that remembers whether it was used. */
+export interface AckFn extends Ack {
+  id: number;
+  pending: boolean;
+}
+
+/** Largest coalesced WebSocket message; bigger batches are split (a single larger frame goes alone). */
+const MAX_BATCH_BYTES = 1024 * 1024;
