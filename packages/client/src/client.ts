@@ -1,0 +1,723 @@
+import {
+  assertEventName,
+  assertRoomId,
+  BroadcastFlag,
+  CloseCode,
+  createFrameDecoder,
+  encodeClientFrame,
+  ErrorCode,
+  FrameType,
+  isErrorCode,
+  isReconnectable,
+  parseServerFrame,
+  PONG_BYTES,
+  PROTOCOL_VERSION,
+  RoomfabricError,
+  type ClientFrame,
+  type ServerFrame,
+} from '@roomfabric/protocol';
+import { backoffDelay, resolveReconnect, type ReconnectOptions, type ResolvedReconnect } from './backoff.js';
+import { Emitter } from './emitter.js';
+
+export type ClientState = 'disconnected' | 'connecting' | 'connected';
+
+/** Why the state changed: a WebSocket close code and a reason (an `RF_` code where one applies). */
+export interface StateChange {
+  code: number;
+  reason: string;
+}
+
+/** What a server event handler gets besides the data. */
+export interface EventMeta {
+  /** The room the event came through, or null for a direct or fabric-wide event. */
+  room: string | null;
+  /** Present when the server waits for an answer (`socket.emitWithAck`). */
+  ack?: (response?: unknown) => void;
+}
+
+/** The subset of the WebSocket API the client needs (browsers' and `ws`'s both fit). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** Sent in CONNECT, seen by server middleware as `socket.handshake.auth`. A function is called on every (re)connect. */
+  auth?: unknown;
+  /** WebSocket implementation. Default: the global one (browsers), `ws` in Node. */
+  WebSocket?: WebSocketConstructor;
+  /** `false` disables automatic reconnect. Default: on, 250 ms doubling to 10 s, 50% jitter. */
+  reconnect?: boolean | ReconnectOptions;
+  /** Default timeout of join, leave and emitWithAck, ms. Default 10000. */
+  ackTimeoutMs?: number;
+  /** How long a connection attempt may take until HELLO, ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Emits held while not connected; past it `emit` returns false. Default 100. */
+  maxQueue?: number;
+}
+
+export type ClientEvents = {
+  state: (state: ClientState, change: StateChange) => void;
+  connecting: (change: StateChange) => void;
+  connected: (info: { socketId: string; nodeId: string }) => void;
+  disconnected: (change: StateChange) => void;
+  error: (err: RoomfabricError) => void;
+};
+
+type ServerHandler = (data: unknown, meta: EventMeta) => void;
+
+interface Request {
+  resolve: (data: unknown) => void;
+  reject: (err: RoomfabricError) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  kind: 'join' | 'leave' | 'emit';
+  room?: string;
+}
+
+interface Queued {
+  frame: (id: number) => ClientFrame;
+  request?: Request;
+}
+
+const OPEN = 1;
+let defaultWebSocket: WebSocketConstructor | undefined;
+
+/** @internal Set by the Node entry point to `ws`. */
+export function setDefaultWebSocket(impl: WebSocketConstructor): void {
+  defaultWebSocket = impl;
+}
+
+/**
+ * Connects to a Roomfabric edge and returns the client at once; it connects in the
+ * background and reconnects on its own. Give several URLs to fail over between nodes.
+ *
+ * @example
+ * const client = connect('ws://localhost:3000/ws', { auth: { token } });
+ * await client.join('lobby');
+ * client.on('chat', (text, { room }) => console.log(room, text));
+ * client.to('lobby').emit('chat', 'hello');
+ */
+export function connect(url: string | readonly string[], options: ClientOptions = {}): RoomfabricClient {
+  return new RoomfabricClient(url, options);
+}
+
+export class RoomfabricClient extends Emitter<ClientEvents> {
+  private readonly urls: readonly string[];
+  private readonly options: ClientOptions;
+  private readonly reconnectOpts: ResolvedReconnect | null;
+  private readonly ackTimeoutMs: number;
+  private readonly maxQueue: number;
+  private readonly decoder = createFrameDecoder({ maxFrameBytes: 64 * 1024 * 1024 });
+  private readonly handlers = new Map<string, Set<ServerHandler>>();
+  private readonly desired = new Set<string>();
+  /** Join calls waiting for the room's (re)join on the next connection. */
+  private readonly joinWaiters = new Map<string, Request[]>();
+  private readonly requests = new Map<number, Request>();
+  private queue: Queued[] = [];
+  private ws: WebSocketLike | null = null;
+  private currentState: ClientState = 'disconnected';
+  private ready = false;
+  private nextId = 1;
+  private attempt = 0;
+  private urlIndex = 0;
+  private socketId: string | undefined;
+  private node: string | undefined;
+  private lastMessageAt = 0;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastError: RoomfabricError | undefined;
+
+  /** @internal Use {@link connect}. */
+  constructor(url: string | readonly string[], options: ClientOptions = {}) {
+    super();
+    this.urls = typeof url === 'string' ? [url] : [...url];
+    if (this.urls.length === 0) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'connect() needs at least one URL');
+    }
+    this.options = options;
+    this.reconnectOpts = resolveReconnect(options.reconnect);
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
+    this.maxQueue = options.maxQueue ?? 100;
+    this.open({ code: 0, reason: 'connect' });
+  }
+
+  /** `disconnected`, `connecting` or `connected` (connected = handshake done and rooms rejoined). */
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /** This connection's socket id on the server, once connected. */
+  get id(): string | undefined {
+    return this.socketId;
+  }
+
+  /** The id of the edge node this client is connected to. */
+  get nodeId(): string | undefined {
+    return this.node;
+  }
+
+  /** Rooms this client is in, or will rejoin on reconnect. */
+  get rooms(): ReadonlySet<string> {
+    return this.desired;
+  }
+
+  /**
+   * Listens for a server event (`(data, meta) => ...`) or a lifecycle event: `state`,
+   * `connecting`, `connected`, `disconnected`, `error`.
+   *
+   * @example
+   * client.on('chat', (text, meta) => render(meta.room, text));
+   * client.on('state', (state, { code, reason }) => console.log(state, code, reason));
+   */
+  on<K extends keyof ClientEvents>(event: K, handler: ClientEvents[K]): this;
+  on(event: string, handler: ServerHandler): this;
+  on(event: string, handler: (...args: never[]) => void): this {
+    this.addListener(event, handler);
+    return this;
+  }
+
+  /**
+   * Removes a listener added with {@link on}.
+   *
+   * @example
+   * client.off('chat', onChat);
+   */
+  off(event: string, handler: (...args: never[]) => void): this {
+    this.removeListener(event, handler);
+    return this;
+  }
+
+  /**
+   * Joins a room. Resolves when the server acknowledged it: from then on every broadcast
+   * to the room reaches this client. Rejects with a `RoomfabricError` (`RF_FORBIDDEN`,
+   * `RF_ROOM_INVALID`, `RF_ROOM_LIMIT`, `RF_ACK_TIMEOUT`...). The room is rejoined after
+   * every reconnect. Called while disconnected, it resolves once the connection is back.
+   *
+   * @example
+   * await client.join('doc:42');
+   */
+  join(room: string): Promise<void> {
+    try {
+      this.assertUsable();
+      assertRoomId(room);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.desired.has(room) && this.ready) return Promise.resolve();
+    this.desired.add(room);
+    return new Promise<void>((resolve, reject) => {
+      const request = this.makeRequest('join', resolve as (d: unknown) => void, reject, this.ackTimeoutMs, room);
+      if (this.ready) this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
+      else this.waitForJoin(room, request);
+    });
+  }
+
+  /**
+   * Leaves a room; it is no longer rejoined on reconnect. Resolves on the server's ack,
+   * or at once while disconnected (the server holds no rooms for a closed connection).
+   *
+   * @example
+   * await client.leave('doc:42');
+   */
+  leave(room: string): Promise<void> {
+    try {
+      this.assertUsable();
+      assertRoomId(room);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.desired.delete(room);
+    for (const waiter of this.joinWaiters.get(room) ?? []) this.settle(waiter, null);
+    this.joinWaiters.delete(room);
+    if (!this.ready) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const request = this.makeRequest('leave', resolve as (d: unknown) => void, reject, this.ackTimeoutMs, room);
+      this.sendRequest(request, (id) => ({ type: FrameType.LEAVE, id, room }));
+    });
+  }
+
+  /**
+   * Sends an event to the server's handler (`socket.on(event, ...)`). While not connected
+   * it is queued (up to `maxQueue`) and sent after the rooms are rejoined. Returns false
+   * when it was dropped because the queue is full. At most once: an emit in flight when
+   * the connection drops may be lost.
+   *
+   * @example
+   * client.emit('typing', { doc: 42 });
+   */
+  emit(event: string, data?: unknown): boolean {
+    return this.send(event, data, null, 0);
+  }
+
+  /**
+   * Sends an event and resolves with the handler's `ack(response)`. Rejects with
+   * `RF_ACK_TIMEOUT` after `timeout` ms (counted from the call), `RF_NO_HANDLER`,
+   * `RF_HANDLER_FAILED`, or `RF_DISCONNECTED` if the connection drops first (the
+   * server may or may not have handled it; it is not resent).
+   *
+   * @example
+   * const saved = await client.emitWithAck('save', doc, { timeout: 5000 });
+   */
+  emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<unknown> {
+    return this.request(event, data, null, 0, options.timeout);
+  }
+
+  /**
+   * Broadcasts to rooms this client is in; the sender does not get it back.
+   *
+   * @example
+   * client.to('lobby').emit('chat', 'hi all');
+   * client.to('a').to('b').emit('notice', 'once per member');
+   */
+  to(room: string): ClientBroadcast {
+    return new ClientBroadcast(this, [room], 0);
+  }
+
+  /**
+   * Emits that may be dropped instead of queued: while disconnected, or (for room
+   * broadcasts) for members whose buffers are full. For cursors and positions.
+   *
+   * @example
+   * client.volatile.to('doc:42').emit('cursor', { x, y });
+   */
+  get volatile(): { emit(event: string, data?: unknown): boolean; to(room: string): ClientBroadcast } {
+    return {
+      emit: (event, data) => (this.ready ? this.emit(event, data) : false),
+      to: (room) => new ClientBroadcast(this, [room], BroadcastFlag.VOLATILE),
+    };
+  }
+
+  /**
+   * Closes the connection for good (code 1000): no reconnect, every pending call rejects
+   * with `RF_CLIENT_CLOSED`.
+   *
+   * @example
+   * client.close();
+   */
+  close(): void {
+    if (this.currentState === 'disconnected' && this.ws === null && this.retryTimer === undefined) return;
+    const err = new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client was closed');
+    this.teardown(CloseCode.NORMAL, ErrorCode.CLIENT_CLOSED);
+    this.failAll(err, true);
+    this.setState('disconnected', { code: CloseCode.NORMAL, reason: ErrorCode.CLIENT_CLOSED });
+  }
+
+  /** @internal */
+  send(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
+    assertEventName(event);
+    if (rooms) for (const r of rooms) assertRoomId(r);
+    const frame = (id: number): ClientFrame => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
+    if (this.ready && this.ws) {
+      this.write(frame(0));
+      return true;
+    }
+    if ((flags & BroadcastFlag.VOLATILE) !== 0) return false;
+    if (this.currentState === 'disconnected' || this.queue.length >= this.maxQueue) return false;
+    this.queue.push({ frame });
+    return true;
+  }
+
+  /** @internal */
+  request(event: string, data: unknown, rooms: string[] | null, flags: number, timeout?: number): Promise<unknown> {
+    try {
+      this.assertUsable();
+      assertEventName(event);
+      if (rooms) for (const r of rooms) assertRoomId(r);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      const request = this.makeRequest('emit', resolve, reject, timeout ?? this.ackTimeoutMs);
+      const frame = (id: number): ClientFrame => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
+      if (this.ready) {
+        this.sendRequest(request, frame);
+      } else if (this.queue.length >= this.maxQueue) {
+        this.settle(request, new RoomfabricError(ErrorCode.QUEUE_FULL, 'the offline queue is full', { temporary: true }));
+      } else {
+        this.queue.push({ frame, request });
+      }
+    });
+  }
+
+  private makeRequest(
+    kind: Request['kind'],
+    resolve: (d: unknown) => void,
+    reject: (e: RoomfabricError) => void,
+    timeout: number,
+    room?: string,
+  ): Request {
+    const request: Request = { resolve, reject, timer: undefined, kind, room };
+    request.timer = setTimeout(() => this.timedOut(request, timeout), timeout);
+    return request;
+  }
+
+  private timedOut(request: Request, timeout: number): void {
+    for (const [id, r] of this.requests) if (r === request) this.requests.delete(id);
+    this.queue = this.queue.filter((q) => q.request !== request);
+    if (request.kind === 'join' && request.room !== undefined) {
+      const room = request.room;
+      const waiters = this.joinWaiters.get(room)?.filter((w) => w !== request);
+      if (waiters?.length) this.joinWaiters.set(room, waiters);
+      else this.joinWaiters.delete(room);
+      // All or nothing: a join that failed leaves the client outside the room.
+      if (this.desired.delete(room) && this.ready) this.write({ type: FrameType.LEAVE, id: this.takeId(), room });
+    }
+    this.settle(
+      request,
+      new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no answer within ${timeout} ms`, { temporary: true }),
+    );
+  }
+
+  private settle(request: Request, result: RoomfabricError | unknown): void {
+    clearTimeout(request.timer);
+    if (result instanceof RoomfabricError) request.reject(result);
+    else request.resolve(result);
+  }
+
+  private waitForJoin(room: string, request: Request): void {
+    const list = this.joinWaiters.get(room);
+    if (list) list.push(request);
+    else this.joinWaiters.set(room, [request]);
+  }
+
+  private sendRequest(request: Request, frame: (id: number) => ClientFrame): void {
+    const id = this.takeId();
+    this.requests.set(id, request);
+    this.write(frame(id));
+  }
+
+  private takeId(): number {
+    const id = this.nextId++;
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    return id;
+  }
+
+  private write(frame: ClientFrame): void {
+    this.ws?.send(encodeClientFrame(frame));
+  }
+
+  private assertUsable(): void {
+    if (this.currentState === 'disconnected' && this.ws === null && this.retryTimer === undefined) {
+      throw new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client is closed');
+    }
+  }
+
+  // --- connection lifecycle -------------------------------------------------------------
+
+  private open(change: StateChange): void {
+    this.setState('connecting', change);
+    const Impl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? defaultWebSocket;
+    if (!Impl) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'no WebSocket implementation: pass options.WebSocket');
+    }
+    const url = this.urls[this.urlIndex++ % this.urls.length]!;
+    let ws: WebSocketLike;
+    try {
+      ws = new Impl(url);
+    } catch (cause) {
+      this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}`, { cause });
+      this.scheduleReconnect({ code: CloseCode.ABNORMAL, reason: ErrorCode.CONNECT_FAILED });
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.lastError = undefined;
+    ws.onopen = () => {
+      void this.sendConnect(ws);
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws === ws) this.onMessage(ev.data);
+    };
+    ws.onerror = () => undefined; // a close event follows
+    ws.onclose = (ev) => {
+      if (this.ws === ws) this.onClose(ev.code, ev.reason);
+    };
+    this.connectTimer = setTimeout(() => {
+      if (this.ws === ws) {
+        this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, 'connect timed out', { temporary: true });
+        this.dropConnection(CloseCode.ABNORMAL, ErrorCode.CONNECT_FAILED);
+      }
+    }, this.options.connectTimeoutMs ?? 10_000);
+  }
+
+  private async sendConnect(ws: WebSocketLike): Promise<void> {
+    try {
+      const auth: unknown =
+        typeof this.options.auth === 'function' ? await (this.options.auth as () => unknown)() : this.options.auth;
+      if (this.ws === ws && ws.readyState === OPEN) {
+        ws.send(encodeClientFrame({ type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: auth ?? null }));
+      }
+    } catch (cause) {
+      this.lastError = new RoomfabricError(ErrorCode.UNAUTHORIZED, 'the auth callback failed', { cause });
+      this.dropConnection(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED);
+    }
+  }
+
+  private onMessage(raw: unknown): void {
+    this.lastMessageAt = Date.now();
+    const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : (raw as Uint8Array);
+    let values: unknown[];
+    try {
+      values = [...this.decoder.decodeMulti(bytes)];
+    } catch {
+      this.dropConnection(CloseCode.INVALID_PAYLOAD, ErrorCode.FRAME_MALFORMED);
+      return;
+    }
+    for (const value of values) {
+      let frame: ServerFrame;
+      try {
+        frame = parseServerFrame(value);
+      } catch (err) {
+        this.fire('error', err);
+        continue;
+      }
+      this.handleFrame(frame);
+    }
+  }
+
+  private handleFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case FrameType.HELLO:
+        clearTimeout(this.connectTimer);
+        this.socketId = frame.socketId;
+        this.node = frame.nodeId;
+        this.startHeartbeat(frame.heartbeatMs);
+        void this.rejoin();
+        return;
+      case FrameType.EVENT: {
+        const meta: EventMeta = { room: frame.room };
+        if (frame.id !== 0) {
+          let answered = false;
+          meta.ack = (response?: unknown) => {
+            if (answered) return;
+            answered = true;
+            this.write({ type: FrameType.ACK, id: frame.id, data: response ?? null });
+          };
+        }
+        this.fire(frame.event, frame.data, meta);
+        return;
+      }
+      case FrameType.ACK:
+      case FrameType.ERROR: {
+        const request = this.requests.get(frame.id);
+        const err =
+          frame.type === FrameType.ERROR
+            ? new RoomfabricError(isErrorCode(frame.code) ? frame.code : ErrorCode.INTERNAL, frame.message)
+            : undefined;
+        if (!request) {
+          if (err) {
+            this.lastError = err;
+            this.fire('error', err);
+          }
+          return;
+        }
+        this.requests.delete(frame.id);
+        if (err && request.kind === 'join' && request.room !== undefined) this.desired.delete(request.room);
+        this.settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
+        return;
+      }
+      case FrameType.PING:
+        this.ws?.send(PONG_BYTES);
+        return;
+      case FrameType.MOVED:
+        // Raids (a later protocol addition): follow the server's move.
+        if (this.desired.delete(frame.from)) this.desired.add(frame.to);
+        this.fire('moved', { from: frame.from, to: frame.to });
+        return;
+    }
+  }
+
+  /** After HELLO: rejoin every room, then report `connected`, then flush the queue. */
+  private async rejoin(): Promise<void> {
+    const ws = this.ws;
+    const rooms = [...this.desired];
+    const results = await Promise.all(
+      rooms.map(
+        (room) =>
+          new Promise<RoomfabricError | null>((resolve) => {
+            const request = this.makeRequest('join', () => resolve(null), resolve, this.ackTimeoutMs, room);
+            this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
+          }),
+      ),
+    );
+    if (this.ws !== ws) return; // the connection dropped meanwhile; the next one rejoins
+    rooms.forEach((room, i) => {
+      const err = results[i] ?? null;
+      if (err && err.code === ErrorCode.ACK_TIMEOUT) return; // timedOut() already handled it
+      if (err) {
+        this.desired.delete(room);
+        this.fire('error', err);
+      }
+      for (const waiter of this.joinWaiters.get(room) ?? []) this.settle(waiter, err);
+      this.joinWaiters.delete(room);
+    });
+    // Joins requested for rooms that were not in the set when rejoin started.
+    for (const [room, waiters] of this.joinWaiters) {
+      this.joinWaiters.delete(room);
+      for (const w of waiters) this.sendRequest(w, (id) => ({ type: FrameType.JOIN, id, room }));
+    }
+    this.attempt = 0;
+    this.ready = true;
+    this.setState('connected', { code: 0, reason: 'connected' });
+    this.fire('connected', { socketId: this.socketId!, nodeId: this.node! });
+    const queue = this.queue;
+    this.queue = [];
+    for (const item of queue) {
+      if (item.request) this.sendRequest(item.request, item.frame);
+      else this.write(item.frame(0));
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    const rfReason = reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
+    this.teardown();
+    const change = { code, reason: rfReason };
+    if (!isReconnectable(code)) {
+      const err =
+        this.lastError ??
+        new RoomfabricError(isErrorCode(reason) ? reason : ErrorCode.DISCONNECTED, `connection refused (${code} ${reason})`);
+      this.failAll(err, true);
+      this.setState('disconnected', change);
+      return;
+    }
+    this.failInFlight();
+    this.scheduleReconnect(change);
+  }
+
+  private scheduleReconnect(change: StateChange): void {
+    const r = this.reconnectOpts;
+    if (!r || this.attempt >= r.maxAttempts) {
+      this.failAll(new RoomfabricError(ErrorCode.DISCONNECTED, `disconnected (${change.code} ${change.reason})`, { temporary: true }), true);
+      this.setState('disconnected', change);
+      return;
+    }
+    this.setState('connecting', change);
+    const delay = backoffDelay(r, this.attempt++);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.open(change);
+    }, delay);
+  }
+
+  /** Closes the current WebSocket ourselves; the close event is ignored, so act here. */
+  private dropConnection(code: number, reason: string): void {
+    this.teardown(code === CloseCode.ABNORMAL ? CloseCode.NORMAL : code, reason);
+    this.failInFlight();
+    this.scheduleReconnect({ code, reason });
+  }
+
+  private teardown(code?: number, reason?: string): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    clearInterval(this.heartbeatTimer);
+    if (ws && code !== undefined && ws.readyState <= OPEN) {
+      try {
+        ws.close(code === CloseCode.ABNORMAL ? CloseCode.NORMAL : code, reason);
+      } catch {
+        // Closing a socket that is still connecting may throw in some implementations.
+      }
+    }
+  }
+
+  /** The connection dropped: settle what was in flight on it. Joins wait for the rejoin. */
+  private failInFlight(): void {
+    for (const [id, request] of this.requests) {
+      this.requests.delete(id);
+      if (request.kind === 'join' && request.room !== undefined && this.desired.has(request.room)) {
+        this.waitForJoin(request.room, request);
+      } else if (request.kind === 'leave') {
+        this.settle(request, null);
+      } else if (request.kind === 'emit') {
+        this.settle(request, new RoomfabricError(ErrorCode.DISCONNECTED, 'disconnected before the ack', { temporary: true }));
+      }
+    }
+  }
+
+  /** Nothing more will be sent: reject everything pending and queued. */
+  private failAll(err: RoomfabricError, forgetRooms: boolean): void {
+    for (const request of this.requests.values()) this.settle(request, err);
+    this.requests.clear();
+    for (const waiters of this.joinWaiters.values()) for (const w of waiters) this.settle(w, err);
+    this.joinWaiters.clear();
+    for (const item of this.queue) if (item.request) this.settle(item.request, err);
+    this.queue = [];
+    if (forgetRooms) this.desired.clear();
+  }
+
+  private startHeartbeat(heartbeatMs: number): void {
+    clearInterval(this.heartbeatTimer);
+    // The server pings every heartbeatMs; silence for twice that means the link is dead.
+    const limit = heartbeatMs * 2 + 1000;
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastMessageAt > limit) {
+        this.lastError = new RoomfabricError(ErrorCode.HEARTBEAT_TIMEOUT, 'no message from the server in time', { temporary: true });
+        this.dropConnection(CloseCode.HEARTBEAT_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT);
+      }
+    }, Math.max(50, Math.floor(heartbeatMs / 2)));
+  }
+
+  private setState(state: ClientState, change: StateChange): void {
+    const changed = state !== this.currentState;
+    this.currentState = state;
+    if (state !== 'connected') this.ready = false;
+    if (!changed) return;
+    this.fire('state', state, change);
+    if (state === 'connecting') this.fire('connecting', change);
+    if (state === 'disconnected') this.fire('disconnected', change);
+  }
+}
+
+/**
+ * A room broadcast from the client (sender excluded); built by `client.to(room)`.
+ */
+export class ClientBroadcast {
+  /** @internal */
+  constructor(
+    private readonly client: RoomfabricClient,
+    private readonly rooms: readonly string[],
+    private readonly flags: number,
+  ) {}
+
+  /**
+   * Adds another room; each member of several gets the event once.
+   *
+   * @example
+   * client.to('a').to('b').emit('notice', 'hi');
+   */
+  to(room: string): ClientBroadcast {
+    return new ClientBroadcast(this.client, [...this.rooms, room], this.flags);
+  }
+
+  /**
+   * Sends the event to the rooms' members (not to this client). Returns false when dropped.
+   *
+   * @example
+   * client.to('lobby').emit('chat', 'hello');
+   */
+  emit(event: string, data?: unknown): boolean {
+    return this.client.send(event, data, [...this.rooms], this.flags);
+  }
+
+  /**
+   * Like {@link emit}, resolving once the edge has published it (or rejecting with
+   * `RF_NOT_IN_ROOM`, `RF_FORBIDDEN`, ...).
+   *
+   * @example
+   * await client.to('lobby').emitWithAck('chat', 'hello');
+   */
+  emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<void> {
+    return this.client.request(event, data, [...this.rooms], this.flags, options.timeout).then(() => undefined);
+  }
+}
