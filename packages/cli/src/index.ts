@@ -1,0 +1,2 @@
+export { startDev, devHelp } from './dev.js';
+export type { DevServer } from './dev.js';
