@@ -25,7 +25,11 @@ function checkSubject(subject: string, wildcards: boolean): string[] {
       (t, i) =>
         t.length > 0 &&
         !/\s/.test(t) &&
-        (wildcards ? (t === '>' ? i === tokens.length - 1 : t === '*' || !/[*>]/.test(t)) : !/[*>]/.test(t)),
+        (wildcards
+          ? t === '>'
+            ? i === tokens.length - 1
+            : t === '*' || !/[*>]/.test(t)
+          : !/[*>]/.test(t)),
     );
   if (!ok) throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `invalid subject: ${subject}`);
   return tokens;

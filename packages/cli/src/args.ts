@@ -8,7 +8,10 @@ export class UsageError extends Error {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Parses `argv` strictly; unknown flags and stray arguments are usage errors. */
-export function parseFlags(argv: string[], options: Options): Record<string, string | boolean | undefined> {
+export function parseFlags(
+  argv: string[],
+  options: Options,
+): Record<string, string | boolean | undefined> {
   try {
     const { values } = parseArgs({
       args: argv,
@@ -23,11 +26,19 @@ export function parseFlags(argv: string[], options: Options): Record<string, str
 }
 
 /** Reads an integer flag in a range, or the default. */
-export function intFlag(name: string, value: unknown, fallback: number, min: number, max: number): number {
+export function intFlag(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    throw new UsageError(
+      `--${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+    );
   }
   return n;
 }

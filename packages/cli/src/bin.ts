@@ -57,10 +57,14 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`roomfabric: ${err.code}: ${err.message}\n`);
       process.exitCode = 1;
     } else if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      process.stderr.write(`roomfabric: ${err.message}: the port is taken; pass --port with another one\n`);
+      process.stderr.write(
+        `roomfabric: ${err.message}: the port is taken; pass --port with another one\n`,
+      );
       process.exitCode = 1;
     } else {
-      process.stderr.write(`roomfabric: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `roomfabric: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
       process.exitCode = 1;
     }
   },

@@ -24,7 +24,10 @@ export interface DevServer {
 }
 
 /** Starts `roomfabric dev` in this process. */
-export async function startDev(argv: string[], print: (line: string) => void): Promise<DevServer | undefined> {
+export async function startDev(
+  argv: string[],
+  print: (line: string) => void,
+): Promise<DevServer | undefined> {
   const flags = parseFlags(argv, { port: { type: 'string' }, host: { type: 'string' } });
   if (flags.help) {
     print(devHelp);
@@ -43,7 +46,9 @@ export async function startDev(argv: string[], print: (line: string) => void): P
     } else if (path === '/client.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
     } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', node: edge.nodeId }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'ok', node: edge.nodeId }));
     } else {
       res.writeHead(404).end();
     }
@@ -55,7 +60,8 @@ export async function startDev(argv: string[], print: (line: string) => void): P
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
-  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const shown =
+    host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   const url = `http://${shown}:${bound}`;
   print(`roomfabric dev: embedded fabric (in-memory bus and membership), node ${edge.nodeId}`);
   print(`  demo       ${url}/`);

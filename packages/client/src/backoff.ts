@@ -14,7 +14,9 @@ export interface ReconnectOptions {
 
 export type ResolvedReconnect = Required<ReconnectOptions>;
 
-export function resolveReconnect(option: boolean | ReconnectOptions | undefined): ResolvedReconnect | null {
+export function resolveReconnect(
+  option: boolean | ReconnectOptions | undefined,
+): ResolvedReconnect | null {
   if (option === false) return null;
   const o = option === true || option === undefined ? {} : option;
   return {

@@ -16,7 +16,12 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from '@roomfabric/protocol';
-import { backoffDelay, resolveReconnect, type ReconnectOptions, type ResolvedReconnect } from './backoff.js';
+import {
+  backoffDelay,
+  resolveReconnect,
+  type ReconnectOptions,
+  type ResolvedReconnect,
+} from './backoff.js';
 import { Emitter } from './emitter.js';
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected';
@@ -104,7 +109,10 @@ export function setDefaultWebSocket(impl: WebSocketConstructor): void {
  * client.on('chat', (text, { room }) => console.log(room, text));
  * client.to('lobby').emit('chat', 'hello');
  */
-export function connect(url: string | readonly string[], options: ClientOptions = {}): RoomfabricClient {
+export function connect(
+  url: string | readonly string[],
+  options: ClientOptions = {},
+): RoomfabricClient {
   return new RoomfabricClient(url, options);
 }
 
@@ -123,7 +131,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private queue: Queued[] = [];
   private ws: WebSocketLike | null = null;
   private currentState: ClientState = 'disconnected';
-  private ready = false;
+  private live = false;
   private nextId = 1;
   private attempt = 0;
   private urlIndex = 0;
@@ -164,14 +172,50 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     return this.node;
   }
 
+  /**
+   * Resolves once the client is connected (handshake done, rooms rejoined); rejects with
+   * a `RoomfabricError` if it ends up disconnected for good first.
+   *
+   * @example
+   * const client = connect(url);
+   * await client.ready();
+   */
+  ready(): Promise<void> {
+    if (this.currentState === 'connected') return Promise.resolve();
+    if (this.currentState === 'disconnected') {
+      return Promise.reject(
+        this.lastError ??
+          new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client is disconnected'),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const onState = (state: ClientState, change: StateChange) => {
+        if (state === 'connecting') return;
+        this.off('state', onState);
+        if (state === 'connected') resolve();
+        else {
+          reject(
+            this.lastError ??
+              new RoomfabricError(
+                isErrorCode(change.reason) ? change.reason : ErrorCode.DISCONNECTED,
+                `disconnected (${change.code})`,
+              ),
+          );
+        }
+      };
+      this.on('state', onState);
+    });
+  }
+
   /** Rooms this client is in, or will rejoin on reconnect. */
   get rooms(): ReadonlySet<string> {
     return this.desired;
   }
 
   /**
-   * Listens for a server event (`(data, meta) => ...`) or a lifecycle event: `state`,
-   * `connecting`, `connected`, `disconnected`, `error`.
+   * Listens for a server event (`(data, meta) => ...`) or a lifecycle event: `state`
+   * (on every change of state), `connecting` (on each reconnect cycle, with its reason),
+   * `connected`, `disconnected`, `error`.
    *
    * @example
    * client.on('chat', (text, meta) => render(meta.room, text));
@@ -211,11 +255,17 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.desired.has(room) && this.ready) return Promise.resolve();
+    if (this.desired.has(room) && this.live) return Promise.resolve();
     this.desired.add(room);
     return new Promise<void>((resolve, reject) => {
-      const request = this.makeRequest('join', resolve as (d: unknown) => void, reject, this.ackTimeoutMs, room);
-      if (this.ready) this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
+      const request = this.makeRequest(
+        'join',
+        resolve as (d: unknown) => void,
+        reject,
+        this.ackTimeoutMs,
+        room,
+      );
+      if (this.live) this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
       else this.waitForJoin(room, request);
     });
   }
@@ -237,9 +287,15 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     this.desired.delete(room);
     for (const waiter of this.joinWaiters.get(room) ?? []) this.settle(waiter, null);
     this.joinWaiters.delete(room);
-    if (!this.ready) return Promise.resolve();
+    if (!this.live) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const request = this.makeRequest('leave', resolve as (d: unknown) => void, reject, this.ackTimeoutMs, room);
+      const request = this.makeRequest(
+        'leave',
+        resolve as (d: unknown) => void,
+        reject,
+        this.ackTimeoutMs,
+        room,
+      );
       this.sendRequest(request, (id) => ({ type: FrameType.LEAVE, id, room }));
     });
   }
@@ -288,9 +344,12 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * @example
    * client.volatile.to('doc:42').emit('cursor', { x, y });
    */
-  get volatile(): { emit(event: string, data?: unknown): boolean; to(room: string): ClientBroadcast } {
+  get volatile(): {
+    emit(event: string, data?: unknown): boolean;
+    to(room: string): ClientBroadcast;
+  } {
     return {
-      emit: (event, data) => (this.ready ? this.emit(event, data) : false),
+      emit: (event, data) => (this.live ? this.emit(event, data) : false),
       to: (room) => new ClientBroadcast(this, [room], BroadcastFlag.VOLATILE),
     };
   }
@@ -303,7 +362,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * client.close();
    */
   close(): void {
-    if (this.currentState === 'disconnected' && this.ws === null && this.retryTimer === undefined) return;
+    if (this.currentState === 'disconnected' && this.ws === null && this.retryTimer === undefined)
+      return;
     const err = new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client was closed');
     this.teardown(CloseCode.NORMAL, ErrorCode.CLIENT_CLOSED);
     this.failAll(err, true);
@@ -314,8 +374,15 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   send(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
     assertEventName(event);
     if (rooms) for (const r of rooms) assertRoomId(r);
-    const frame = (id: number): ClientFrame => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
-    if (this.ready && this.ws) {
+    const frame = (id: number): ClientFrame => ({
+      type: FrameType.EMIT,
+      event,
+      data,
+      id,
+      rooms,
+      flags,
+    });
+    if (this.live && this.ws) {
       this.write(frame(0));
       return true;
     }
@@ -326,7 +393,13 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   }
 
   /** @internal */
-  request(event: string, data: unknown, rooms: string[] | null, flags: number, timeout?: number): Promise<unknown> {
+  request(
+    event: string,
+    data: unknown,
+    rooms: string[] | null,
+    flags: number,
+    timeout?: number,
+  ): Promise<unknown> {
     try {
       this.assertUsable();
       assertEventName(event);
@@ -336,11 +409,23 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     }
     return new Promise((resolve, reject) => {
       const request = this.makeRequest('emit', resolve, reject, timeout ?? this.ackTimeoutMs);
-      const frame = (id: number): ClientFrame => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
-      if (this.ready) {
+      const frame = (id: number): ClientFrame => ({
+        type: FrameType.EMIT,
+        event,
+        data,
+        id,
+        rooms,
+        flags,
+      });
+      if (this.live) {
         this.sendRequest(request, frame);
       } else if (this.queue.length >= this.maxQueue) {
-        this.settle(request, new RoomfabricError(ErrorCode.QUEUE_FULL, 'the offline queue is full', { temporary: true }));
+        this.settle(
+          request,
+          new RoomfabricError(ErrorCode.QUEUE_FULL, 'the offline queue is full', {
+            temporary: true,
+          }),
+        );
       } else {
         this.queue.push({ frame, request });
       }
@@ -368,11 +453,14 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       if (waiters?.length) this.joinWaiters.set(room, waiters);
       else this.joinWaiters.delete(room);
       // All or nothing: a join that failed leaves the client outside the room.
-      if (this.desired.delete(room) && this.ready) this.write({ type: FrameType.LEAVE, id: this.takeId(), room });
+      if (this.desired.delete(room) && this.live)
+        this.write({ type: FrameType.LEAVE, id: this.takeId(), room });
     }
     this.settle(
       request,
-      new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no answer within ${timeout} ms`, { temporary: true }),
+      new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no answer within ${timeout} ms`, {
+        temporary: true,
+      }),
     );
   }
 
@@ -413,17 +501,25 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   // --- connection lifecycle -------------------------------------------------------------
 
   private open(change: StateChange): void {
-    this.setState('connecting', change);
-    const Impl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? defaultWebSocket;
+    if (this.currentState !== 'connecting') this.setState('connecting', change);
+    const Impl =
+      this.options.WebSocket ??
+      (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ??
+      defaultWebSocket;
     if (!Impl) {
-      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'no WebSocket implementation: pass options.WebSocket');
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'no WebSocket implementation: pass options.WebSocket',
+      );
     }
     const url = this.urls[this.urlIndex++ % this.urls.length]!;
     let ws: WebSocketLike;
     try {
       ws = new Impl(url);
     } catch (cause) {
-      this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}`, { cause });
+      this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}`, {
+        cause,
+      });
       this.scheduleReconnect({ code: CloseCode.ABNORMAL, reason: ErrorCode.CONNECT_FAILED });
       return;
     }
@@ -442,7 +538,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     };
     this.connectTimer = setTimeout(() => {
       if (this.ws === ws) {
-        this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, 'connect timed out', { temporary: true });
+        this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, 'connect timed out', {
+          temporary: true,
+        });
         this.dropConnection(CloseCode.ABNORMAL, ErrorCode.CONNECT_FAILED);
       }
     }, this.options.connectTimeoutMs ?? 10_000);
@@ -451,12 +549,22 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private async sendConnect(ws: WebSocketLike): Promise<void> {
     try {
       const auth: unknown =
-        typeof this.options.auth === 'function' ? await (this.options.auth as () => unknown)() : this.options.auth;
+        typeof this.options.auth === 'function'
+          ? await (this.options.auth as () => unknown)()
+          : this.options.auth;
       if (this.ws === ws && ws.readyState === OPEN) {
-        ws.send(encodeClientFrame({ type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: auth ?? null }));
+        ws.send(
+          encodeClientFrame({
+            type: FrameType.CONNECT,
+            version: PROTOCOL_VERSION,
+            auth: auth ?? null,
+          }),
+        );
       }
     } catch (cause) {
-      this.lastError = new RoomfabricError(ErrorCode.UNAUTHORIZED, 'the auth callback failed', { cause });
+      this.lastError = new RoomfabricError(ErrorCode.UNAUTHORIZED, 'the auth callback failed', {
+        cause,
+      });
       this.dropConnection(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED);
     }
   }
@@ -510,7 +618,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         const request = this.requests.get(frame.id);
         const err =
           frame.type === FrameType.ERROR
-            ? new RoomfabricError(isErrorCode(frame.code) ? frame.code : ErrorCode.INTERNAL, frame.message)
+            ? new RoomfabricError(
+                isErrorCode(frame.code) ? frame.code : ErrorCode.INTERNAL,
+                frame.message,
+              )
             : undefined;
         if (!request) {
           if (err) {
@@ -520,7 +631,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
           return;
         }
         this.requests.delete(frame.id);
-        if (err && request.kind === 'join' && request.room !== undefined) this.desired.delete(request.room);
+        if (err && request.kind === 'join' && request.room !== undefined)
+          this.desired.delete(request.room);
         this.settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
         return;
       }
@@ -543,7 +655,13 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       rooms.map(
         (room) =>
           new Promise<RoomfabricError | null>((resolve) => {
-            const request = this.makeRequest('join', () => resolve(null), resolve, this.ackTimeoutMs, room);
+            const request = this.makeRequest(
+              'join',
+              () => resolve(null),
+              resolve,
+              this.ackTimeoutMs,
+              room,
+            );
             this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
           }),
       ),
@@ -565,7 +683,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       for (const w of waiters) this.sendRequest(w, (id) => ({ type: FrameType.JOIN, id, room }));
     }
     this.attempt = 0;
-    this.ready = true;
+    this.live = true;
     this.setState('connected', { code: 0, reason: 'connected' });
     this.fire('connected', { socketId: this.socketId!, nodeId: this.node! });
     const queue = this.queue;
@@ -577,13 +695,17 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   }
 
   private onClose(code: number, reason: string): void {
-    const rfReason = reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
+    const rfReason =
+      reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
     this.teardown();
     const change = { code, reason: rfReason };
     if (!isReconnectable(code)) {
       const err =
         this.lastError ??
-        new RoomfabricError(isErrorCode(reason) ? reason : ErrorCode.DISCONNECTED, `connection refused (${code} ${reason})`);
+        new RoomfabricError(
+          isErrorCode(reason) ? reason : ErrorCode.DISCONNECTED,
+          `connection refused (${code} ${reason})`,
+        );
       this.failAll(err, true);
       this.setState('disconnected', change);
       return;
@@ -595,11 +717,19 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private scheduleReconnect(change: StateChange): void {
     const r = this.reconnectOpts;
     if (!r || this.attempt >= r.maxAttempts) {
-      this.failAll(new RoomfabricError(ErrorCode.DISCONNECTED, `disconnected (${change.code} ${change.reason})`, { temporary: true }), true);
+      this.failAll(
+        new RoomfabricError(
+          ErrorCode.DISCONNECTED,
+          `disconnected (${change.code} ${change.reason})`,
+          { temporary: true },
+        ),
+        true,
+      );
       this.setState('disconnected', change);
       return;
     }
-    this.setState('connecting', change);
+    // Every reconnect cycle is reported through `connecting`, with its reason.
+    this.setState('connecting', change, true);
     const delay = backoffDelay(r, this.attempt++);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -617,7 +747,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private teardown(code?: number, reason?: string): void {
     const ws = this.ws;
     this.ws = null;
-    this.ready = false;
+    this.live = false;
     clearTimeout(this.connectTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -640,7 +770,12 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       } else if (request.kind === 'leave') {
         this.settle(request, null);
       } else if (request.kind === 'emit') {
-        this.settle(request, new RoomfabricError(ErrorCode.DISCONNECTED, 'disconnected before the ack', { temporary: true }));
+        this.settle(
+          request,
+          new RoomfabricError(ErrorCode.DISCONNECTED, 'disconnected before the ack', {
+            temporary: true,
+          }),
+        );
       }
     }
   }
@@ -660,21 +795,28 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     clearInterval(this.heartbeatTimer);
     // The server pings every heartbeatMs; silence for twice that means the link is dead.
     const limit = heartbeatMs * 2 + 1000;
-    this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastMessageAt > limit) {
-        this.lastError = new RoomfabricError(ErrorCode.HEARTBEAT_TIMEOUT, 'no message from the server in time', { temporary: true });
-        this.dropConnection(CloseCode.HEARTBEAT_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT);
-      }
-    }, Math.max(50, Math.floor(heartbeatMs / 2)));
+    this.heartbeatTimer = setInterval(
+      () => {
+        if (Date.now() - this.lastMessageAt > limit) {
+          this.lastError = new RoomfabricError(
+            ErrorCode.HEARTBEAT_TIMEOUT,
+            'no message from the server in time',
+            { temporary: true },
+          );
+          this.dropConnection(CloseCode.HEARTBEAT_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT);
+        }
+      },
+      Math.max(50, Math.floor(heartbeatMs / 2)),
+    );
   }
 
-  private setState(state: ClientState, change: StateChange): void {
+  private setState(state: ClientState, change: StateChange, always = false): void {
     const changed = state !== this.currentState;
     this.currentState = state;
-    if (state !== 'connected') this.ready = false;
+    if (state !== 'connected') this.live = false;
+    if (changed) this.fire('state', state, change);
+    if (state === 'connecting' && (changed || always)) this.fire('connecting', change);
     if (!changed) return;
-    this.fire('state', state, change);
-    if (state === 'connecting') this.fire('connecting', change);
     if (state === 'disconnected') this.fire('disconnected', change);
   }
 }
@@ -718,6 +860,8 @@ export class ClientBroadcast {
    * await client.to('lobby').emitWithAck('chat', 'hello');
    */
   emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<void> {
-    return this.client.request(event, data, [...this.rooms], this.flags, options.timeout).then(() => undefined);
+    return this.client
+      .request(event, data, [...this.rooms], this.flags, options.timeout)
+      .then(() => undefined);
   }
 }

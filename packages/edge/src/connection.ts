@@ -41,9 +41,13 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   socket.alive = true;
   socket.edge.counters.messagesIn++;
   if (!isBinary) {
-    reject(socket, 0, new RoomfabricError(ErrorCode.FRAME_TEXT, 'text frames are not part of the protocol', {
-      closeCode: CloseCode.UNSUPPORTED_DATA,
-    }));
+    reject(
+      socket,
+      0,
+      new RoomfabricError(ErrorCode.FRAME_TEXT, 'text frames are not part of the protocol', {
+        closeCode: CloseCode.UNSUPPORTED_DATA,
+      }),
+    );
     return;
   }
   const bytes = Array.isArray(data)
@@ -87,15 +91,31 @@ function onError(this: WebSocket, err: Error): void {
 function handleFrame(socket: Socket, frame: ClientFrame): void {
   if (socket.state === 'handshaking') {
     if (frame.type !== FrameType.CONNECT || socket.edge.isAuthenticating(socket)) {
-      reject(socket, 0, new RoomfabricError(ErrorCode.HANDSHAKE_REQUIRED, 'the first frame must be CONNECT, alone, and wait for HELLO', {
-        closeCode: CloseCode.PROTOCOL_ERROR,
-      }));
+      reject(
+        socket,
+        0,
+        new RoomfabricError(
+          ErrorCode.HANDSHAKE_REQUIRED,
+          'the first frame must be CONNECT, alone, and wait for HELLO',
+          {
+            closeCode: CloseCode.PROTOCOL_ERROR,
+          },
+        ),
+      );
       return;
     }
     if (frame.version !== PROTOCOL_VERSION) {
-      reject(socket, 0, new RoomfabricError(ErrorCode.PROTOCOL_VERSION, `protocol version ${frame.version} is not supported; this node speaks ${PROTOCOL_VERSION}`, {
-        closeCode: CloseCode.PROTOCOL_VERSION,
-      }));
+      reject(
+        socket,
+        0,
+        new RoomfabricError(
+          ErrorCode.PROTOCOL_VERSION,
+          `protocol version ${frame.version} is not supported; this node speaks ${PROTOCOL_VERSION}`,
+          {
+            closeCode: CloseCode.PROTOCOL_VERSION,
+          },
+        ),
+      );
       return;
     }
     socket.handshake.auth = frame.auth;
@@ -112,17 +132,24 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
       return;
     case FrameType.ACK:
       if (!socket.settleAck(frame.id, frame.data)) {
-        socket.sendError(0, new RoomfabricError(ErrorCode.ACK_UNKNOWN, `no pending event with ack id ${frame.id}`, {
-          details: { id: frame.id },
-        }));
+        socket.sendError(
+          0,
+          new RoomfabricError(ErrorCode.ACK_UNKNOWN, `no pending event with ack id ${frame.id}`, {
+            details: { id: frame.id },
+          }),
+        );
       }
       return;
     case FrameType.PONG:
       return;
     case FrameType.CONNECT:
-      reject(socket, 0, new RoomfabricError(ErrorCode.FRAME_INVALID, 'CONNECT after the handshake', {
-        closeCode: CloseCode.PROTOCOL_ERROR,
-      }));
+      reject(
+        socket,
+        0,
+        new RoomfabricError(ErrorCode.FRAME_INVALID, 'CONNECT after the handshake', {
+          closeCode: CloseCode.PROTOCOL_ERROR,
+        }),
+      );
       return;
   }
 }
@@ -162,7 +189,10 @@ function handleEmit(socket: Socket, frame: EmitFrame): void {
     if (!socket.dispatch(frame.event, frame.data, ack)) {
       edge.counters.unhandledEvents++;
       if (id !== 0) {
-        socket.sendError(id, new RoomfabricError(ErrorCode.NO_HANDLER, `no handler for "${frame.event}"`));
+        socket.sendError(
+          id,
+          new RoomfabricError(ErrorCode.NO_HANDLER, `no handler for "${frame.event}"`),
+        );
       }
     }
     return;

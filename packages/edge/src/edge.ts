@@ -38,10 +38,7 @@ import {
 import { Socket, type DisconnectReason, type SocketState } from './socket.js';
 
 /** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
-export type Middleware = (
-  socket: Socket,
-  next: (err?: Error) => void,
-) => void | Promise<void>;
+export type Middleware = (socket: Socket, next: (err?: Error) => void) => void | Promise<void>;
 
 export interface EdgeEvents {
   connection: [socket: Socket];
@@ -145,9 +142,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
       options.handshakeTimeoutMs,
       DEFAULT_HANDSHAKE_TIMEOUT_MS,
     );
-    this.logger = (
-      options.logger ?? createJsonLogger({ level: logLevelFromEnv('warn') })
-    ).child({ component: 'edge', node: this.nodeId });
+    this.logger = (options.logger ?? createJsonLogger({ level: logLevelFromEnv('warn') })).child({
+      component: 'edge',
+      node: this.nodeId,
+    });
     this.ownsBus = options.bus === undefined;
     this.ownsMembership = options.membership === undefined;
     this.bus = options.bus ?? new MemoryBus();
@@ -198,9 +196,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
     await new Promise<void>((resolve, reject) => {
       const onError = (cause: Error) =>
         reject(
-          new RoomfabricError(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${cause.message}`, {
-            cause,
-          }),
+          new RoomfabricError(
+            ErrorCode.LISTEN_FAILED,
+            `cannot listen on ${host}:${port}: ${cause.message}`,
+            {
+              cause,
+            },
+          ),
         );
       server.once('error', onError);
       server.listen(port, host, () => {
@@ -214,7 +216,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** Serves WebSocket upgrades for `path` on an existing HTTP server. */
   attach(server: HttpServer): this {
     if (this.httpServer && this.httpServer !== server) {
-      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'the edge is attached to another server');
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'the edge is attached to another server',
+      );
     }
     this.httpServer = server;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -344,7 +349,11 @@ export class Edge extends EventEmitter<EdgeEvents> {
         async () => {
           await this.started;
           if (socket.state === 'closed') return;
-          await this.membership.addSocket({ socketId: socket.id, nodeId: this.nodeId, data: socket.data });
+          await this.membership.addSocket({
+            socketId: socket.id,
+            nodeId: this.nodeId,
+            data: socket.data,
+          });
           // The client may have gone while the index was written.
           if ((socket.state as SocketState) === 'closed') {
             await this.membership.removeSocket(socket.id);
@@ -365,9 +374,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
       )
       .catch((err: unknown) => {
         this.onBackgroundError(err);
-        const failed = new RoomfabricError(ErrorCode.MEMBERSHIP_UNAVAILABLE, 'cannot register the connection', {
-          temporary: true,
-        });
+        const failed = new RoomfabricError(
+          ErrorCode.MEMBERSHIP_UNAVAILABLE,
+          'cannot register the connection',
+          {
+            temporary: true,
+          },
+        );
         socket.sendError(0, failed);
         socket.close(CloseCode.INTERNAL_ERROR, failed.code);
       });
@@ -405,7 +418,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
     );
     this.handshaking.add(socket);
     socket.handshakeTimer = setTimeout(() => {
-      const err = new RoomfabricError(ErrorCode.HANDSHAKE_TIMEOUT, 'no completed handshake in time');
+      const err = new RoomfabricError(
+        ErrorCode.HANDSHAKE_TIMEOUT,
+        'no completed handshake in time',
+      );
       socket.sendError(0, err);
       socket.close(CloseCode.HANDSHAKE_TIMEOUT, err.code);
     }, this.handshakeTimeoutMs);

@@ -32,10 +32,20 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
     (level: LogLevel): LogFn =>
     (fields, msg) => {
       if (LOG_LEVELS.indexOf(level) < min) return;
-      const entry: Record<string, unknown> = { level, time: Date.now(), ...bindings, ...fields, msg };
+      const entry: Record<string, unknown> = {
+        level,
+        time: Date.now(),
+        ...bindings,
+        ...fields,
+        msg,
+      };
       const err = fields.err;
       if (err instanceof Error) {
-        entry.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code };
+        entry.err = {
+          name: err.name,
+          message: err.message,
+          code: (err as { code?: unknown }).code,
+        };
       }
       write(`${JSON.stringify(entry)}\n`);
     };

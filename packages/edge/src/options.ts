@@ -77,7 +77,10 @@ export function resolvePolicy(option: ClientPolicyOption = 'closed'): ClientPoli
 export function positiveMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) {
-    throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number of ms`);
+    throw new RoomfabricError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${name} must be a positive number of ms`,
+    );
   }
   return value;
 }

@@ -35,7 +35,15 @@ export interface BroadcastMessage {
 export type BusMessage = BroadcastMessage;
 
 export function encodeBusMessage(msg: BusMessage): Uint8Array {
-  return encode([msg.type, msg.rooms, msg.except, msg.exceptSocket, msg.flags, msg.event, msg.data]);
+  return encode([
+    msg.type,
+    msg.rooms,
+    msg.except,
+    msg.exceptSocket,
+    msg.flags,
+    msg.event,
+    msg.data,
+  ]);
 }
 
 function isStringArray(v: unknown): v is string[] {

@@ -116,6 +116,8 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 export function isRoomfabricError(err: unknown): err is RoomfabricError {
   return (
     err instanceof RoomfabricError ||
-    (err instanceof Error && err.name === 'RoomfabricError' && isErrorCode((err as RoomfabricError).code))
+    (err instanceof Error &&
+      err.name === 'RoomfabricError' &&
+      isErrorCode((err as RoomfabricError).code))
   );
 }

@@ -105,16 +105,12 @@ export interface MovedFrame {
 }
 
 export type ClientFrame = ConnectFrame | JoinFrame | LeaveFrame | EmitFrame | AckFrame | PongFrame;
-export type ServerFrame =
-  | HelloFrame
-  | EventFrame
-  | AckFrame
-  | ErrorFrame
-  | PingFrame
-  | MovedFrame;
+export type ServerFrame = HelloFrame | EventFrame | AckFrame | ErrorFrame | PingFrame | MovedFrame;
 
 /** A msgpack decoder bounded by the frame limit, so a hostile length prefix allocates nothing. */
-export function createFrameDecoder(limits: Pick<Limits, 'maxFrameBytes'> = DEFAULT_LIMITS): Decoder {
+export function createFrameDecoder(
+  limits: Pick<Limits, 'maxFrameBytes'> = DEFAULT_LIMITS,
+): Decoder {
   const max = limits.maxFrameBytes;
   return new Decoder({
     maxStrLength: max,
@@ -231,7 +227,8 @@ export function parseServerFrame(value: unknown): ServerFrame {
     case FrameType.EVENT: {
       const [, event, data, room = null, id = 0] = value as unknown[];
       if (typeof event !== 'string') throw invalid('EVENT needs an event name');
-      if (room !== null && typeof room !== 'string') throw invalid('EVENT room must be nil or a string');
+      if (room !== null && typeof room !== 'string')
+        throw invalid('EVENT room must be nil or a string');
       if (!isId(id)) throw invalid('EVENT id must be an unsigned integer');
       return { type, event, data: data ?? null, room, id };
     }
@@ -249,7 +246,8 @@ export function parseServerFrame(value: unknown): ServerFrame {
       return { type };
     case FrameType.MOVED: {
       const [, from, to] = value as unknown[];
-      if (typeof from !== 'string' || typeof to !== 'string') throw invalid('MOVED needs two rooms');
+      if (typeof from !== 'string' || typeof to !== 'string')
+        throw invalid('MOVED needs two rooms');
       return { type, from, to };
     }
     default:
@@ -322,8 +320,13 @@ export function encodeEventFrame(
   const ev = utf8.encode(event);
   const rm = room === null ? null : utf8.encode(room);
   const size =
-    1 + 1 + strHeaderSize(ev.length) + ev.length + data.length +
-    (rm === null ? 1 : strHeaderSize(rm.length) + rm.length) + uintSize(id);
+    1 +
+    1 +
+    strHeaderSize(ev.length) +
+    ev.length +
+    data.length +
+    (rm === null ? 1 : strHeaderSize(rm.length) + rm.length) +
+    uintSize(id);
   const out = new Uint8Array(size);
   let o = 0;
   out[o++] = 0x95; // fixarray of 5

@@ -9,6 +9,7 @@ import { DEFAULT_LIMITS } from './limits.js';
 export const RESERVED_ROOM_PREFIX = '$';
 
 // C0 controls, DEL and C1 controls. Everything else that is well-formed Unicode is allowed.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
@@ -105,9 +106,12 @@ export function roomToSubjectToken(room: string): string {
   return out;
 }
 
-/** The inverse of {@link roomToSubjectToken}. Throws `RF_ROOM_INVALID` on a malformed token. */
+/**
+ * The inverse of {@link roomToSubjectToken}. Throws `RF_ROOM_INVALID` on a token that
+ * {@link roomToSubjectToken} cannot produce (bad escapes, escaped plain bytes, bad UTF-8).
+ */
 export function subjectTokenToRoom(token: string): string {
-  if (!token.includes('~')) return token;
+  if (token.length === 0) throw new RoomfabricError(ErrorCode.ROOM_INVALID, 'empty subject token');
   const bytes: number[] = [];
   for (let i = 0; i < token.length; i++) {
     const c = token.charCodeAt(i);
@@ -116,7 +120,11 @@ export function subjectTokenToRoom(token: string): string {
       if (!/^[0-9A-F]{2}$/.test(hex)) {
         throw new RoomfabricError(ErrorCode.ROOM_INVALID, `malformed subject token: ${token}`);
       }
-      bytes.push(parseInt(hex, 16));
+      const byte = parseInt(hex, 16);
+      if (isPlain(byte)) {
+        throw new RoomfabricError(ErrorCode.ROOM_INVALID, `non-canonical subject token: ${token}`);
+      }
+      bytes.push(byte);
       i += 2;
     } else if (isPlain(c)) {
       bytes.push(c);

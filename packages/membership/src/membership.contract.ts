@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import type { MemberInfo, Membership } from './membership.js';
+
+/** The behaviour every Membership implementation must have. */
+export function membershipContract(
+  name: string,
+  make: () => Promise<{ membership: Membership; dispose(): Promise<void> }>,
+): void {
+  const member = (
+    socketId: string,
+    nodeId = 'n1',
+    data: unknown = { user: socketId },
+  ): MemberInfo => ({ socketId, nodeId, data });
+  const sorted = (xs: string[]) => [...xs].sort();
+
+  describe(`Membership contract: ${name}`, () => {
+    it('keeps both directions of the index in step on join and leave', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        await m.addSocket(member('s1'));
+        await m.addSocket(member('s2', 'n2'));
+        expect(sorted(await m.join('s1', ['a', 'b']))).toEqual(['a', 'b']);
+        expect(await m.join('s1', ['a', 'c'])).toEqual(['c']);
+        await m.join('s2', ['a']);
+        expect(sorted(await m.roomsOf('s1'))).toEqual(['a', 'b', 'c']);
+        expect(await m.count('a')).toBe(2);
+        const members = await m.members('a');
+        expect(members.map((x) => x.socketId).sort()).toEqual(['s1', 's2']);
+        expect(members.find((x) => x.socketId === 's2')).toEqual(member('s2', 'n2'));
+        expect(sorted(await m.leave('s1', ['a', 'x']))).toEqual(['a']);
+        expect(await m.count('a')).toBe(1);
+        expect(sorted(await m.roomsOf('s1'))).toEqual(['b', 'c']);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('removes a socket from every room in one step', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        await m.addSocket(member('s1'));
+        await m.join('s1', ['a', 'b']);
+        expect(sorted(await m.removeSocket('s1'))).toEqual(['a', 'b']);
+        expect(await m.count('a')).toBe(0);
+        expect(await m.members('b')).toEqual([]);
+        expect(await m.roomsOf('s1')).toEqual([]);
+        expect(await m.socket('s1')).toBeUndefined();
+        expect(await m.removeSocket('s1')).toEqual([]);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('is idempotent, so every change is safe to retry', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        await m.addSocket(member('s1'));
+        await m.addSocket(member('s1'));
+        await m.join('s1', ['a']);
+        expect(await m.join('s1', ['a'])).toEqual([]);
+        await m.leave('s1', ['a']);
+        expect(await m.leave('s1', ['a'])).toEqual([]);
+        expect(await m.count('a')).toBe(0);
+        expect(await m.socket('s1')).toEqual(member('s1'));
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('refuses to join an unknown socket', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        await expect(m.join('ghost', ['a'])).rejects.toMatchObject({ code: 'RF_INVALID_ARGUMENT' });
+        expect(await m.count('a')).toBe(0);
+        expect(await m.leave('ghost', ['a'])).toEqual([]);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('handles room ids with any characters', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        const rooms = ['a.b', 'a b', '{x}', '🎉', 'x:y:z', '*', '>'];
+        await m.addSocket(member('s1'));
+        await m.join('s1', rooms);
+        for (const r of rooms) expect(await m.count(r), r).toBe(1);
+        expect(sorted(await m.roomsOf('s1'))).toEqual(sorted(rooms));
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('never lets a reader see half of a multi-room change', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        await m.addSocket(member('s1'));
+        const rooms = Array.from({ length: 50 }, (_, i) => `r${i}`);
+        const reads: number[] = [];
+        const writer = (async () => {
+          for (let i = 0; i < 20; i++) {
+            await m.join('s1', rooms);
+            await m.removeSocket('s1');
+            await m.addSocket(member('s1'));
+          }
+        })();
+        let done = false;
+        void writer.then(() => (done = true));
+        while (!done) reads.push((await m.roomsOf('s1')).length);
+        await writer;
+        expect(reads.every((n) => n === 0 || n === 50)).toBe(true);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('fails with RF_MEMBERSHIP_UNAVAILABLE after close', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        await m.close();
+        await expect(m.count('a')).rejects.toMatchObject({ code: 'RF_MEMBERSHIP_UNAVAILABLE' });
+      } finally {
+        await dispose();
+      }
+    });
+  });
+}
