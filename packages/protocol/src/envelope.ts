@@ -7,6 +7,12 @@ import { ErrorCode, RoomfabricError } from './errors.js';
  */
 export const BusMessageType = {
   BROADCAST: 1,
+  CONTROL: 2,
+  RAID_PREPARE: 3,
+  RAID_COMMIT: 4,
+  REPLY: 5,
+  RAID_REQUEST: 6,
+  SOCKET_LEFT: 7,
 } as const;
 
 export type BusMessageType = (typeof BusMessageType)[keyof typeof BusMessageType];
@@ -32,23 +38,130 @@ export interface BroadcastMessage {
   data: Uint8Array;
 }
 
-export type BusMessage = BroadcastMessage;
+/** What a CONTROL message asks a node to do with some of its sockets. */
+export const ControlOp = {
+  JOIN: 1,
+  LEAVE: 2,
+  DISCONNECT: 3,
+  EMIT: 4,
+} as const;
+
+export type ControlOp = (typeof ControlOp)[keyof typeof ControlOp];
+
+/** Sent to `rf.node.<id>` as a request: act on these local sockets, then reply. */
+export interface ControlMessage {
+  type: typeof BusMessageType.CONTROL;
+  op: ControlOp;
+  sockets: string[];
+  /** Rooms to join or leave (JOIN, LEAVE). */
+  rooms: string[];
+  /** Event name and encoded data (EMIT). */
+  event: string;
+  data: Uint8Array;
+}
+
+/**
+ * Raid step 1, a request to each node with members of `from`: subscribe to `to` and
+ * buffer its traffic for the movers until the commit.
+ */
+export interface RaidPrepareMessage {
+  type: typeof BusMessageType.RAID_PREPARE;
+  raidId: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * Raid step 3, after the index moved everyone: published on `from`'s subject (so it comes
+ * after every earlier message of `from`) and on the node's subject. `node` applies it to
+ * `sockets`, its movers: out of `from`, into `to`, one MOVED frame, then `to`'s traffic.
+ */
+export interface RaidCommitMessage {
+  type: typeof BusMessageType.RAID_COMMIT;
+  raidId: string;
+  from: string;
+  to: string;
+  node: string;
+  /** Part number (from 0) when a node's movers span several messages, and how many parts. */
+  part: number;
+  parts: number;
+  sockets: string[];
+}
+
+/** The answer to a request on the bus. */
+export interface ReplyMessage {
+  type: typeof BusMessageType.REPLY;
+  ok: boolean;
+  code: string;
+  message: string;
+  data: unknown;
+}
+
+/** A raid asked of the membership service (`rf.svc.raid`). */
+export interface RaidRequestMessage {
+  type: typeof BusMessageType.RAID_REQUEST;
+  raidId: string;
+  from: string;
+  to: string;
+}
+
+/** Published on `rf.evt.leave` when the fabric removed a socket on its own (dead node). */
+export interface SocketLeftMessage {
+  type: typeof BusMessageType.SOCKET_LEFT;
+  socketId: string;
+  nodeId: string;
+  rooms: string[];
+  reason: string;
+}
+
+export type BusMessage =
+  | BroadcastMessage
+  | ControlMessage
+  | RaidPrepareMessage
+  | RaidCommitMessage
+  | ReplyMessage
+  | RaidRequestMessage
+  | SocketLeftMessage;
 
 export function encodeBusMessage(msg: BusMessage): Uint8Array {
-  return encode([
-    msg.type,
-    msg.rooms,
-    msg.except,
-    msg.exceptSocket,
-    msg.flags,
-    msg.event,
-    msg.data,
-  ]);
+  switch (msg.type) {
+    case BusMessageType.BROADCAST:
+      return encode([
+        msg.type,
+        msg.rooms,
+        msg.except,
+        msg.exceptSocket,
+        msg.flags,
+        msg.event,
+        msg.data,
+      ]);
+    case BusMessageType.CONTROL:
+      return encode([msg.type, msg.op, msg.sockets, msg.rooms, msg.event, msg.data]);
+    case BusMessageType.RAID_PREPARE:
+    case BusMessageType.RAID_REQUEST:
+      return encode([msg.type, msg.raidId, msg.from, msg.to]);
+    case BusMessageType.RAID_COMMIT:
+      return encode([
+        msg.type,
+        msg.raidId,
+        msg.from,
+        msg.to,
+        msg.node,
+        msg.part,
+        msg.parts,
+        msg.sockets,
+      ]);
+    case BusMessageType.REPLY:
+      return encode([msg.type, msg.ok, msg.code, msg.message, msg.data]);
+    case BusMessageType.SOCKET_LEFT:
+      return encode([msg.type, msg.socketId, msg.nodeId, msg.rooms, msg.reason]);
+  }
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
-}
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+const isUint = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /**
  * Decodes and checks a bus message. Anything can be published on a subject, so a node
@@ -62,18 +175,102 @@ export function decodeBusMessage(bytes: Uint8Array): BusMessage {
   } catch (cause) {
     throw new RoomfabricError(ErrorCode.FRAME_MALFORMED, 'undecodable bus message', { cause });
   }
-  if (Array.isArray(value) && value[0] === BusMessageType.BROADCAST) {
-    const [, rooms, except, exceptSocket, flags, event, data] = value as unknown[];
-    if (
-      isStringArray(rooms) &&
-      isStringArray(except) &&
-      (exceptSocket === null || typeof exceptSocket === 'string') &&
-      typeof flags === 'number' &&
-      typeof event === 'string' &&
-      data instanceof Uint8Array
-    ) {
-      return { type: BusMessageType.BROADCAST, rooms, except, exceptSocket, flags, event, data };
+  const msg = Array.isArray(value) ? checkShape(value) : undefined;
+  if (!msg) throw new RoomfabricError(ErrorCode.FRAME_MALFORMED, 'bus message of unknown shape');
+  return msg;
+}
+
+function checkShape(v: unknown[]): BusMessage | undefined {
+  switch (v[0]) {
+    case BusMessageType.BROADCAST: {
+      const [, rooms, except, exceptSocket, flags, event, data] = v;
+      if (
+        isStrArray(rooms) &&
+        isStrArray(except) &&
+        (exceptSocket === null || isStr(exceptSocket)) &&
+        isUint(flags) &&
+        isStr(event) &&
+        data instanceof Uint8Array
+      ) {
+        return { type: BusMessageType.BROADCAST, rooms, except, exceptSocket, flags, event, data };
+      }
+      return undefined;
     }
+    case BusMessageType.CONTROL: {
+      const [, op, sockets, rooms, event, data] = v;
+      if (
+        isUint(op) &&
+        op >= 1 &&
+        op <= 4 &&
+        isStrArray(sockets) &&
+        isStrArray(rooms) &&
+        isStr(event) &&
+        data instanceof Uint8Array
+      ) {
+        return { type: BusMessageType.CONTROL, op: op as ControlOp, sockets, rooms, event, data };
+      }
+      return undefined;
+    }
+    case BusMessageType.RAID_PREPARE:
+    case BusMessageType.RAID_REQUEST: {
+      const [type, raidId, from, to] = v;
+      if (isStr(raidId) && isStr(from) && isStr(to)) {
+        return { type: type as typeof BusMessageType.RAID_PREPARE, raidId, from, to };
+      }
+      return undefined;
+    }
+    case BusMessageType.RAID_COMMIT: {
+      const [, raidId, from, to, node, part, parts, sockets] = v;
+      if (
+        isStr(raidId) &&
+        isStr(from) &&
+        isStr(to) &&
+        isStr(node) &&
+        isUint(part) &&
+        isUint(parts) &&
+        part < parts &&
+        isStrArray(sockets)
+      ) {
+        return { type: BusMessageType.RAID_COMMIT, raidId, from, to, node, part, parts, sockets };
+      }
+      return undefined;
+    }
+    case BusMessageType.REPLY: {
+      const [, ok, code, message, data] = v;
+      if (typeof ok === 'boolean' && isStr(code) && isStr(message)) {
+        return { type: BusMessageType.REPLY, ok, code, message, data: data ?? null };
+      }
+      return undefined;
+    }
+    case BusMessageType.SOCKET_LEFT: {
+      const [, socketId, nodeId, rooms, reason] = v;
+      if (isStr(socketId) && isStr(nodeId) && isStrArray(rooms) && isStr(reason)) {
+        return { type: BusMessageType.SOCKET_LEFT, socketId, nodeId, rooms, reason };
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
   }
-  throw new RoomfabricError(ErrorCode.FRAME_MALFORMED, 'bus message of unknown shape');
+}
+
+/** Encodes a REPLY: success with data, or failure with a `RoomfabricError`'s code. */
+export function encodeReply(
+  result: { ok: true; data?: unknown } | { ok: false; error: RoomfabricError },
+): Uint8Array {
+  return result.ok
+    ? encodeBusMessage({
+        type: BusMessageType.REPLY,
+        ok: true,
+        code: '',
+        message: '',
+        data: result.data ?? null,
+      })
+    : encodeBusMessage({
+        type: BusMessageType.REPLY,
+        ok: false,
+        code: result.error.code,
+        message: result.error.message,
+        data: null,
+      });
 }

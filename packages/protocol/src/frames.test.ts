@@ -173,7 +173,7 @@ describe('bus messages', () => {
     };
     const back = decodeBusMessage(encodeBusMessage(msg));
     expect(back).toEqual({ ...msg, data: expect.any(Uint8Array) });
-    expect(decode(back.data)).toEqual({ x: 1 });
+    expect(decode((back as BroadcastMessage).data)).toEqual({ x: 1 });
   });
 
   it('rejects anything else with RF_FRAME_MALFORMED', () => {

@@ -149,4 +149,8 @@ export const Subject = {
   all: 'rf.all',
   /** Control messages addressed to one node. */
   node: (nodeId: string): string => `rf.node.${roomToSubjectToken(nodeId)}`,
+  /** Raid requests to the membership service (a queue group). */
+  raid: 'rf.svc.raid',
+  /** Sockets the fabric removed on its own (purge of a dead node). */
+  socketLeft: 'rf.evt.leave',
 } as const;
