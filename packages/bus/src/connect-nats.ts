@@ -1,0 +1,96 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type NatsConnection, type Server } from '@nats-io/transport-node';
+import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
+
+/** Options of {@link NatsBus.connect}. */
+export interface NatsBusOptions {
+  /** One server URL (`nats://host:4222`) or several, e.g. every member of a cluster. */
+  servers: string | string[];
+  /** Connection name shown by the server's monitoring pages, e.g. the node id. */
+  name?: string;
+  /** Pause before dialling the same server again. Default 1000. */
+  reconnectTimeWaitMs?: number;
+  /**
+   * Bytes (payload + subjects) that `publish` may hold while the link is down; past it
+   * `publish` rejects with `RF_BUS_UNAVAILABLE`. `0` rejects every publish while
+   * disconnected. Default 8 MiB.
+   */
+  maxPendingBytes?: number;
+  /**
+   * How long `connect` keeps retrying the whole server list before it rejects with
+   * `RF_BUS_UNAVAILABLE`; `Infinity` waits for ever. Default 30000.
+   */
+  connectTimeoutMs?: number;
+  /** Client pings; a link that misses two in a row is dropped and redialled. Default 10000. */
+  pingIntervalMs?: number;
+  /** Dial `servers` in the given order instead of shuffling them. Default false. */
+  noRandomize?: boolean;
+  /** Called when a handler throws (handlers must not). Default: rethrown on a later tick. */
+  onHandlerError?: (err: unknown, subject: string) => void;
+  /** Called with errors the server reports asynchronously (permissions, ...). */
+  onError?: (err: unknown) => void;
+}
+
+// nats.js waits 20 s for a handshake; a dead machine (no RST) would stall failover that long.
+const DIAL_TIMEOUT_MS = 5000;
+
+/**
+ * Opens the NATS connection of a `NatsBus`: tries every server, then again after
+ * `reconnectTimeWaitMs`, until `connectTimeoutMs`; past it rejects with
+ * `RF_BUS_UNAVAILABLE` (temporary, `details.servers`). The connection it returns
+ * reconnects for ever.
+ */
+export async function connectNats(options: NatsBusOptions): Promise<NatsConnection> {
+  const servers = typeof options.servers === 'string' ? [options.servers] : options.servers;
+  if (servers.length === 0) {
+    throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'NatsBus needs at least one server');
+  }
+  for (const key of ['reconnectTimeWaitMs', 'maxPendingBytes', 'connectTimeoutMs'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(value >= 0)) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `${key} must be >= 0, not ${value}`);
+    }
+  }
+  if (options.pingIntervalMs !== undefined && !(options.pingIntervalMs > 0)) {
+    throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'pingIntervalMs must be > 0');
+  }
+  const waitMs = options.reconnectTimeWaitMs ?? 1000;
+  const deadline = Date.now() + (options.connectTimeoutMs ?? 30_000);
+  for (;;) {
+    try {
+      // Without waitOnFirstConnect one connect() dials each server once, so this loop can
+      // give up with a clear error; once connected, maxReconnectAttempts -1 retries for ever.
+      return await connect({
+        servers,
+        name: options.name,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: waitMs,
+        pingInterval: options.pingIntervalMs ?? 10_000,
+        maxPingOut: 2,
+        noRandomize: options.noRandomize ?? false,
+        timeout: DIAL_TIMEOUT_MS,
+        reconnectToServer: leastRecentlyDialled,
+      });
+    } catch (err) {
+      if (Date.now() + waitMs >= deadline) {
+        throw new RoomfabricError(
+          ErrorCode.BUS_UNAVAILABLE,
+          `cannot reach NATS at ${servers.join(', ')}`,
+          { cause: err, temporary: true, details: { servers: [...servers] } },
+        );
+      }
+      await sleep(waitMs);
+    }
+  }
+}
+
+/**
+ * nats.js redials the server it just lost first; when that machine died without a RST, a
+ * failover then costs a whole dial timeout. Dial the server tried least recently instead
+ * (ties keep nats.js's own choice, `pool[0]`, so the first connect follows its order).
+ */
+function leastRecentlyDialled(pool: ReadonlyArray<Server>): Server | null {
+  let best = pool[0];
+  for (const server of pool) if (best && server.lastConnect < best.lastConnect) best = server;
+  return best ?? null;
+}
