@@ -1,2 +1,11 @@
-export type { MemberInfo, Membership } from './membership.js';
-export { MemoryMembership } from './memory-membership.js';
+export type {
+  MemberInfo,
+  Membership,
+  MovedMember,
+  NodeSnapshotSocket,
+  PurgedSocket,
+  RaidResult,
+} from './membership.js';
+export { MemoryMembership, type MemoryMembershipOptions } from './memory-membership.js';
+export { RedisMembership, type RedisMembershipOptions } from './redis-membership.js';
+export { RedisKeys, escapeKeyId, unescapeKeyId } from './redis-keys.js';

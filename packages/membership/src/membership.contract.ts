@@ -1,18 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { MemberInfo, Membership } from './membership.js';
+import { leaseContract } from './membership-lease.contract.js';
+import { nodeContract } from './membership-node.contract.js';
+import { raidContract } from './membership-raid.contract.js';
+import { type MakeFixture, member, sorted } from './membership-fixture.contract.js';
+
+export type { ContractFixture, MakeFixture } from './membership-fixture.contract.js';
 
 /** The behaviour every Membership implementation must have. */
-export function membershipContract(
-  name: string,
-  make: () => Promise<{ membership: Membership; dispose(): Promise<void> }>,
-): void {
-  const member = (
-    socketId: string,
-    nodeId = 'n1',
-    data: unknown = { user: socketId },
-  ): MemberInfo => ({ socketId, nodeId, data });
-  const sorted = (xs: string[]) => [...xs].sort();
-
+export function membershipContract(name: string, make: MakeFixture): void {
   describe(`Membership contract: ${name}`, () => {
     it('keeps both directions of the index in step on join and leave', async () => {
       const { membership: m, dispose } = await make();
@@ -123,5 +118,9 @@ export function membershipContract(
         await dispose();
       }
     });
+
+    nodeContract(make);
+    leaseContract(make);
+    raidContract(make);
   });
 }

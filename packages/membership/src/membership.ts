@@ -6,11 +6,38 @@ export interface MemberInfo {
   data: unknown;
 }
 
+/** A socket removed by a purge, with the rooms it was taken out of. */
+export interface PurgedSocket {
+  socketId: string;
+  rooms: string[];
+}
+
+/** A socket moved by a raid. */
+export interface MovedMember {
+  socketId: string;
+  nodeId: string;
+}
+
+export interface RaidResult {
+  /** Every socket moved from `from` to `to` (all of `from`'s members at the instant of the move). */
+  moved: MovedMember[];
+  /** True when this raid id had already run: `moved` is then the earlier run's result. */
+  repeated: boolean;
+}
+
+/** A node's whole local truth, for {@link Membership.reassert}. */
+export interface NodeSnapshotSocket {
+  socketId: string;
+  data: unknown;
+  rooms: string[];
+}
+
 /**
- * The global two-way index: room -> members and socket -> rooms, plus socket -> node.
- * `MemoryMembership` in one process, `RedisMembership` across machines. Every method may
- * go remote and returns a Promise; every change is atomic (a reader never sees half of
- * it) and idempotent, so a caller may retry it after a failure.
+ * The global two-way index: room -> members and socket -> rooms, plus socket -> node and
+ * node leases. `MemoryMembership` in one process, `RedisMembership` across machines.
+ * Every method may go remote and returns a Promise; every change is atomic (a reader never
+ * sees half of it) and idempotent, so a caller may retry it after a failure. Failures of
+ * the backing store reject with `RF_MEMBERSHIP_UNAVAILABLE` (temporary).
  */
 export interface Membership {
   /** Registers a connected socket on a node. Idempotent. */
@@ -29,12 +56,48 @@ export interface Membership {
   leave(socketId: string, rooms: readonly string[]): Promise<string[]>;
   /** Members of a room, in no particular order. */
   members(room: string): Promise<MemberInfo[]>;
-  /** How many sockets are in a room. */
+  /** How many sockets are in a room. O(1). */
   count(room: string): Promise<number>;
   /** Rooms a socket is in (empty for an unknown socket). */
   roomsOf(socketId: string): Promise<string[]>;
   /** The socket, or undefined when it is not registered. */
   socket(socketId: string): Promise<MemberInfo | undefined>;
+  /** Ids of the sockets registered on a node. */
+  socketsOf(nodeId: string): Promise<string[]>;
+  /** Nodes that hold a lease or have sockets in the index. */
+  nodes(): Promise<string[]>;
+  /** Cluster-wide totals. */
+  totals(): Promise<{ sockets: number; nodes: number }>;
+
+  /**
+   * Renews a node's lease for `ttlMs`. Resolves true when the lease was still alive, false
+   * when it had lapsed or never existed (first start, lease expired, or the store lost its
+   * data): the node must then {@link reassert} its membership.
+   */
+  renewLease(nodeId: string, ttlMs: number): Promise<boolean>;
+  /** Drops a node's lease at once (graceful shutdown, after its sockets were removed). */
+  dropLease(nodeId: string): Promise<void>;
+  /** Nodes whose lease has lapsed and whose sockets may still be in the index. */
+  expiredNodes(): Promise<string[]>;
+  /**
+   * Removes up to `batch` sockets of a node whose lease has lapsed, each leaving every room
+   * in one step. Resolves with what it removed; call again until it resolves empty. Returns
+   * empty at once (removing nothing) if the node renewed its lease meanwhile. When the node
+   * has no sockets left, it is forgotten (no longer in {@link expiredNodes}).
+   */
+  purgeNode(nodeId: string, batch?: number): Promise<PurgedSocket[]>;
+  /**
+   * Makes the index match a node's local truth: its sockets with their data and rooms,
+   * exactly (sockets of the node missing from the list are removed). Used after the
+   * store lost data or the node's lease lapsed.
+   */
+  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void>;
+  /**
+   * Moves every member of `from` into `to` in one atomic step: a concurrent reader sees all
+   * of them in `from` or all in `to`. Idempotent per `raidId`.
+   */
+  raid(raidId: string, from: string, to: string): Promise<RaidResult>;
+
   /** Releases connections. The instance is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -1,39 +1,53 @@
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
-import type { MemberInfo, Membership } from './membership.js';
+import type {
+  MemberInfo,
+  Membership,
+  MovedMember,
+  NodeSnapshotSocket,
+  PurgedSocket,
+  RaidResult,
+} from './membership.js';
+import { distinctRooms, positiveInteger } from './validate.js';
 
 interface Entry {
   info: MemberInfo;
   rooms: Set<string>;
 }
 
+/** Options of {@link MemoryMembership}. */
+export interface MemoryMembershipOptions {
+  /** How long a raid result is kept, so a repeated raid id does not run again. Default 1 h. */
+  raidResultTtlMs?: number;
+}
+
 /**
  * The in-process index of embedded mode. Several edges in one process may share one
  * instance. Each method changes its maps synchronously, so every change is atomic with
  * respect to every reader; it still answers through Promises so that it passes the same
- * contract suite as `RedisMembership`.
+ * contract suite as `RedisMembership`. Leases expire by `Date.now()`.
  */
 export class MemoryMembership implements Membership {
   private readonly sockets = new Map<string, Entry>();
   private readonly rooms = new Map<string, Set<string>>();
+  private readonly nodeSockets = new Map<string, Set<string>>();
+  /** Node -> lease deadline (ms). A lapsed node stays until it is forgotten by a purge. */
+  private readonly leases = new Map<string, number>();
+  private readonly raids = new Map<string, { moved: MovedMember[]; expiresAt: number }>();
+  private readonly raidTtlMs: number;
   private closed = false;
+
+  constructor(options: MemoryMembershipOptions = {}) {
+    this.raidTtlMs = options.raidResultTtlMs ?? 3_600_000;
+  }
 
   addSocket(member: MemberInfo): Promise<void> {
     return this.run(() => {
-      const existing = this.sockets.get(member.socketId);
-      if (existing) existing.info = { ...member };
-      else this.sockets.set(member.socketId, { info: { ...member }, rooms: new Set() });
+      this.upsert({ ...member });
     });
   }
 
   removeSocket(socketId: string): Promise<string[]> {
-    return this.run(() => {
-      const entry = this.sockets.get(socketId);
-      if (!entry) return [];
-      this.sockets.delete(socketId);
-      const left = [...entry.rooms];
-      for (const room of left) this.removeMember(room, socketId);
-      return left;
-    });
+    return this.run(() => this.drop(socketId));
   }
 
   join(socketId: string, rooms: readonly string[]): Promise<string[]> {
@@ -45,10 +59,7 @@ export class MemoryMembership implements Membership {
       const added: string[] = [];
       for (const room of rooms) {
         if (entry.rooms.has(room)) continue;
-        entry.rooms.add(room);
-        let members = this.rooms.get(room);
-        if (!members) this.rooms.set(room, (members = new Set()));
-        members.add(socketId);
+        this.addMember(entry, room);
         added.push(room);
       }
       return added;
@@ -95,11 +106,157 @@ export class MemoryMembership implements Membership {
     });
   }
 
+  socketsOf(nodeId: string): Promise<string[]> {
+    return this.run(() => [...(this.nodeSockets.get(nodeId) ?? [])]);
+  }
+
+  /** Nodes with a live lease or with sockets in the index. */
+  nodes(): Promise<string[]> {
+    return this.run(() => this.liveNodes());
+  }
+
+  /** Sockets in the index, and nodes as {@link nodes} counts them. */
+  totals(): Promise<{ sockets: number; nodes: number }> {
+    return this.run(() => ({ sockets: this.sockets.size, nodes: this.liveNodes().length }));
+  }
+
+  renewLease(nodeId: string, ttlMs: number): Promise<boolean> {
+    return this.run(() => {
+      positiveInteger('ttlMs', ttlMs);
+      const now = Date.now();
+      const alive = (this.leases.get(nodeId) ?? 0) > now;
+      this.leases.set(nodeId, now + ttlMs);
+      return alive;
+    });
+  }
+
+  /** A node that still has sockets stays known, lapsed, so that a purge removes them. */
+  dropLease(nodeId: string): Promise<void> {
+    return this.run(() => {
+      if (this.nodeSockets.has(nodeId)) this.leases.set(nodeId, 0);
+      else this.leases.delete(nodeId);
+    });
+  }
+
+  expiredNodes(): Promise<string[]> {
+    return this.run(() => {
+      const now = Date.now();
+      return [...this.leases].filter(([, deadline]) => deadline <= now).map(([node]) => node);
+    });
+  }
+
+  purgeNode(nodeId: string, batch = 500): Promise<PurgedSocket[]> {
+    return this.run(() => {
+      positiveInteger('batch', batch);
+      if ((this.leases.get(nodeId) ?? 0) > Date.now()) return [];
+      const purged: PurgedSocket[] = [];
+      for (const socketId of this.nodeSockets.get(nodeId) ?? []) {
+        if (purged.length === batch) break;
+        purged.push({ socketId, rooms: this.drop(socketId) });
+      }
+      if (!this.nodeSockets.has(nodeId)) this.leases.delete(nodeId);
+      return purged;
+    });
+  }
+
+  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void> {
+    return this.run(() => {
+      const listed = new Set(sockets.map((s) => s.socketId));
+      for (const id of [...(this.nodeSockets.get(nodeId) ?? [])]) {
+        if (!listed.has(id)) this.drop(id);
+      }
+      for (const s of sockets) {
+        const entry = this.upsert({ socketId: s.socketId, nodeId, data: s.data });
+        const wanted = new Set(s.rooms);
+        for (const room of [...entry.rooms]) {
+          if (wanted.has(room)) continue;
+          entry.rooms.delete(room);
+          this.removeMember(room, s.socketId);
+        }
+        for (const room of wanted) if (!entry.rooms.has(room)) this.addMember(entry, room);
+      }
+    });
+  }
+
+  /** Rejects with `RF_INVALID_ARGUMENT` when `from` and `to` are the same room. */
+  raid(raidId: string, from: string, to: string): Promise<RaidResult> {
+    return this.run(() => {
+      distinctRooms(from, to);
+      const now = Date.now();
+      for (const [id, r] of this.raids) if (r.expiresAt <= now) this.raids.delete(id);
+      const earlier = this.raids.get(raidId);
+      if (earlier) return { moved: earlier.moved.map((m) => ({ ...m })), repeated: true };
+      const moved: MovedMember[] = [];
+      for (const socketId of [...(this.rooms.get(from) ?? [])]) {
+        const entry = this.sockets.get(socketId);
+        if (!entry) continue;
+        entry.rooms.delete(from);
+        this.removeMember(from, socketId);
+        if (!entry.rooms.has(to)) this.addMember(entry, to);
+        moved.push({ socketId, nodeId: entry.info.nodeId });
+      }
+      this.raids.set(raidId, { moved, expiresAt: now + this.raidTtlMs });
+      return { moved: moved.map((m) => ({ ...m })), repeated: false };
+    });
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.sockets.clear();
     this.rooms.clear();
+    this.nodeSockets.clear();
+    this.leases.clear();
+    this.raids.clear();
     return Promise.resolve();
+  }
+
+  private liveNodes(): string[] {
+    const now = Date.now();
+    const nodes = [...this.nodeSockets.keys()];
+    for (const [node, deadline] of this.leases) {
+      if (deadline > now && !this.nodeSockets.has(node)) nodes.push(node);
+    }
+    return nodes;
+  }
+
+  /** Registers a socket, or updates its info (moving it to another node's set). */
+  private upsert(info: MemberInfo): Entry {
+    let entry = this.sockets.get(info.socketId);
+    if (entry) {
+      if (entry.info.nodeId !== info.nodeId) this.unlinkNode(entry.info.nodeId, info.socketId);
+      entry.info = info;
+    } else {
+      this.sockets.set(info.socketId, (entry = { info, rooms: new Set() }));
+    }
+    let onNode = this.nodeSockets.get(info.nodeId);
+    if (!onNode) this.nodeSockets.set(info.nodeId, (onNode = new Set()));
+    onNode.add(info.socketId);
+    return entry;
+  }
+
+  /** Removes a socket from every room and its node; returns the rooms it left. */
+  private drop(socketId: string): string[] {
+    const entry = this.sockets.get(socketId);
+    if (!entry) return [];
+    this.sockets.delete(socketId);
+    this.unlinkNode(entry.info.nodeId, socketId);
+    const left = [...entry.rooms];
+    for (const room of left) this.removeMember(room, socketId);
+    return left;
+  }
+
+  private unlinkNode(nodeId: string, socketId: string): void {
+    const onNode = this.nodeSockets.get(nodeId);
+    if (!onNode) return;
+    onNode.delete(socketId);
+    if (onNode.size === 0) this.nodeSockets.delete(nodeId);
+  }
+
+  private addMember(entry: Entry, room: string): void {
+    entry.rooms.add(room);
+    let members = this.rooms.get(room);
+    if (!members) this.rooms.set(room, (members = new Set()));
+    members.add(entry.info.socketId);
   }
 
   private removeMember(room: string, socketId: string): void {

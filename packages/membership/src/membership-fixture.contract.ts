@@ -1,0 +1,70 @@
+import type { MemberInfo, Membership } from './membership.js';
+
+/** One fresh, empty index for one test. */
+export interface ContractFixture {
+  membership: Membership;
+  /**
+   * A second handle on the same index (for Redis: another connection), used by the
+   * concurrency tests; `dispose` closes it. Defaults to `membership`.
+   */
+  peer?: Membership;
+  dispose(): Promise<void>;
+}
+
+/** Makes a {@link ContractFixture}. */
+export type MakeFixture = () => Promise<ContractFixture>;
+
+/** A member with default node and data. */
+export const member = (
+  socketId: string,
+  nodeId = 'n1',
+  data: unknown = { user: socketId },
+): MemberInfo => ({ socketId, nodeId, data });
+
+/** A sorted copy. */
+export const sorted = (xs: readonly string[]): string[] => [...xs].sort();
+
+/** Runs `fn` on a fresh fixture and disposes of it afterwards. */
+export async function withFixture(
+  make: MakeFixture,
+  fn: (m: Membership, peer: Membership) => Promise<void>,
+): Promise<void> {
+  const fixture = await make();
+  try {
+    await fn(fixture.membership, fixture.peer ?? fixture.membership);
+  } finally {
+    await fixture.dispose();
+  }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it is true; throws after `timeoutMs`. */
+export async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/**
+ * Registers `count` sockets `${prefix}${i}` on `nodeId` and joins each to `rooms`, many
+ * calls in flight at once (a Redis connection pipelines them).
+ */
+export async function fill(
+  m: Membership,
+  options: { prefix: string; count: number; nodeId?: string; rooms: readonly string[] },
+): Promise<string[]> {
+  const ids = Array.from({ length: options.count }, (_, i) => `${options.prefix}${i}`);
+  for (let i = 0; i < ids.length; i += 1000) {
+    await Promise.all(
+      ids.slice(i, i + 1000).map(async (id) => {
+        await m.addSocket(member(id, options.nodeId ?? 'n1'));
+        await m.join(id, options.rooms);
+      }),
+    );
+  }
+  return ids;
+}

@@ -1,0 +1,318 @@
+import { decode, encode } from '@msgpack/msgpack';
+import { ErrorCode, RoomfabricError, isRoomfabricError } from '@roomfabric/protocol';
+import { Redis, type RedisOptions } from 'ioredis';
+import type {
+  MemberInfo,
+  Membership,
+  MovedMember,
+  NodeSnapshotSocket,
+  PurgedSocket,
+  RaidResult,
+} from './membership.js';
+import { distinctRooms, positiveInteger } from './validate.js';
+import { RedisKeys } from './redis-keys.js';
+import { type ScriptName, scripts } from './redis-scripts.js';
+
+/** Options of {@link RedisMembership}. */
+export interface RedisMembershipOptions {
+  /** `redis://host:port/db`. Ignored when `redis` is given. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** First part of every key name; must not contain `{` or `}`. Default `rf`. */
+  keyPrefix?: string;
+  /**
+   * An existing ioredis connection to use (without an ioredis `keyPrefix`). `close()` then
+   * leaves it open; its owner handles its `error` events.
+   */
+  redis?: Redis;
+  /** A command that gets no answer in this time fails. Default 2000 ms. */
+  commandTimeoutMs?: number;
+  /** How long a raid result is kept, so a repeated raid id does not run again. Default 1 h. */
+  raidResultTtlMs?: number;
+  /** Sockets per script call in {@link RedisMembership.reassert}. Default 500. */
+  reassertChunk?: number;
+  /** Connection errors of an owned connection (they also reject the calls they affect). */
+  onError?: (err: Error) => void;
+}
+
+type Arg = string | Buffer | number;
+type ScriptFn = (...args: Arg[]) => Promise<unknown>;
+
+const noData = Buffer.alloc(0);
+
+/** msgpack bytes of `data`; an empty string stands for `undefined`. */
+function packData(data: unknown): Buffer {
+  if (data === undefined) return noData;
+  let bytes: Uint8Array;
+  try {
+    bytes = encode(data);
+  } catch (err) {
+    throw new RoomfabricError(
+      ErrorCode.INVALID_ARGUMENT,
+      'socket data is not msgpack-serialisable',
+      {
+        cause: err,
+      },
+    );
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function unpackData(bytes: Buffer | null | undefined): unknown {
+  return bytes && bytes.length > 0 ? decode(bytes) : undefined;
+}
+
+function text(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+}
+
+/** Connection options under which a call fails in bounded time instead of hanging. */
+function connectionOptions(commandTimeout: number): RedisOptions {
+  return {
+    // Queued commands fail after one reconnect attempt; commandTimeout bounds the rest.
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: true,
+    commandTimeout,
+    connectTimeout: commandTimeout,
+    // Reconnect forever: 100, 200, 400 ... capped at 2 s.
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  };
+}
+
+/**
+ * The global index in Redis (ioredis 5). Each change is one Lua script, loaded once per
+ * connection and run by SHA (EVALSHA with an EVAL fallback, so a Redis that restarted empty
+ * works again at once). Lease deadlines use the Redis clock (`TIME`), so the callers'
+ * clocks do not matter. Failures reject with `RF_MEMBERSHIP_UNAVAILABLE` (temporary)
+ * within about `commandTimeoutMs`. Key layout: `docs/redis-keys.md`.
+ *
+ * @example
+ * const membership = new RedisMembership({ url: 'redis://127.0.0.1:6379' });
+ * await membership.renewLease('edge-1', 10_000);
+ */
+export class RedisMembership implements Membership {
+  private readonly redis: Redis;
+  private readonly ownsConnection: boolean;
+  private readonly keys: RedisKeys;
+  private readonly raidTtlMs: number;
+  private readonly chunk: number;
+  private closed = false;
+
+  constructor(options: RedisMembershipOptions = {}) {
+    this.keys = new RedisKeys(options.keyPrefix ?? 'rf');
+    this.raidTtlMs = options.raidResultTtlMs ?? 3_600_000;
+    this.chunk = Math.max(1, options.reassertChunk ?? 500);
+    this.ownsConnection = options.redis === undefined;
+    const timeout = options.commandTimeoutMs ?? 2000;
+    this.redis =
+      options.redis ??
+      new Redis(options.url ?? 'redis://127.0.0.1:6379', connectionOptions(timeout));
+    if (this.ownsConnection) this.redis.on('error', options.onError ?? (() => undefined));
+    for (const [name, s] of Object.entries(scripts)) {
+      this.redis.defineCommand(`rfm_${name}`, s);
+    }
+  }
+
+  addSocket(member: MemberInfo): Promise<void> {
+    const { socketId, nodeId } = member;
+    return this.call('addSocket', async () => {
+      const keys = [this.keys.socketInfo(socketId), this.keys.nodeSockets(nodeId)];
+      await this.script('addSocket', keys, [socketId, nodeId, packData(member.data)]);
+    });
+  }
+
+  removeSocket(socketId: string): Promise<string[]> {
+    return this.call('removeSocket', async () => {
+      const keys = [this.keys.socketInfo(socketId)];
+      return (await this.script('removeSocket', keys, [socketId])) as string[];
+    });
+  }
+
+  join(socketId: string, rooms: readonly string[]): Promise<string[]> {
+    return this.call('join', async () => {
+      const keys = [this.keys.socketInfo(socketId), this.keys.socketRooms(socketId)];
+      const added = (await this.script('join', keys, [socketId, ...rooms])) as string[] | null;
+      if (added === null) {
+        throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `unknown socket ${socketId}`);
+      }
+      return added;
+    });
+  }
+
+  leave(socketId: string, rooms: readonly string[]): Promise<string[]> {
+    return this.call('leave', async () => {
+      const keys = [this.keys.socketRooms(socketId)];
+      return (await this.script('leave', keys, [socketId, ...rooms])) as string[];
+    });
+  }
+
+  members(room: string): Promise<MemberInfo[]> {
+    return this.call('members', async () => {
+      const flat = (await this.script('members', [this.keys.room(room)], [], true)) as Buffer[];
+      const out: MemberInfo[] = [];
+      for (let i = 0; i + 2 < flat.length; i += 3) {
+        out.push({
+          socketId: text(flat[i]),
+          nodeId: text(flat[i + 1]),
+          data: unpackData(flat[i + 2]),
+        });
+      }
+      return out;
+    });
+  }
+
+  count(room: string): Promise<number> {
+    return this.call('count', () => this.redis.hlen(this.keys.room(room)));
+  }
+
+  roomsOf(socketId: string): Promise<string[]> {
+    return this.call('roomsOf', () => this.redis.smembers(this.keys.socketRooms(socketId)));
+  }
+
+  socket(socketId: string): Promise<MemberInfo | undefined> {
+    return this.call('socket', async () => {
+      const [node, data] = await this.redis.hmgetBuffer(this.keys.socketInfo(socketId), 'n', 'd');
+      return node ? { socketId, nodeId: text(node), data: unpackData(data) } : undefined;
+    });
+  }
+
+  socketsOf(nodeId: string): Promise<string[]> {
+    return this.call('socketsOf', () => this.redis.smembers(this.keys.nodeSockets(nodeId)));
+  }
+
+  /** Nodes with a live lease or with sockets in the index. */
+  nodes(): Promise<string[]> {
+    return this.call('nodes', async () => {
+      return (await this.script('nodes', [this.keys.leases()], ['list'])) as string[];
+    });
+  }
+
+  /** Sockets in the index, and nodes as {@link nodes} counts them; read in one step. */
+  totals(): Promise<{ sockets: number; nodes: number }> {
+    return this.call('totals', async () => {
+      const counts = (await this.script('nodes', [this.keys.leases()], ['count'])) as number[];
+      return { sockets: counts[0] ?? 0, nodes: counts[1] ?? 0 };
+    });
+  }
+
+  renewLease(nodeId: string, ttlMs: number): Promise<boolean> {
+    return this.call('renewLease', async () => {
+      positiveInteger('ttlMs', ttlMs);
+      const keys = [this.keys.lease(nodeId), this.keys.leases()];
+      return (await this.script('renewLease', keys, [nodeId, ttlMs])) === 1;
+    });
+  }
+
+  dropLease(nodeId: string): Promise<void> {
+    return this.call('dropLease', async () => {
+      const k = this.keys;
+      await this.script(
+        'dropLease',
+        [k.lease(nodeId), k.leases(), k.nodeSockets(nodeId)],
+        [nodeId],
+      );
+    });
+  }
+
+  expiredNodes(): Promise<string[]> {
+    return this.call('expiredNodes', async () => {
+      return (await this.script('expiredNodes', [this.keys.leases()], [])) as string[];
+    });
+  }
+
+  purgeNode(nodeId: string, batch = 500): Promise<PurgedSocket[]> {
+    return this.call('purgeNode', async () => {
+      positiveInteger('batch', batch);
+      const k = this.keys;
+      const keys = [k.lease(nodeId), k.nodeSockets(nodeId), k.leases()];
+      const out = (await this.script('purgeNode', keys, [nodeId, batch])) as [string, string[]][];
+      return out.map(([socketId, rooms]) => ({ socketId, rooms }));
+    });
+  }
+
+  /**
+   * Chunked: first removes the node's sockets missing from `sockets`, then writes the
+   * listed ones `reassertChunk` at a time. Each socket changes atomically; the whole
+   * snapshot does not, so the node must not change its own membership meanwhile.
+   */
+  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void> {
+    return this.call('reassert', async () => {
+      const listed = new Set(sockets.map((s) => s.socketId));
+      const current = await this.redis.smembers(this.keys.nodeSockets(nodeId));
+      const stale = current.filter((id) => !listed.has(id));
+      const nodeKey = [this.keys.nodeSockets(nodeId)];
+      for (let i = 0; i < stale.length; i += this.chunk) {
+        await this.script('reassertPrune', nodeKey, [nodeId, ...stale.slice(i, i + this.chunk)]);
+      }
+      for (let i = 0; i < sockets.length; i += this.chunk) {
+        const args: Arg[] = [nodeId];
+        for (const s of sockets.slice(i, i + this.chunk)) {
+          args.push(s.socketId, packData(s.data), s.rooms.length, ...s.rooms);
+        }
+        await this.script('reassertUpsert', nodeKey, args);
+      }
+    });
+  }
+
+  /** Rejects with `RF_INVALID_ARGUMENT` when `from` and `to` are the same room. */
+  raid(raidId: string, from: string, to: string): Promise<RaidResult> {
+    return this.call('raid', async () => {
+      distinctRooms(from, to);
+      const k = this.keys;
+      const keys = [k.raid(raidId), k.room(from), k.room(to)];
+      const [repeated, packed] = (await this.script(
+        'raid',
+        keys,
+        [from, to, this.raidTtlMs],
+        true,
+      )) as [number, Buffer];
+      return { moved: unpackMoved(packed), repeated: repeated === 1 };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ownsConnection) return;
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
+  }
+
+  /** Runs a script by name: the prefix goes first in ARGV. */
+  private script(name: ScriptName, keys: string[], args: Arg[], buffers = false): Promise<unknown> {
+    const commands = this.redis as unknown as Record<string, ScriptFn>;
+    const fn = commands[`rfm_${name}${buffers ? 'Buffer' : ''}`];
+    if (!fn) throw new Error(`script ${name} is not defined`);
+    return fn.call(this.redis, ...keys, this.keys.prefix, ...args);
+  }
+
+  /** Rejects after close; maps every store failure to `RF_MEMBERSHIP_UNAVAILABLE`. */
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) {
+      throw new RoomfabricError(ErrorCode.MEMBERSHIP_UNAVAILABLE, 'the membership index is closed');
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      if (isRoomfabricError(err)) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new RoomfabricError(
+        ErrorCode.MEMBERSHIP_UNAVAILABLE,
+        `membership ${op} failed: ${reason}`,
+        {
+          cause: err,
+          temporary: true,
+        },
+      );
+    }
+  }
+}
+
+function unpackMoved(packed: Buffer): MovedMember[] {
+  const flat = decode(packed);
+  const moved: MovedMember[] = [];
+  if (!Array.isArray(flat)) return moved;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    moved.push({ socketId: String(flat[i]), nodeId: String(flat[i + 1]) });
+  }
+  return moved;
+}
