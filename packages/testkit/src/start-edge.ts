@@ -1,0 +1,81 @@
+import { cliEnv, resolveCliBin } from './cli-bin.js';
+import { freePort, retryOnAddressInUse } from './free-port.js';
+import { ProcessService } from './process-service.js';
+import { httpJson, httpOk } from './probes.js';
+import { type ServiceHandle } from './service-handle.js';
+
+/** An edge node process started by {@link startEdge}. */
+export interface EdgeHandle extends ServiceHandle {
+  /** The node id it registered with, e.g. `n1`. */
+  readonly nodeId: string;
+  /** HTTP/WebSocket port (kept across restarts). */
+  readonly port: number;
+  /** WebSocket URL for clients: `ws://127.0.0.1:PORT/ws`. */
+  readonly url: string;
+  /** HTTP base URL: `http://127.0.0.1:PORT`. */
+  readonly httpUrl: string;
+  /** `GET httpUrl/stats`, parsed. */
+  stats(): Promise<Record<string, unknown>>;
+}
+
+/** Options of {@link startEdge}. */
+export interface StartEdgeOptions {
+  /** NATS URL(s); several are joined with commas. */
+  nats: string | string[];
+  /** Redis URL. */
+  redis: string;
+  /** Node id; default `edge-PORT`. */
+  nodeId?: string;
+  /** Port; default a free one. */
+  port?: number;
+  /** Extra `roomfabric edge` arguments. */
+  args?: string[];
+  /** Readiness timeout; default 15 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `roomfabric edge` on 127.0.0.1 (the built CLI, run with this Node) and resolves once
+ * `GET /readyz` answers 200. Fails fast, quoting its output, if it exits first. It exits 0
+ * on SIGTERM, so `stop()` is a graceful drain and `kill()` a crash.
+ */
+export async function startEdge(options: StartEdgeOptions): Promise<EdgeHandle> {
+  const bin = resolveCliBin();
+  const nats = Array.isArray(options.nats) ? options.nats.join(',') : options.nats;
+  return retryOnAddressInUse(async () => {
+    const port = options.port ?? (await freePort());
+    const nodeId = options.nodeId ?? `edge-${port}`;
+    const httpUrl = `http://127.0.0.1:${port}`;
+    const service = new ProcessService({
+      name: nodeId.startsWith('edge') ? nodeId : `edge-${nodeId}`,
+      command: process.execPath,
+      args: [
+        bin,
+        'edge',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--nats',
+        nats,
+        '--redis',
+        options.redis,
+        '--node-id',
+        nodeId,
+        ...(options.args ?? []),
+      ],
+      env: cliEnv(),
+      readyWhat: `GET ${httpUrl}/readyz -> 200`,
+      ready: () => httpOk(`${httpUrl}/readyz`),
+      ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    });
+    await service.start();
+    return Object.assign(service, {
+      nodeId,
+      port,
+      url: `ws://127.0.0.1:${port}/ws`,
+      httpUrl,
+      stats: () => httpJson(`${httpUrl}/stats`, 5_000),
+    });
+  });
+}
