@@ -17,7 +17,8 @@ import {
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
-import { BroadcastOperator } from './operator.js';
+import { type Operator } from '@roomfabric/server';
+import type { FabricSocket } from './edge.js';
 import type { AckFn, Socket } from './socket.js';
 
 /*
@@ -197,7 +198,7 @@ function handleEmit(socket: Socket, frame: EmitFrame): void {
     }
     return;
   }
-  let op: BroadcastOperator;
+  let op: Operator<FabricSocket>;
   try {
     op = clientBroadcast(socket, frame);
   } catch (err) {
@@ -214,7 +215,7 @@ function handleEmit(socket: Socket, frame: EmitFrame): void {
 }
 
 /** Checks a client-originated room broadcast and returns the operator that sends it. */
-function clientBroadcast(socket: Socket, frame: EmitFrame): BroadcastOperator {
+function clientBroadcast(socket: Socket, frame: EmitFrame): Operator<FabricSocket> {
   const edge = socket.edge;
   const rooms = [...new Set(frame.rooms)];
   const max = edge.limits.maxTargetRooms;
@@ -235,7 +236,7 @@ function clientBroadcast(socket: Socket, frame: EmitFrame): BroadcastOperator {
   if (!edge.mayPublish(socket, rooms, frame.event)) {
     throw new RoomfabricError(ErrorCode.FORBIDDEN, 'not allowed to broadcast to these rooms');
   }
-  const op = new BroadcastOperator(edge, [], [], socket.id).to(rooms);
+  const op = socket.broadcast.to(rooms);
   return (frame.flags & BroadcastFlag.VOLATILE) !== 0 ? op.volatile : op;
 }
 

@@ -1,13 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Decoder } from '@msgpack/msgpack';
 import { MemoryBus, type Bus, type BusSubscription } from '@roomfabric/bus';
-import { MemoryMembership, type Membership } from '@roomfabric/membership';
+import { MemoryMembership, type MemberInfo, type Membership } from '@roomfabric/membership';
 import {
   BroadcastFlag,
+  BusMessageType,
   CloseCode,
   createFrameDecoder,
   decodeBusMessage,
@@ -21,12 +27,25 @@ import {
   RoomfabricError,
   Subject,
   type BroadcastMessage,
+  type BusMessage,
 } from '@roomfabric/protocol';
+import {
+  createJsonLogger,
+  Fabric,
+  logLevelFromEnv,
+  MembershipService,
+  Operator,
+  RemoteSocket,
+  type Logger,
+  type OperatorHost,
+  type RaidReport,
+} from '@roomfabric/server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bindSocket } from './connection.js';
 import { LocalRooms, type LocalRoom } from './local-rooms.js';
-import { createJsonLogger, logLevelFromEnv, type Logger } from './logger.js';
-import { BroadcastOperator } from './operator.js';
+import { handleHttp } from './http.js';
+import { LeaseKeeper } from './lease.js';
+import { NodeControl } from './node-control.js';
 import {
   positiveMs,
   resolveEdgeLimits,
@@ -39,6 +58,9 @@ import { Socket, type DisconnectReason, type SocketState } from './socket.js';
 
 /** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
 export type Middleware = (socket: Socket, next: (err?: Error) => void) => void | Promise<void>;
+
+/** What `fetchSockets` returns on an edge: its own sockets as `Socket`, others as `RemoteSocket`. */
+export type FabricSocket = Socket | RemoteSocket;
 
 export interface EdgeEvents {
   connection: [socket: Socket];
@@ -62,12 +84,17 @@ export interface EdgeCounters {
   slowConsumerCloses: number;
   writes: number;
   backgroundErrors: number;
+  raidMoves: number;
 }
 
 export interface EdgeStats extends EdgeCounters {
   nodeId: string;
   sockets: number;
   rooms: number;
+  /** Bus messages received per room subject (rooms this node was subscribed to). */
+  busInByRoom: Record<string, number>;
+  leaseReasserts: number;
+  leaseFailures: number;
 }
 
 const DEFAULT_HEARTBEAT_MS = 25_000;
@@ -110,7 +137,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
     slowConsumerCloses: 0,
     writes: 0,
     backgroundErrors: 0,
+    raidMoves: 0,
   };
+  /** @internal */ readonly busInByRoom = new Map<string, number>();
+  /** @internal Bumped by every local membership change, so a re-assert can tell it raced one. */
+  membershipVersion = 0;
+  /** @internal */ readonly fabric: Fabric;
+  /** @internal */ readonly operatorHost: OperatorHost<FabricSocket>;
   private readonly socketMap = new Map<string, Socket>();
   private readonly handshaking = new Set<Socket>();
   private readonly authenticating = new WeakSet<Socket>();
@@ -125,8 +158,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
   private httpServer: HttpServer | undefined;
   private ownsHttpServer = false;
   private allSub: BusSubscription | undefined;
+  private nodeSub: BusSubscription | undefined;
+  private readonly control: NodeControl;
+  private readonly lease: LeaseKeeper;
+  private readonly service: MembershipService | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private dirty: Socket[] = [];
+  private isStarted = false;
   private flushPending = false;
   private closing: Promise<void> | undefined;
 
@@ -151,12 +189,34 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.bus = options.bus ?? new MemoryBus();
     this.membership = options.membership ?? new MemoryMembership();
     this.decoder = createFrameDecoder(this.limits);
+    this.control = new NodeControl(this);
     this.localRooms = new LocalRooms(
       this.bus,
       (room, payload) => this.onRoomMessage(room, payload),
       (room) => this.emit('room:created', room),
-      (room) => this.emit('room:deleted', room),
+      (room) => {
+        this.control.onRoomDeleted(room);
+        this.emit('room:deleted', room);
+      },
     );
+    this.fabric = new Fabric({ bus: this.bus, membership: this.membership, logger: this.logger });
+    this.operatorHost = {
+      fabric: this.fabric,
+      toSocket: (m: MemberInfo) =>
+        this.socketMap.get(m.socketId) ?? new RemoteSocket(this.fabric, m),
+      onEmitError: this.onBackgroundError,
+      onPublished: (count) => (this.counters.busOut += count),
+    };
+    this.lease = new LeaseKeeper(
+      this,
+      positiveMs('leaseIntervalMs', options.leaseIntervalMs, 1000),
+      positiveMs('leaseTtlMs', options.leaseTtlMs, 5000),
+    );
+    // Embedded mode runs the membership service in-process, so raids work with one command.
+    this.service =
+      this.ownsBus && this.ownsMembership
+        ? new MembershipService({ bus: this.bus, membership: this.membership, logger: this.logger })
+        : undefined;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.limits.maxFrameBytes,
@@ -183,11 +243,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'the edge already has an HTTP server');
     }
     const server = createServer((req, res) => {
-      if (req.url === '/healthz') {
-        res.writeHead(this.closing ? 503 : 200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: this.closing ? 'closing' : 'ok', node: this.nodeId }));
-        return;
-      }
+      if (handleHttp(this, req, res)) return;
       res.writeHead(req.url?.split('?')[0] === this.path ? 426 : 404).end();
     });
     this.ownsHttpServer = true;
@@ -244,23 +300,23 @@ export class Edge extends EventEmitter<EdgeEvents> {
     return this;
   }
 
-  /** Targets the members of `room` (union with further `to` calls). */
-  to(room: string | readonly string[]): BroadcastOperator {
-    return new BroadcastOperator(this).to(room);
+  /** Targets the members of `room` across the fabric (union with further `to` calls). */
+  to(room: string | readonly string[]): Operator<FabricSocket> {
+    return this.operator().to(room);
   }
 
   /** Same as {@link to}. */
-  in(room: string | readonly string[]): BroadcastOperator {
+  in(room: string | readonly string[]): Operator<FabricSocket> {
     return this.to(room);
   }
 
   /** Targets every socket except the members of `room`. */
-  except(room: string | readonly string[]): BroadcastOperator {
-    return new BroadcastOperator(this).except(room);
+  except(room: string | readonly string[]): Operator<FabricSocket> {
+    return this.operator().except(room);
   }
 
-  get volatile(): BroadcastOperator {
-    return new BroadcastOperator(this).volatile;
+  get volatile(): Operator<FabricSocket> {
+    return this.operator().volatile;
   }
 
   /** Sends an event to every socket of the fabric. */
@@ -268,23 +324,59 @@ export class Edge extends EventEmitter<EdgeEvents> {
   override emit(event: string, data?: unknown): Promise<void>;
   override emit(event: string, ...args: unknown[]): boolean | Promise<void> {
     if (event in LIFECYCLE) return super.emit(event as keyof EdgeEvents, ...(args as [never]));
-    return new BroadcastOperator(this).emit(event, args[0]);
+    return this.operator().emit(event, args[0]);
   }
 
-  fetchSockets(): Promise<Socket[]> {
-    return new BroadcastOperator(this).fetchSockets();
+  /** Every socket of the fabric: this node's as `Socket`, the others' as `RemoteSocket`. */
+  fetchSockets(): Promise<FabricSocket[]> {
+    return this.operator().fetchSockets();
   }
 
   socketsJoin(room: string | readonly string[]): Promise<void> {
-    return new BroadcastOperator(this).socketsJoin(room);
+    return this.operator().socketsJoin(room);
   }
 
   socketsLeave(room: string | readonly string[]): Promise<void> {
-    return new BroadcastOperator(this).socketsLeave(room);
+    return this.operator().socketsLeave(room);
   }
 
   disconnectSockets(): Promise<void> {
-    return new BroadcastOperator(this).disconnectSockets();
+    return this.operator().disconnectSockets();
+  }
+
+  /**
+   * Moves every member of `from` into `to`, cluster-wide (see `RoomfabricServer.raid`).
+   * Needs a membership service (embedded mode runs one in-process).
+   */
+  raid(
+    from: string,
+    to: string,
+    options?: { raidId?: string; timeoutMs?: number },
+  ): Promise<RaidReport> {
+    return this.fabric.requestRaid(from, to, options);
+  }
+
+  /**
+   * True once the node serves: subscriptions registered, lease held, bus connected. What
+   * `GET /readyz` reports.
+   */
+  get ready(): boolean {
+    return this.isStarted && !this.closing && this.lease.healthy && this.bus.status === 'connected';
+  }
+
+  /** Resolves once the node is started (subscriptions registered, first lease taken). */
+  whenStarted(): Promise<void> {
+    return this.started;
+  }
+
+  /** True once `close()` was called. */
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Answers `/healthz`, `/readyz` and `/stats` for an HTTP server of your own; false for other paths. */
+  handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    return handleHttp(this, req, res);
   }
 
   /** Counters and sizes of this node. */
@@ -294,7 +386,15 @@ export class Edge extends EventEmitter<EdgeEvents> {
       sockets: this.socketMap.size,
       rooms: this.localRooms.size,
       ...this.counters,
+      busInByRoom: Object.fromEntries(this.busInByRoom),
+      leaseReasserts: this.lease.reasserts,
+      leaseFailures: this.lease.failures,
     };
+  }
+
+  /** Bus messages this node received for `room` since it started. */
+  busMessagesFor(room: string): number {
+    return this.busInByRoom.get(room) ?? 0;
   }
 
   /**
@@ -324,6 +424,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
     }
   }
 
+  /** @internal Sockets the index should hold: open ones, and those being added to it. */
+  registeredSockets(): Socket[] {
+    const out = [...this.socketMap.values()].filter((s) => s.connected);
+    for (const s of this.handshaking) if (s.registered && s.state !== 'closed') out.push(s);
+    return out;
+  }
+
   /** @internal */
   isAuthenticating(socket: Socket): boolean {
     return this.authenticating.has(socket);
@@ -349,6 +456,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
         async () => {
           await this.started;
           if (socket.state === 'closed') return;
+          socket.registered = true;
+          this.membershipVersion++;
           await this.membership.addSocket({
             socketId: socket.id,
             nodeId: this.nodeId,
@@ -397,8 +506,18 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private async start(): Promise<void> {
     this.allSub = await this.bus.subscribe(Subject.all, (payload) => this.onAllMessage(payload));
+    this.nodeSub = await this.bus.subscribe(Subject.node(this.nodeId), (payload, _subject, reply) =>
+      this.control.onNodeMessage(payload, reply),
+    );
+    await this.service?.start();
+    await this.lease.start();
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
     this.heartbeat.unref();
+    this.isStarted = true;
+  }
+
+  private operator(): Operator<FabricSocket> {
+    return new Operator(this.operatorHost);
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
@@ -470,23 +589,33 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private onRoomMessage(room: LocalRoom, payload: Uint8Array): void {
     this.counters.busIn++;
+    this.busInByRoom.set(room.id, (this.busInByRoom.get(room.id) ?? 0) + 1);
     const msg = this.decode(payload);
-    if (!msg) return;
+    if (msg?.type === BusMessageType.RAID_COMMIT) {
+      this.control.onRoomCommit(msg);
+      return;
+    }
+    if (msg?.type !== BusMessageType.BROADCAST) {
+      if (msg) this.counters.busMalformed++;
+      return;
+    }
     const index = msg.rooms.indexOf(room.id);
     if (index < 0) {
       this.counters.busMalformed++;
       return;
     }
+    this.control.onRoomBroadcast(room, msg);
     this.deliver(msg, room.sockets, room.id, index);
   }
 
   private onAllMessage(payload: Uint8Array): void {
     this.counters.busIn++;
     const msg = this.decode(payload);
-    if (msg) this.deliver(msg, this.socketMap.values(), null, 0);
+    if (msg?.type === BusMessageType.BROADCAST) this.deliver(msg, this.socketMap.values(), null, 0);
+    else if (msg) this.counters.busMalformed++;
   }
 
-  private decode(payload: Uint8Array): BroadcastMessage | undefined {
+  private decode(payload: Uint8Array): BusMessage | undefined {
     try {
       return decodeBusMessage(payload);
     } catch (err) {
@@ -495,6 +624,12 @@ export class Edge extends EventEmitter<EdgeEvents> {
       this.logger.debug({ err }, 'dropped a malformed bus message');
       return undefined;
     }
+  }
+
+  /** @internal Delivers a broadcast received through `room` to some of its members only (raid movers). */
+  deliverTo(msg: BroadcastMessage, sockets: Iterable<Socket>, room: string): void {
+    const index = msg.rooms.indexOf(room);
+    if (index >= 0) this.deliver(msg, sockets, room, index);
   }
 
   /**
@@ -562,8 +697,14 @@ export class Edge extends EventEmitter<EdgeEvents> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     await this.started.catch(() => undefined);
+    await this.lease.stop();
+    await this.service?.close();
+    this.control.close();
     this.allSub?.unsubscribe();
+    this.nodeSub?.unsubscribe();
     this.localRooms.clear();
+    // The sockets were removed one by one as they closed; the lease goes last.
+    await this.membership.dropLease(this.nodeId).catch(this.onBackgroundError);
     if (this.ownsBus) await this.bus.close();
     if (this.ownsMembership) await this.membership.close();
   }

@@ -52,6 +52,8 @@ export class LocalRoom {
  */
 export class LocalRooms {
   private readonly rooms = new Map<string, LocalRoom>();
+  /** Rooms kept subscribed without local members (a raid's target, until its commit). */
+  private readonly pins = new Map<string, number>();
 
   constructor(
     private readonly bus: Bus,
@@ -74,12 +76,7 @@ export class LocalRooms {
 
   /** Adds a socket to a room, creating the room (and its bus interest) if needed. */
   add(roomId: string, socket: Socket): LocalRoom {
-    let room = this.rooms.get(roomId);
-    if (!room) {
-      room = new LocalRoom(roomId, this.bus, this.onMessage);
-      this.rooms.set(roomId, room);
-      this.onCreated(roomId);
-    }
+    const room = this.ensure(roomId);
     room.sockets.add(socket);
     return room;
   }
@@ -88,16 +85,47 @@ export class LocalRooms {
   remove(roomId: string, socket: Socket): void {
     const room = this.rooms.get(roomId);
     if (!room || !room.sockets.delete(socket)) return;
-    if (room.sockets.size === 0) {
-      this.rooms.delete(roomId);
-      room.delete();
-      this.onDeleted(roomId);
+    this.deleteIfUnused(room);
+  }
+
+  /** Keeps a room subscribed even with no local member, until {@link unpin}. */
+  pin(roomId: string): LocalRoom {
+    this.pins.set(roomId, (this.pins.get(roomId) ?? 0) + 1);
+    return this.ensure(roomId);
+  }
+
+  unpin(roomId: string): void {
+    const n = (this.pins.get(roomId) ?? 0) - 1;
+    if (n > 0) {
+      this.pins.set(roomId, n);
+      return;
     }
+    this.pins.delete(roomId);
+    const room = this.rooms.get(roomId);
+    if (room) this.deleteIfUnused(room);
+  }
+
+  private ensure(roomId: string): LocalRoom {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      room = new LocalRoom(roomId, this.bus, this.onMessage);
+      this.rooms.set(roomId, room);
+      this.onCreated(roomId);
+    }
+    return room;
+  }
+
+  private deleteIfUnused(room: LocalRoom): void {
+    if (room.sockets.size > 0 || this.pins.has(room.id)) return;
+    this.rooms.delete(room.id);
+    room.delete();
+    this.onDeleted(room.id);
   }
 
   /** Drops every room (on close). */
   clear(): void {
     for (const room of this.rooms.values()) room.delete();
     this.rooms.clear();
+    this.pins.clear();
   }
 }

@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Bus } from '@roomfabric/bus';
 import type { Membership } from '@roomfabric/membership';
 import { ErrorCode, resolveLimits, RoomfabricError, type Limits } from '@roomfabric/protocol';
-import type { Logger } from './logger.js';
+import type { Logger } from '@roomfabric/server';
 import type { Socket } from './socket.js';
 
 /**
@@ -46,6 +46,10 @@ export interface EdgeOptions {
   handshakeTimeoutMs?: number;
   /** Default: JSON lines on standard error at level `warn` (or `RF_LOG_LEVEL`). */
   logger?: Logger;
+  /** How often the node renews its lease in the index, ms. Default 1000. */
+  leaseIntervalMs?: number;
+  /** Lease lifetime, ms: a node silent for this long is purged by the membership service. Default 5000. */
+  leaseTtlMs?: number;
 }
 
 export const DEFAULT_EDGE_LIMITS = {

@@ -12,7 +12,8 @@ import {
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
-import { BroadcastOperator } from './operator.js';
+import { Operator } from '@roomfabric/server';
+import type { FabricSocket } from './edge.js';
 
 /** What the client sent when it connected. */
 export interface Handshake {
@@ -59,6 +60,8 @@ export class Socket {
   /** @internal */ outBytes = 0;
   /** @internal */ scheduled = false;
   /** @internal */ handshakeTimer: NodeJS.Timeout | undefined;
+  /** @internal Set when the socket is being added to the index (before HELLO). */
+  registered = false;
   private readonly roomSet = new Set<string>();
   private readonly handlers = new Map<string, Set<EventHandler>>();
   private readonly disconnectHandlers = new Set<DisconnectHandler>();
@@ -105,6 +108,7 @@ export class Socket {
         });
       }
       this.assertOpen();
+      this.edge.membershipVersion++;
       const local = added.map((r) => {
         this.roomSet.add(r);
         return this.edge.localRooms.add(r, this);
@@ -132,6 +136,7 @@ export class Socket {
   leave(room: string | readonly string[]): Promise<void> {
     try {
       const rooms = this.checkRooms(room);
+      this.edge.membershipVersion++;
       for (const r of rooms) this.dropLocal(r);
       if (this.state !== 'open') return Promise.resolve();
       return this.serial(() => this.edge.membership.leave(this.id, rooms)).then(() => undefined);
@@ -201,18 +206,30 @@ export class Socket {
   }
 
   /** Broadcast to a room, this socket excluded. */
-  to(room: string | readonly string[]): BroadcastOperator {
+  to(room: string | readonly string[]): Operator<FabricSocket> {
     return this.broadcast.to(room);
   }
 
   /** Broadcast to every socket except this one and the members of `room`. */
-  except(room: string | readonly string[]): BroadcastOperator {
+  except(room: string | readonly string[]): Operator<FabricSocket> {
     return this.broadcast.except(room);
   }
 
   /** Broadcast to every socket of the fabric except this one. */
-  get broadcast(): BroadcastOperator {
-    return new BroadcastOperator(this.edge, [], [], this.id);
+  get broadcast(): Operator<FabricSocket> {
+    return new Operator(this.edge.operatorHost, [], [], this.id);
+  }
+
+  /**
+   * @internal A raid moved this socket in the index; follow it locally (no index write).
+   */
+  moveLocal(from: string, to: string): void {
+    this.edge.membershipVersion++;
+    this.dropLocal(from);
+    if (!this.roomSet.has(to)) {
+      this.roomSet.add(to);
+      this.edge.localRooms.add(to, this);
+    }
   }
 
   /**
@@ -328,6 +345,7 @@ export class Socket {
     }
     this.pendingAcks.clear();
     if (!wasOpen) return;
+    this.edge.membershipVersion++;
     for (const room of this.roomSet) this.edge.localRooms.remove(room, this);
     this.roomSet.clear();
     this.serial(() => this.edge.membership.removeSocket(this.id)).catch(

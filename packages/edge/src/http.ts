@@ -1,0 +1,32 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Edge } from './edge.js';
+
+/**
+ * Answers the edge's operational endpoints; returns false for any other path.
+ * - `GET /healthz`: 200 while the process serves (503 while closing).
+ * - `GET /readyz`: 200 only while the node is ready (bus connected, lease held).
+ * - `GET /stats`: the node's counters as JSON.
+ */
+export function handleHttp(edge: Edge, req: IncomingMessage, res: ServerResponse): boolean {
+  const path = req.url?.split('?')[0];
+  if (path === '/healthz') {
+    const closing = edge.isClosing;
+    send(res, closing ? 503 : 200, { status: closing ? 'closing' : 'ok', node: edge.nodeId });
+    return true;
+  }
+  if (path === '/readyz') {
+    const ready = edge.ready;
+    send(res, ready ? 200 : 503, { ready, node: edge.nodeId, bus: edge.bus.status });
+    return true;
+  }
+  if (path === '/stats') {
+    send(res, 200, edge.stats());
+    return true;
+  }
+  return false;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,81 @@
+import type { NodeSnapshotSocket } from '@roomfabric/membership';
+import type { Edge } from './edge.js';
+
+const MAX_REASSERT_PASSES = 5;
+
+/**
+ * Keeps this node's lease in the index alive. When a renewal finds the lease gone (first
+ * start, a pause longer than the TTL, or an index that lost its data, such as a Redis
+ * restarted empty), the node re-asserts its whole local membership, so the index heals
+ * from the edges' truth.
+ */
+export class LeaseKeeper {
+  /** Last time a renewal succeeded (ms since epoch), 0 before the first. */
+  lastRenewed = 0;
+  reasserts = 0;
+  failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly edge: Edge,
+    readonly intervalMs: number,
+    readonly ttlMs: number,
+  ) {}
+
+  /** Renews (and re-asserts) once, then keeps renewing every interval. */
+  async start(): Promise<void> {
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** True while the last renewal is recent enough for the lease to be alive. */
+  get healthy(): boolean {
+    return Date.now() - this.lastRenewed < this.ttlMs;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One renewal; concurrent calls share it. Never rejects. */
+  tick(): Promise<void> {
+    this.running ??= this.renew()
+      .catch((err: unknown) => {
+        this.failures++;
+        this.edge.logger.warn({ err }, 'lease renewal failed');
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async renew(): Promise<void> {
+    const { membership, nodeId } = this.edge;
+    const alive = await membership.renewLease(nodeId, this.ttlMs);
+    if (!alive) {
+      const started = performance.now();
+      // A re-assert writes each socket's rooms exactly as the snapshot had them, so a join
+      // or leave that lands while it runs could be undone: take the snapshot again until
+      // nothing changed during one pass.
+      let snapshot: NodeSnapshotSocket[] = [];
+      for (let pass = 0; pass < MAX_REASSERT_PASSES; pass++) {
+        const version = this.edge.membershipVersion;
+        snapshot = this.edge
+          .registeredSockets()
+          .map((s) => ({ socketId: s.id, data: s.data, rooms: [...s.rooms] }));
+        await membership.reassert(nodeId, snapshot);
+        if (this.edge.membershipVersion === version) break;
+      }
+      this.reasserts++;
+      if (this.lastRenewed > 0 || snapshot.length > 0) {
+        this.edge.logger.info(
+          { sockets: snapshot.length, ms: Math.round(performance.now() - started) },
+          'lease was gone: re-asserted local membership',
+        );
+      }
+    }
+    this.lastRenewed = Date.now();
+  }
+}

@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import { encode } from '@msgpack/msgpack';
+import type { Bus } from '@roomfabric/bus';
+import type { MemberInfo, Membership } from '@roomfabric/membership';
+import {
+  assertRoomId,
+  BusMessageType,
+  ControlOp,
+  decodeBusMessage,
+  encodeBusMessage,
+  ErrorCode,
+  isErrorCode,
+  RoomfabricError,
+  Subject,
+  type BroadcastMessage,
+} from '@roomfabric/protocol';
+import type { Logger } from './logger.js';
+import type { RaidReport } from './raid.js';
+
+export interface FabricOptions {
+  bus: Bus;
+  membership: Membership;
+  logger: Logger;
+  /** Timeout of control requests to nodes and of raid steps, ms. Default 5000. */
+  requestTimeoutMs?: number;
+}
+
+/** Which sockets an operation targets: members of any of `rooms` (every socket when empty), minus `except`. */
+export interface Selection {
+  rooms: readonly string[];
+  except: readonly string[];
+  exceptSocket: string | null;
+}
+
+/**
+ * The cluster logic, written once: broadcasts, selections answered from the index, and
+ * control requests to the nodes that hold the sockets. The edge (for cluster-wide
+ * operations) and the server API (for backends without sockets) both drive it.
+ */
+export class Fabric {
+  readonly bus: Bus;
+  readonly membership: Membership;
+  readonly logger: Logger;
+  readonly requestTimeoutMs: number;
+
+  constructor(options: FabricOptions) {
+    this.bus = options.bus;
+    this.membership = options.membership;
+    this.logger = options.logger;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+  }
+
+  /**
+   * Publishes a broadcast once per target room subject (once on `rf.all` without rooms).
+   * Resolves with the number of bus messages published.
+   */
+  async broadcast(msg: BroadcastMessage): Promise<number> {
+    const payload = encodeBusMessage(msg);
+    const subjects = msg.rooms.length === 0 ? [Subject.all] : msg.rooms.map(Subject.room);
+    if (subjects.length === 1) await this.bus.publish(subjects[0]!, payload);
+    else await Promise.all(subjects.map((s) => this.bus.publish(s, payload)));
+    return subjects.length;
+  }
+
+  /** The members a selection targets, read from the index (each socket once). */
+  async select(selection: Selection): Promise<MemberInfo[]> {
+    const rooms = selection.rooms.length === 0 ? null : selection.rooms;
+    const chosen = new Map<string, MemberInfo>();
+    if (rooms) {
+      for (const list of await Promise.all(rooms.map((r) => this.membership.members(r)))) {
+        for (const m of list) chosen.set(m.socketId, m);
+      }
+    } else {
+      for (const node of await this.membership.nodes()) {
+        for (const socketId of await this.membership.socketsOf(node)) {
+          chosen.set(socketId, { socketId, nodeId: node, data: null });
+        }
+      }
+      // Socket data is only needed for fetchSockets; read it for what is left below.
+    }
+    if (selection.exceptSocket !== null) chosen.delete(selection.exceptSocket);
+    if (selection.except.length > 0) {
+      for (const list of await Promise.all(
+        selection.except.map((r) => this.membership.members(r)),
+      )) {
+        for (const m of list) chosen.delete(m.socketId);
+      }
+    }
+    if (!rooms) {
+      const filled = await Promise.all([...chosen.keys()].map((id) => this.membership.socket(id)));
+      return filled.filter((m): m is MemberInfo => m !== undefined);
+    }
+    return [...chosen.values()];
+  }
+
+  /** Groups members by node. */
+  static byNode(members: readonly MemberInfo[]): Map<string, string[]> {
+    const nodes = new Map<string, string[]>();
+    for (const m of members) {
+      const list = nodes.get(m.nodeId);
+      if (list) list.push(m.socketId);
+      else nodes.set(m.nodeId, [m.socketId]);
+    }
+    return nodes;
+  }
+
+  /**
+   * Asks every node holding some of `members` to apply `op` to them, and waits for all
+   * of them. Rejects with the first failure (the others still ran).
+   */
+  async control(
+    members: readonly MemberInfo[],
+    op: ControlOp,
+    rooms: readonly string[] = [],
+    event = '',
+    data: unknown = null,
+  ): Promise<void> {
+    const encoded = op === ControlOp.EMIT ? encode(data) : new Uint8Array();
+    const results = await Promise.allSettled(
+      [...Fabric.byNode(members)].map(([node, sockets]) =>
+        this.request(
+          Subject.node(node),
+          encodeBusMessage({
+            type: BusMessageType.CONTROL,
+            op,
+            sockets,
+            rooms: [...rooms],
+            event,
+            data: encoded,
+          }),
+        ),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Asks the membership service to run a raid (see `runRaid`); safe to retry with the same id. */
+  async requestRaid(
+    from: string,
+    to: string,
+    options: { raidId?: string; timeoutMs?: number } = {},
+  ): Promise<RaidReport> {
+    assertRoomId(from);
+    assertRoomId(to);
+    const raidId = options.raidId ?? randomBytes(9).toString('base64url');
+    const request = encodeBusMessage({ type: BusMessageType.RAID_REQUEST, raidId, from, to });
+    return (await this.request(Subject.raid, request, options.timeoutMs ?? 30_000)) as RaidReport;
+  }
+
+  /** A request on the bus whose answer is a REPLY message; rejects with the reply's error. */
+  async request(
+    subject: string,
+    payload: Uint8Array,
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<unknown> {
+    const bytes = await this.bus.request(subject, payload, { timeoutMs });
+    const reply = decodeBusMessage(bytes);
+    if (reply.type !== BusMessageType.REPLY) {
+      throw new RoomfabricError(ErrorCode.INTERNAL, `unexpected answer on ${subject}`);
+    }
+    if (!reply.ok) {
+      throw new RoomfabricError(
+        isErrorCode(reply.code) ? reply.code : ErrorCode.INTERNAL,
+        reply.message,
+      );
+    }
+    return reply.data;
+  }
+}

@@ -1,0 +1,13 @@
+export { createServer, RoomfabricServer } from './server.js';
+export type { ServerOptions } from './server.js';
+export { Operator } from './operator.js';
+export type { OperatorHost } from './operator.js';
+export { RemoteSocket } from './remote-socket.js';
+export { Fabric } from './fabric.js';
+export type { FabricOptions, Selection } from './fabric.js';
+export { runRaid } from './raid.js';
+export type { RaidReport } from './raid.js';
+export { MembershipService, SERVICE_QUEUE } from './service.js';
+export type { MembershipServiceOptions, MembershipServiceStats } from './service.js';
+export { createJsonLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';
+export type { JsonLoggerOptions, Logger, LogLevel } from './logger.js';

@@ -1,0 +1,164 @@
+import type { Bus, BusSubscription } from '@roomfabric/bus';
+import type { Membership } from '@roomfabric/membership';
+import {
+  BusMessageType,
+  decodeBusMessage,
+  encodeBusMessage,
+  encodeReply,
+  ErrorCode,
+  isRoomfabricError,
+  RoomfabricError,
+  Subject,
+} from '@roomfabric/protocol';
+import { Fabric } from './fabric.js';
+import type { Logger } from './logger.js';
+import { runRaid, type RaidReport } from './raid.js';
+
+/** Queue group of the membership service replicas: each request goes to one of them. */
+export const SERVICE_QUEUE = 'rf-membership';
+
+export interface MembershipServiceOptions {
+  bus: Bus;
+  membership: Membership;
+  logger: Logger;
+  /** How often lapsed leases are looked for, ms. Default 1000. */
+  leaseCheckMs?: number;
+  /** Sockets removed per purge step (one atomic script each). Default 500. */
+  purgeBatch?: number;
+}
+
+export interface MembershipServiceStats {
+  raids: number;
+  purgedNodes: number;
+  purgedSockets: number;
+  sweepErrors: number;
+}
+
+/**
+ * The membership service: runs raids asked on `rf.svc.raid` and purges the sockets of
+ * nodes whose lease lapsed, publishing a SOCKET_LEFT event on `rf.evt.leave` for each.
+ * Stateless (the index is the only state), so any number of replicas may run: requests
+ * go to one replica (a queue group), and purges are split between replicas by the index
+ * itself (each socket is removed, and reported, by exactly one purge step).
+ */
+export class MembershipService {
+  readonly stats: MembershipServiceStats = {
+    raids: 0,
+    purgedNodes: 0,
+    purgedSockets: 0,
+    sweepErrors: 0,
+  };
+  private readonly fabric: Fabric;
+  private readonly leaseCheckMs: number;
+  private readonly purgeBatch: number;
+  private sub: BusSubscription | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: MembershipServiceOptions) {
+    this.fabric = new Fabric({
+      bus: options.bus,
+      membership: options.membership,
+      logger: options.logger,
+    });
+    this.leaseCheckMs = options.leaseCheckMs ?? 1000;
+    this.purgeBatch = options.purgeBatch ?? 500;
+  }
+
+  /** Subscribes to requests and starts the lease sweeper. */
+  async start(): Promise<void> {
+    this.sub = await this.options.bus.subscribe(
+      Subject.raid,
+      (payload, _subject, reply) => this.onRaid(payload, reply),
+      {
+        queue: SERVICE_QUEUE,
+      },
+    );
+    this.timer = setInterval(() => void this.sweep(), this.leaseCheckMs);
+    this.timer.unref();
+  }
+
+  /** Looks for lapsed leases once and purges what it finds. Never rejects. */
+  sweep(): Promise<void> {
+    this.sweeping ??= this.purgeLapsed()
+      .catch((err: unknown) => {
+        this.stats.sweepErrors++;
+        this.options.logger.warn({ err }, 'lease sweep failed');
+      })
+      .finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.sub?.unsubscribe();
+    await this.sweeping;
+  }
+
+  private async purgeLapsed(): Promise<void> {
+    const { membership, bus, logger } = this.options;
+    for (const node of await membership.expiredNodes()) {
+      let removed = 0;
+      for (;;) {
+        if (this.closed) return;
+        const batch = await membership.purgeNode(node, this.purgeBatch);
+        if (batch.length === 0) break;
+        removed += batch.length;
+        await Promise.all(
+          batch.map((s) =>
+            bus.publish(
+              Subject.socketLeft,
+              encodeBusMessage({
+                type: BusMessageType.SOCKET_LEFT,
+                socketId: s.socketId,
+                nodeId: node,
+                rooms: s.rooms,
+                reason: 'node-lost',
+              }),
+            ),
+          ),
+        );
+      }
+      if (removed > 0) {
+        this.stats.purgedNodes++;
+        this.stats.purgedSockets += removed;
+        logger.info({ node, sockets: removed }, 'purged the sockets of a node whose lease lapsed');
+      }
+    }
+  }
+
+  private onRaid(payload: Uint8Array, reply: string | undefined): void {
+    void this.handleRaid(payload).then((result) => {
+      if (reply) {
+        this.options.bus
+          .publish(reply, result)
+          .catch((err: unknown) => this.options.logger.warn({ err }, 'raid reply failed'));
+      }
+    });
+  }
+
+  private async handleRaid(payload: Uint8Array): Promise<Uint8Array> {
+    try {
+      const msg = decodeBusMessage(payload);
+      if (msg.type !== BusMessageType.RAID_REQUEST) {
+        throw new RoomfabricError(ErrorCode.FRAME_MALFORMED, 'expected a raid request');
+      }
+      const report: RaidReport = await runRaid(this.fabric, msg.raidId, msg.from, msg.to);
+      this.stats.raids++;
+      this.options.logger.info({ ...report }, 'raid done');
+      return encodeReply({ ok: true, data: report });
+    } catch (err) {
+      this.options.logger.warn({ err }, 'raid failed');
+      const error = isRoomfabricError(err)
+        ? err
+        : new RoomfabricError(
+            ErrorCode.RAID_FAILED,
+            err instanceof Error ? err.message : 'raid failed',
+            { cause: err },
+          );
+      return encodeReply({ ok: false, error });
+    }
+  }
+}
