@@ -1,47 +1,61 @@
 #!/usr/bin/env node
 import { isRoomfabricError } from '@roomfabric/protocol';
 import { UsageError } from './args.js';
-import { devHelp, startDev, type DevServer } from './dev.js';
+import { clusterHelp, runCluster } from './cluster-command.js';
+import { devHelp, startDev } from './dev.js';
+import { edgeHelp, runEdge } from './edge-command.js';
+import { membershipHelp, runMembership } from './membership-command.js';
 
 const help = `Usage: roomfabric <command> [options]
 
 Commands:
-  dev     start an embedded single-process fabric with a demo page
+  dev          start an embedded single-process fabric with a demo page
+  edge         run one clustered edge node (NATS + Redis)
+  membership   run the membership service (raids, dead-node purge)
+  cluster      start a local cluster: nats-server, redis-server, membership, N edges
 
 Run "roomfabric <command> --help" for a command's options.
 `;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    print(help);
-    return command === undefined ? 2 : 0;
-  }
-  if (command !== 'dev') {
-    throw new UsageError(`unknown command "${command}"\n\n${help}`);
-  }
-  let running: DevServer | undefined;
-  try {
-    running = await startDev(rest, print);
-  } catch (err) {
-    if (err instanceof UsageError) throw new UsageError(`${err.message}\n\n${devHelp}`);
-    throw err;
-  }
-  if (!running) return 0;
-  const server = running;
+async function runDev(argv: string[]): Promise<void> {
+  const running = await startDev(argv, print);
+  if (!running) return;
+  let closing: Promise<void> | undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       print(`\n${signal}: closing (clients are told to reconnect elsewhere)`);
-      server.close().then(resolve, (err: unknown) => {
-        process.stderr.write(`error while closing: ${String(err)}\n`);
-        resolve();
-      });
+      closing = running.close();
+      resolve();
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  await closing;
+}
+
+const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+  dev: { run: runDev, help: devHelp },
+  edge: { run: (argv) => runEdge(argv, print), help: edgeHelp },
+  membership: { run: (argv) => runMembership(argv, print), help: membershipHelp },
+  cluster: { run: (argv) => runCluster(argv, print), help: clusterHelp },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    print(help);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command "${name}"\n\n${help}`);
+  try {
+    await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(`${err.message}\n\n${command.help}`);
+    throw err;
+  }
   return 0;
 }
 
@@ -62,9 +76,7 @@ main(process.argv.slice(2)).then(
       );
       process.exitCode = 1;
     } else {
-      process.stderr.write(
-        `roomfabric: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-      );
+      process.stderr.write(`roomfabric: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;
     }
   },

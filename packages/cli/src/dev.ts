@@ -39,16 +39,13 @@ export async function startDev(
   const logger = createJsonLogger({ level: logLevelFromEnv('info') });
   const server = createServer((req, res) => {
     const path = req.url?.split('?')[0];
+    if (edge.handleHttp(req, res)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
     } else if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(demoPage(edge.path));
     } else if (path === '/client.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
-    } else if (path === '/healthz') {
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: 'ok', node: edge.nodeId }));
     } else {
       res.writeHead(404).end();
     }

@@ -1,0 +1,82 @@
+import {
+  startEdge,
+  startMembership,
+  startNats,
+  startRedis,
+  type ServiceHandle,
+} from '@roomfabric/testkit';
+import { intFlag, parseFlags } from './args.js';
+import { untilSignal, urlList } from './backends.js';
+
+export const clusterHelp = `Usage: roomfabric cluster [--edges N] [--port N] [--nats URLS] [--redis URL]
+
+Starts a local cluster as separate processes: nats-server and redis-server (unless URLs
+are given), the membership service, and N edge nodes on consecutive ports. Clients may
+join rooms and broadcast on their own (policy open). Prints every URL; Ctrl-C stops
+everything it started.
+
+Options:
+  --edges N     edge nodes (default 3)
+  --port N      port of the first edge (default 3000; the others follow)
+  --nats URLS   use these NATS servers instead of starting one
+  --redis URL   use this Redis instead of starting one
+  -h, --help    show this help
+`;
+
+export async function runCluster(argv: string[], print: (line: string) => void): Promise<void> {
+  const flags = parseFlags(argv, {
+    edges: { type: 'string' },
+    port: { type: 'string' },
+    nats: { type: 'string' },
+    redis: { type: 'string' },
+  });
+  if (flags.help) {
+    print(clusterHelp);
+    return;
+  }
+  const edges = intFlag('edges', flags.edges, 3, 1, 32);
+  const basePort = intFlag('port', flags.port, 3000, 1, 65535 - edges);
+  const started: Array<{ [Symbol.asyncDispose](): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const handle of started.reverse())
+      await handle[Symbol.asyncDispose]().catch(() => undefined);
+  };
+  try {
+    let nats: string[];
+    if (flags.nats !== undefined) nats = urlList('nats', flags.nats, ['nats', 'tls']);
+    else {
+      const server = await startNats();
+      started.push(server);
+      nats = [server.url];
+      print(`nats        ${server.url} (started, pid ${server.pid ?? '?'})`);
+    }
+    let redis: string;
+    if (flags.redis !== undefined) redis = urlList('redis', flags.redis, ['redis', 'rediss'])[0]!;
+    else {
+      const server = await startRedis();
+      started.push(server);
+      redis = server.url;
+      print(`redis       ${server.url} (started, pid ${server.pid ?? '?'})`);
+    }
+    const membership: ServiceHandle = await startMembership({ nats, redis });
+    started.push(membership);
+    print(`membership  running (pid ${membership.pid ?? '?'})`);
+    for (let i = 0; i < edges; i++) {
+      const edge = await startEdge({
+        nats,
+        redis,
+        nodeId: `n${i + 1}`,
+        port: basePort + i,
+        args: ['--policy', 'open'],
+      });
+      started.push(edge);
+      print(`edge ${edge.nodeId.padEnd(6)} ${edge.url}  (health ${edge.httpUrl}/readyz)`);
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  print('Cluster ready. Press Ctrl-C to stop every process.');
+  await untilSignal((signal) => print(`\n${signal}: stopping the cluster`));
+  await stopAll();
+}
