@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection, type Server } from '@nats-io/transport-node';
-import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
+import { ErrorCode, redactUrl, RoomfabricError } from '@roomfabric/protocol';
 
 /** Options of {@link NatsBus.connect}. */
 export interface NatsBusOptions {
@@ -75,8 +75,8 @@ export async function connectNats(options: NatsBusOptions): Promise<NatsConnecti
       if (Date.now() + waitMs >= deadline) {
         throw new RoomfabricError(
           ErrorCode.BUS_UNAVAILABLE,
-          `cannot reach NATS at ${servers.join(', ')}`,
-          { cause: err, temporary: true, details: { servers: [...servers] } },
+          `cannot reach NATS at ${servers.map(redactUrl).join(', ')}`,
+          { cause: err, temporary: true, details: { servers: servers.map(redactUrl) } },
         );
       }
       await sleep(waitMs);

@@ -150,7 +150,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (this.urls.length === 0) {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'connect() needs at least one URL');
     }
-    this.options = options;
+    this.options = { ...options };
     this.reconnectOpts = resolveReconnect(options.reconnect);
     this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
     this.maxQueue = options.maxQueue ?? 100;
@@ -355,6 +355,41 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   }
 
   /**
+   * Sends fresh credentials on the live connection, without reconnecting: calls the
+   * `auth` option again when it is a function (or uses `auth` given here). Resolves when
+   * the server accepted them; rejects with `RF_UNAUTHORIZED` (a token for another user,
+   * or invalid) or `RF_TOKEN_EXPIRED`.
+   *
+   * @example
+   * const client = connect(url, { auth: async () => ({ token: await fetchToken() }) });
+   * setInterval(() => client.refresh().catch(console.error), 10 * 60_000);
+   */
+  async refresh(auth?: unknown): Promise<void> {
+    this.assertUsable();
+    const value: unknown =
+      auth ??
+      (typeof this.options.auth === 'function'
+        ? await (this.options.auth as () => unknown)()
+        : this.options.auth);
+    if (auth !== undefined && typeof this.options.auth !== 'function') this.options.auth = auth;
+    await new Promise((resolve, reject) => {
+      const request = this.makeRequest('emit', resolve, reject, this.ackTimeoutMs);
+      if (!this.live) {
+        this.settle(
+          request,
+          new RoomfabricError(
+            ErrorCode.DISCONNECTED,
+            'not connected: the next connection sends the new auth',
+            { temporary: true },
+          ),
+        );
+        return;
+      }
+      this.sendRequest(request, (id) => ({ type: FrameType.REFRESH, id, auth: value ?? null }));
+    });
+  }
+
+  /**
    * Closes the connection for good (code 1000): no reconnect, every pending call rejects
    * with `RF_CLIENT_CLOSED`.
    *
@@ -372,16 +407,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
 
   /** @internal */
   send(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
-    assertEventName(event);
-    if (rooms) for (const r of rooms) assertRoomId(r);
-    const frame = (id: number): ClientFrame => ({
-      type: FrameType.EMIT,
-      event,
-      data,
-      id,
-      rooms,
-      flags,
-    });
+    const frame = emitFrame(event, data, rooms, flags);
     if (this.live && this.ws) {
       this.write(frame(0));
       return true;
@@ -400,23 +426,15 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     flags: number,
     timeout?: number,
   ): Promise<unknown> {
+    let frame: (id: number) => ClientFrame;
     try {
       this.assertUsable();
-      assertEventName(event);
-      if (rooms) for (const r of rooms) assertRoomId(r);
+      frame = emitFrame(event, data, rooms, flags);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
       const request = this.makeRequest('emit', resolve, reject, timeout ?? this.ackTimeoutMs);
-      const frame = (id: number): ClientFrame => ({
-        type: FrameType.EMIT,
-        event,
-        data,
-        id,
-        rooms,
-        flags,
-      });
       if (this.live) {
         this.sendRequest(request, frame);
       } else if (this.queue.length >= this.maxQueue) {
@@ -699,7 +717,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
     this.teardown();
     const change = { code, reason: rfReason };
-    if (!isReconnectable(code)) {
+    // An expired token only makes sense to reconnect with when `auth` can produce a new one.
+    const stale = code === CloseCode.TOKEN_EXPIRED && typeof this.options.auth !== 'function';
+    if (!isReconnectable(code) || stale) {
       const err =
         this.lastError ??
         new RoomfabricError(
@@ -819,6 +839,18 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (!changed) return;
     if (state === 'disconnected') this.fire('disconnected', change);
   }
+}
+
+/** Checks an emit's event and rooms, and returns a builder of its EMIT frame for a given id. */
+function emitFrame(
+  event: string,
+  data: unknown,
+  rooms: string[] | null,
+  flags: number,
+): (id: number) => ClientFrame {
+  assertEventName(event);
+  if (rooms) for (const r of rooms) assertRoomId(r);
+  return (id) => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
 }
 
 /**

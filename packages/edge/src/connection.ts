@@ -51,6 +51,14 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     );
     return;
   }
+  const rate = socket.rate;
+  const size = Array.isArray(data)
+    ? data.reduce((n, b) => n + b.length, 0)
+    : (data as Buffer | ArrayBuffer).byteLength;
+  if (!rate.takeBytes(size)) {
+    limited(socket, 0);
+    return;
+  }
   const bytes = Array.isArray(data)
     ? Buffer.concat(data)
     : data instanceof ArrayBuffer
@@ -72,8 +80,37 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
       if (!reject(socket, 0, asRoomfabricError(socket, err))) continue;
       return;
     }
+    if (frame.type !== FrameType.PONG && socket.state === 'open' && !rate.takeFrame()) {
+      if (limited(socket, 'id' in frame ? frame.id : 0)) return;
+      continue;
+    }
     handleFrame(socket, frame);
   }
+}
+
+/**
+ * A frame or message over the socket's allowance: refused with `RF_RATE_LIMITED` (an
+ * answer for a request, else one notice a second); a socket sending more than twice its
+ * allowance is closed with 1008. Returns true when the connection is being closed.
+ */
+function limited(socket: Socket, id: number): boolean {
+  const edge = socket.edge;
+  edge.counters.rateLimited++;
+  const err = new RoomfabricError(ErrorCode.RATE_LIMITED, 'too many messages: slow down', {
+    temporary: true,
+    details: {
+      framesPerSecond: edge.limits.maxFramesPerSecond,
+      bytesPerSecond: edge.limits.maxBytesPerSecond,
+    },
+  });
+  if (socket.rate.abusive) {
+    socket.sendError(0, err);
+    socket.close(CloseCode.POLICY_VIOLATION, err.code);
+    return true;
+  }
+  if (id !== 0) socket.sendError(id, err);
+  else if (socket.rate.shouldNotify()) socket.sendError(0, err);
+  return false;
 }
 
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
@@ -142,6 +179,12 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
       }
       return;
     case FrameType.PONG:
+      return;
+    case FrameType.REFRESH:
+      socket.edge.refresh(socket, frame.auth).then(
+        () => sendAck(socket, frame.id, null),
+        (err: unknown) => socket.sendError(frame.id, asRoomfabricError(socket, err)),
+      );
       return;
     case FrameType.CONNECT:
       reject(

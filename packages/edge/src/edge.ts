@@ -44,6 +44,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { bindSocket } from './connection.js';
 import { LocalRooms, type LocalRoom } from './local-rooms.js';
 import { handleHttp } from './http.js';
+import { JwtVerifier, matchesAny, type AuthGrant } from './jwt-auth.js';
 import { LeaseKeeper } from './lease.js';
 import { NodeControl } from './node-control.js';
 import {
@@ -85,6 +86,7 @@ export interface EdgeCounters {
   writes: number;
   backgroundErrors: number;
   raidMoves: number;
+  rateLimited: number;
 }
 
 export interface EdgeStats extends EdgeCounters {
@@ -138,6 +140,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
     writes: 0,
     backgroundErrors: 0,
     raidMoves: 0,
+    rateLimited: 0,
   };
   /** @internal */ readonly busInByRoom = new Map<string, number>();
   /** @internal Bumped by every local membership change, so a re-assert can tell it raced one. */
@@ -149,6 +152,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
   private readonly authenticating = new WeakSet<Socket>();
   private readonly middlewares: Middleware[] = [];
   private readonly policy: ClientPolicy;
+  private readonly jwt: JwtVerifier | undefined;
   private readonly heartbeatMs: number;
   private readonly handshakeTimeoutMs: number;
   private readonly ownsBus: boolean;
@@ -173,7 +177,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.nodeId = options.nodeId ?? `node-${randomBytes(4).toString('hex')}`;
     this.path = options.path ?? '/ws';
     this.limits = resolveEdgeLimits(options.limits);
-    this.policy = resolvePolicy(options.policy);
+    this.jwt = options.auth ? new JwtVerifier(options.auth) : undefined;
+    this.policy = resolvePolicy(options.policy ?? (this.jwt ? 'open' : 'closed'));
     this.heartbeatMs = positiveMs('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS);
     this.handshakeTimeoutMs = positiveMs(
       'handshakeTimeoutMs',
@@ -438,12 +443,14 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   /** @internal */
   mayJoin(socket: Socket, room: string): boolean {
+    if (this.jwt && !matchesAny(socket.grant?.join ?? [], room)) return false;
     const rule = this.policy.join;
     return typeof rule === 'function' ? rule(socket, room) : rule;
   }
 
   /** @internal */
   mayPublish(socket: Socket, rooms: readonly string[], event: string): boolean {
+    if (this.jwt && !rooms.every((r) => matchesAny(socket.grant?.publish ?? [], r))) return false;
     const rule = this.policy.publish;
     return typeof rule === 'function' ? rule(socket, rooms, event) : rule;
   }
@@ -451,11 +458,15 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal Runs middleware after CONNECT, then registers the socket and says HELLO. */
   authenticate(socket: Socket): void {
     this.authenticating.add(socket);
-    this.runMiddleware(socket)
+    const verified = this.jwt
+      ? this.jwt.verify(socket.handshake.auth).then((grant) => this.applyGrant(socket, grant))
+      : Promise.resolve();
+    verified
+      .then(() => this.runMiddleware(socket))
       .then(
         async () => {
           await this.started;
-          if (socket.state === 'closed') return;
+          if (socket.state === 'closed' || socket.closing) return;
           socket.registered = true;
           this.membershipVersion++;
           await this.membership.addSocket({
@@ -463,8 +474,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
             nodeId: this.nodeId,
             data: socket.data,
           });
-          // The client may have gone while the index was written.
-          if ((socket.state as SocketState) === 'closed') {
+          // The client may have gone (or been refused) while the index was written.
+          if ((socket.state as SocketState) === 'closed' || socket.closing) {
             await this.membership.removeSocket(socket.id);
             return;
           }
@@ -478,7 +489,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
                 err instanceof Error && err.message ? err.message : 'connection refused',
               );
           socket.sendError(0, refused);
-          socket.close(CloseCode.UNAUTHORIZED, refused.code);
+          socket.close(refused.closeCode ?? CloseCode.UNAUTHORIZED, refused.code);
         },
       )
       .catch((err: unknown) => {
@@ -493,6 +504,47 @@ export class Edge extends EventEmitter<EdgeEvents> {
         socket.sendError(0, failed);
         socket.close(CloseCode.INTERNAL_ERROR, failed.code);
       });
+  }
+
+  /**
+   * @internal A REFRESH frame: verifies the new token (same user), takes its grants and
+   * expiry. Without JWT auth there is nothing to refresh.
+   */
+  async refresh(socket: Socket, auth: unknown): Promise<void> {
+    if (!this.jwt) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'this node has no token auth to refresh',
+      );
+    }
+    const grant = await this.jwt.verify(auth);
+    if (grant.user !== socket.grant?.user) {
+      throw new RoomfabricError(
+        ErrorCode.UNAUTHORIZED,
+        'a refreshed token must be for the same user',
+      );
+    }
+    if (socket.connected) this.applyGrant(socket, grant);
+  }
+
+  /** Takes a verified token's grants and closes the socket with 4002 when it expires. */
+  private applyGrant(socket: Socket, grant: AuthGrant): void {
+    socket.grant = grant;
+    socket.data.user = grant.user;
+    clearTimeout(socket.authTimer);
+    if (grant.expiresAt === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a later expiry is re-armed then.
+    const delay = Math.min(Math.max(0, grant.expiresAt - Date.now()), 0x7fffffff);
+    socket.authTimer = setTimeout(() => {
+      if (grant.expiresAt! > Date.now() + 1000) return this.applyGrant(socket, grant);
+      const err = new RoomfabricError(
+        ErrorCode.TOKEN_EXPIRED,
+        'the token has expired; refresh it or reconnect',
+      );
+      socket.sendError(0, err);
+      socket.close(CloseCode.TOKEN_EXPIRED, err.code);
+    }, delay);
+    socket.authTimer.unref();
   }
 
   /** @internal */

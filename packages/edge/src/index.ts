@@ -4,6 +4,8 @@ export { Socket } from './socket.js';
 export type { Ack, DisconnectReason, EventHandler, Handshake, SocketState } from './socket.js';
 export type { ClientPolicy, ClientPolicyOption, EdgeLimits, EdgeOptions } from './options.js';
 export { DEFAULT_EDGE_LIMITS } from './options.js';
+export { EdgeMetrics, metricsFor } from './metrics.js';
+export type { EdgeMetricsOptions } from './metrics.js';
 export {
   createJsonLogger,
   logLevelFromEnv,
@@ -12,3 +14,5 @@ export {
   RemoteSocket,
 } from '@roomfabric/server';
 export type { JsonLoggerOptions, Logger, LogLevel, RaidReport } from '@roomfabric/server';
+export { JwtVerifier, matchesAny } from './jwt-auth.js';
+export type { AuthGrant, JwtAuthOptions } from './jwt-auth.js';

@@ -3,6 +3,7 @@ import type { Bus } from '@roomfabric/bus';
 import type { Membership } from '@roomfabric/membership';
 import { ErrorCode, resolveLimits, RoomfabricError, type Limits } from '@roomfabric/protocol';
 import type { Logger } from '@roomfabric/server';
+import type { JwtAuthOptions } from './jwt-auth.js';
 import type { Socket } from './socket.js';
 
 /**
@@ -24,6 +25,10 @@ export interface EdgeLimits extends Limits {
   volatileBufferBytes: number;
   /** Above this many buffered outbound bytes, a socket is closed with 3008 (slow consumer). */
   maxBufferedBytes: number;
+  /** Frames a client may send per second (burst: one second's worth). Over it: `RF_RATE_LIMITED`. */
+  maxFramesPerSecond: number;
+  /** Bytes a client may send per second (burst: one second's worth). */
+  maxBytesPerSecond: number;
 }
 
 export interface EdgeOptions {
@@ -37,8 +42,13 @@ export interface EdgeOptions {
   bus?: Bus;
   /** The global room index. Default: a private `MemoryMembership` (embedded mode). */
   membership?: Membership;
-  /** What clients may do without application code. Default `closed`. */
+  /**
+   * What clients may do without application code. Default `closed`, or, with `auth`, what
+   * each token's `rf` claim allows. With both, a join or publish needs both to allow it.
+   */
   policy?: ClientPolicyOption;
+  /** JWT auth on connect (see `JwtAuthOptions`); the token's grants become the client policy. */
+  auth?: JwtAuthOptions;
   limits?: Partial<EdgeLimits>;
   /** The server pings every this many ms; a silent connection is dropped within 2x. Default 25000. */
   heartbeatMs?: number;
@@ -55,16 +65,31 @@ export interface EdgeOptions {
 export const DEFAULT_EDGE_LIMITS = {
   volatileBufferBytes: 256 * 1024,
   maxBufferedBytes: 8 * 1024 * 1024,
+  maxFramesPerSecond: 200,
+  maxBytesPerSecond: 1024 * 1024,
 } as const;
 
 export function resolveEdgeLimits(partial: Partial<EdgeLimits> = {}): EdgeLimits {
-  const { volatileBufferBytes, maxBufferedBytes, ...protocol } = partial;
+  const {
+    volatileBufferBytes,
+    maxBufferedBytes,
+    maxFramesPerSecond,
+    maxBytesPerSecond,
+    ...protocol
+  } = partial;
   const limits: EdgeLimits = {
     ...resolveLimits(protocol),
     volatileBufferBytes: volatileBufferBytes ?? DEFAULT_EDGE_LIMITS.volatileBufferBytes,
     maxBufferedBytes: maxBufferedBytes ?? DEFAULT_EDGE_LIMITS.maxBufferedBytes,
+    maxFramesPerSecond: maxFramesPerSecond ?? DEFAULT_EDGE_LIMITS.maxFramesPerSecond,
+    maxBytesPerSecond: maxBytesPerSecond ?? DEFAULT_EDGE_LIMITS.maxBytesPerSecond,
   };
-  for (const key of ['volatileBufferBytes', 'maxBufferedBytes'] as const) {
+  for (const key of [
+    'volatileBufferBytes',
+    'maxBufferedBytes',
+    'maxFramesPerSecond',
+    'maxBytesPerSecond',
+  ] as const) {
     if (!Number.isSafeInteger(limits[key]) || limits[key] < 0) {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `limit ${key} must be an integer >= 0`);
     }

@@ -12,6 +12,8 @@ import {
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
+import type { AuthGrant } from './jwt-auth.js';
+import { RateLimiter } from './rate-limit.js';
 import { Operator } from '@roomfabric/server';
 import type { FabricSocket } from './edge.js';
 
@@ -60,8 +62,15 @@ export class Socket {
   /** @internal */ outBytes = 0;
   /** @internal */ scheduled = false;
   /** @internal */ handshakeTimer: NodeJS.Timeout | undefined;
+  /** @internal Set once the server started closing this socket. */
+  closing = false;
   /** @internal Set when the socket is being added to the index (before HELLO). */
   registered = false;
+  /** @internal What the socket's token allows (JWT auth only). */
+  grant: AuthGrant | undefined;
+  /** @internal Closes the socket when its token expires. */
+  authTimer: NodeJS.Timeout | undefined;
+  /** @internal */ readonly rate: RateLimiter;
   private readonly roomSet = new Set<string>();
   private readonly handlers = new Map<string, Set<EventHandler>>();
   private readonly disconnectHandlers = new Set<DisconnectHandler>();
@@ -76,7 +85,9 @@ export class Socket {
     readonly handshake: Handshake,
     /** @internal */ readonly ws: WebSocket,
     /** @internal */ readonly edge: Edge,
-  ) {}
+  ) {
+    this.rate = new RateLimiter(edge.limits.maxFramesPerSecond, edge.limits.maxBytesPerSecond);
+  }
 
   /** The id of the node this socket is connected to. */
   get nodeId(): string {
@@ -241,7 +252,7 @@ export class Socket {
 
   /** @internal Queues bytes for this socket; all frames of one event-loop turn go in one write. */
   send(frame: Uint8Array, volatile: boolean): boolean {
-    if (this.state === 'closed') return false;
+    if (this.state === 'closed' || this.closing) return false;
     const buffered = this.ws.bufferedAmount + this.outBytes;
     const limits = this.edge.limits;
     if (volatile && buffered > limits.volatileBufferBytes) {
@@ -250,6 +261,9 @@ export class Socket {
     }
     if (buffered > limits.maxBufferedBytes) {
       this.edge.counters.slowConsumerCloses++;
+      // What is still queued for this turn would only grow the jam: drop it.
+      this.out = [];
+      this.outBytes = 0;
       this.close(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER);
       return false;
     }
@@ -301,10 +315,15 @@ export class Socket {
 
   /** @internal Closes the WebSocket; cleanup runs in `handleClose`. */
   close(code: number, reason: string): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.closing) return;
+    this.closing = true;
     // Flush what is queued (an ERROR frame explaining the close, typically) first.
     if (this.scheduled) this.flush();
     this.ws.close(code, reason);
+    // A peer that never answers the close handshake (or whose buffer is jammed, so it
+    // cannot even read our close frame) is cut off instead of holding memory for the 30 s
+    // `ws` would wait.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   /** @internal Runs the client's handlers for an event. */
@@ -337,6 +356,7 @@ export class Socket {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.authTimer);
     this.out = [];
     this.outBytes = 0;
     for (const pending of this.pendingAcks.values()) {
@@ -405,6 +425,9 @@ export interface AckFn extends Ack {
   id: number;
   pending: boolean;
 }
+
+/** How long a closing peer gets to complete the close handshake before it is cut off. */
+const CLOSE_GRACE_MS = 2000;
 
 /** Largest coalesced WebSocket message; bigger batches are split (a single larger frame goes alone). */
 const MAX_BATCH_BYTES = 1024 * 1024;

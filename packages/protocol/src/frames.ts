@@ -21,6 +21,7 @@ export const FrameType = {
   PING: 8,
   PONG: 9,
   MOVED: 10,
+  REFRESH: 11,
 } as const;
 
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -61,6 +62,15 @@ export interface AckFrame {
   type: typeof FrameType.ACK;
   id: number;
   data: unknown;
+}
+/**
+ * Client -> server: new credentials for a live connection (a fresh token before the old
+ * one expires); answered by ACK or ERROR with the same `id`.
+ */
+export interface RefreshFrame {
+  type: typeof FrameType.REFRESH;
+  id: number;
+  auth: unknown;
 }
 /** Client -> server: answer to PING. */
 export interface PongFrame {
@@ -104,7 +114,8 @@ export interface MovedFrame {
   to: string;
 }
 
-export type ClientFrame = ConnectFrame | JoinFrame | LeaveFrame | EmitFrame | AckFrame | PongFrame;
+export type ClientFrame =
+  ConnectFrame | JoinFrame | LeaveFrame | EmitFrame | AckFrame | PongFrame | RefreshFrame;
 export type ServerFrame = HelloFrame | EventFrame | AckFrame | ErrorFrame | PingFrame | MovedFrame;
 
 /** A msgpack decoder bounded by the frame limit, so a hostile length prefix allocates nothing. */
@@ -194,6 +205,11 @@ export function parseClientFrame(value: unknown): ClientFrame {
     }
     case FrameType.PONG:
       return { type };
+    case FrameType.REFRESH: {
+      const [, id, auth] = value as [number, unknown, unknown];
+      if (!isId(id) || id === 0) throw invalid('REFRESH needs a non-zero id');
+      return { type, id, auth: auth ?? null };
+    }
     default:
       throw new RoomfabricError(
         ErrorCode.FRAME_UNKNOWN_TYPE,
@@ -269,6 +285,8 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
       return encode([frame.type, frame.id, frame.data]);
     case FrameType.PONG:
       return PONG_BYTES;
+    case FrameType.REFRESH:
+      return encode([frame.type, frame.id, frame.auth]);
   }
 }
 

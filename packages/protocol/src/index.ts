@@ -4,3 +4,4 @@ export * from './room.js';
 export * from './event.js';
 export * from './frames.js';
 export * from './envelope.js';
+export * from './redact.js';

@@ -47,12 +47,8 @@ export async function createServer(options: ServerOptions): Promise<RoomfabricSe
       'createServer needs `redis` or `membership`',
     );
   }
-  const bus =
-    options.bus ??
-    (await NatsBus.connect({
-      servers: [...(options.nats as string[])].flat(),
-      name: 'roomfabric-server',
-    }));
+  const servers = typeof options.nats === 'string' ? [options.nats] : [...(options.nats ?? [])];
+  const bus = options.bus ?? (await NatsBus.connect({ servers, name: 'roomfabric-server' }));
   let membership: Membership;
   try {
     membership = options.membership ?? new RedisMembership({ url: options.redis! });

@@ -28,7 +28,10 @@ export interface StartEdgeOptions {
   nodeId?: string;
   /** Port; default a free one. */
   port?: number;
-  /** Extra `roomfabric edge` arguments. */
+  /**
+   * Extra `roomfabric edge` arguments. Without any `--jwt-*`/`--jwks-*` flag, `--insecure`
+   * is added: test edges accept unauthenticated clients unless a test sets up auth.
+   */
   args?: string[];
   /** Readiness timeout; default 15 s. */
   timeoutMs?: number;
@@ -62,7 +65,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<EdgeHandle> 
         options.redis,
         '--node-id',
         nodeId,
-        ...(options.args ?? []),
+        ...withAuthDefault(options.args ?? []),
       ],
       env: cliEnv(),
       readyWhat: `GET ${httpUrl}/readyz -> 200`,
@@ -78,4 +81,16 @@ export async function startEdge(options: StartEdgeOptions): Promise<EdgeHandle> 
       stats: () => httpJson(`${httpUrl}/stats`, 5_000),
     });
   });
+}
+
+const AUTH_FLAGS = [
+  '--insecure',
+  '--jwt-secret-file',
+  '--jwt-public-key',
+  '--jwks-url',
+  '--jwks-file',
+];
+
+function withAuthDefault(args: string[]): string[] {
+  return args.some((a) => AUTH_FLAGS.includes(a.split('=')[0]!)) ? args : ['--insecure', ...args];
 }

@@ -1,0 +1,170 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { CloseCode, ErrorCode, RoomfabricError } from '@roomfabric/protocol';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+} from 'jose';
+
+/**
+ * How connections prove who they are: a JWT in the client's `auth` (`connect(url, { auth:
+ * { token } })`, or `auth: token`). Exactly one key source: `secret` (HS256/384/512),
+ * `publicKey` (PEM; RS256, ES256, PS256, EdDSA), `jwksUrl` or `jwksFile`.
+ *
+ * The token's `sub` is the user id (`socket.data.user`); its `rf` claim lists room
+ * patterns the user may join and publish to, `*` matching any run of characters:
+ * `{ "sub": "ada", "rf": { "join": ["doc:*", "lobby"], "publish": ["doc:*"] } }`.
+ * Without an `rf` claim the user may join and publish nowhere on their own.
+ */
+export interface JwtAuthOptions {
+  secret?: string | Uint8Array;
+  publicKey?: string;
+  jwksUrl?: string;
+  jwksFile?: string;
+  /** Accepted algorithms. Default: HS256/384/512 with `secret`, else RS256, ES256, PS256, EdDSA. */
+  algorithms?: string[];
+  issuer?: string;
+  audience?: string;
+  /** Leeway for `exp` and `nbf`, seconds. Default 5. */
+  clockToleranceSec?: number;
+}
+
+/** What a verified token grants. */
+export interface AuthGrant {
+  user: string;
+  join: string[];
+  publish: string[];
+  /** When the token expires, ms since the epoch; undefined when it has no `exp`. */
+  expiresAt: number | undefined;
+}
+
+type Key =
+  | Uint8Array
+  | KeyObject
+  | ReturnType<typeof createRemoteJWKSet>
+  | ReturnType<typeof createLocalJWKSet>;
+
+/** Verifies tokens against one key source. */
+export class JwtVerifier {
+  private readonly key: Key;
+  private readonly algorithms: string[];
+
+  constructor(private readonly options: JwtAuthOptions) {
+    const sources = ['secret', 'publicKey', 'jwksUrl', 'jwksFile'].filter(
+      (k) => options[k as keyof JwtAuthOptions] !== undefined,
+    );
+    if (sources.length !== 1) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        `JWT auth needs exactly one of secret, publicKey, jwksUrl, jwksFile (got ${sources.length})`,
+      );
+    }
+    if (options.secret !== undefined) {
+      this.key =
+        typeof options.secret === 'string'
+          ? new TextEncoder().encode(options.secret)
+          : options.secret;
+      if (this.key.length < 32) {
+        throw new RoomfabricError(
+          ErrorCode.INVALID_ARGUMENT,
+          'a JWT secret must be at least 32 bytes',
+        );
+      }
+    } else if (options.publicKey !== undefined) {
+      this.key = createPublicKey(options.publicKey);
+    } else if (options.jwksUrl !== undefined) {
+      this.key = createRemoteJWKSet(new URL(options.jwksUrl));
+    } else {
+      this.key = createLocalJWKSet(
+        JSON.parse(readFileSync(options.jwksFile!, 'utf8')) as Parameters<
+          typeof createLocalJWKSet
+        >[0],
+      );
+    }
+    this.algorithms =
+      options.algorithms ??
+      (options.secret !== undefined
+        ? ['HS256', 'HS384', 'HS512']
+        : ['RS256', 'ES256', 'PS256', 'EdDSA']);
+  }
+
+  /**
+   * Verifies a token. Rejects with `RF_TOKEN_EXPIRED` (close 4002, the client may get a
+   * fresh token and reconnect) or `RF_UNAUTHORIZED` (close 4500).
+   */
+  async verify(auth: unknown): Promise<AuthGrant> {
+    const token = typeof auth === 'string' ? auth : (auth as { token?: unknown } | null)?.token;
+    if (typeof token !== 'string' || token.length === 0) {
+      throw new RoomfabricError(ErrorCode.UNAUTHORIZED, 'a token is required (auth: { token })', {
+        closeCode: CloseCode.UNAUTHORIZED,
+      });
+    }
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key as Uint8Array, {
+        algorithms: this.algorithms,
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        clockTolerance: this.options.clockToleranceSec ?? 5,
+      }));
+    } catch (cause) {
+      if (cause instanceof joseErrors.JWTExpired) {
+        throw new RoomfabricError(ErrorCode.TOKEN_EXPIRED, 'the token has expired', {
+          cause,
+          closeCode: CloseCode.TOKEN_EXPIRED,
+        });
+      }
+      // jose's messages say which check failed without echoing the token.
+      const why = cause instanceof Error ? cause.message : 'invalid token';
+      throw new RoomfabricError(ErrorCode.UNAUTHORIZED, `invalid token: ${why}`, {
+        cause,
+        closeCode: CloseCode.UNAUTHORIZED,
+      });
+    }
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+      throw new RoomfabricError(ErrorCode.UNAUTHORIZED, 'the token has no subject (sub)', {
+        closeCode: CloseCode.UNAUTHORIZED,
+      });
+    }
+    const rf = (payload.rf ?? {}) as { join?: unknown; publish?: unknown };
+    return {
+      user: payload.sub,
+      join: patterns(rf.join),
+      publish: patterns(rf.publish),
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    };
+  }
+}
+
+function patterns(value: unknown): string[] {
+  return Array.isArray(value)
+    ? value.filter((p): p is string => typeof p === 'string' && p.length > 0)
+    : [];
+}
+
+const compiled = new Map<string, RegExp>();
+
+/** True when `room` matches one of `patterns` (`*` matches any run of characters). */
+export function matchesAny(patterns: readonly string[], room: string): boolean {
+  for (const pattern of patterns) {
+    if (!pattern.includes('*')) {
+      if (pattern === room) return true;
+      continue;
+    }
+    let re = compiled.get(pattern);
+    if (!re) {
+      re = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`, 's');
+      if (compiled.size > 10_000) compiled.clear();
+      compiled.set(pattern, re);
+    }
+    if (re.test(room)) return true;
+  }
+  return false;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
