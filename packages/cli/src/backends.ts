@@ -1,3 +1,4 @@
+import { redactUrl } from '@roomfabric/protocol';
 import { NatsBus } from '@roomfabric/bus';
 import { RedisMembership } from '@roomfabric/membership';
 import { UsageError } from './args.js';
@@ -65,3 +66,5 @@ export function untilSignal(onSignal: (signal: string) => void): Promise<void> {
     process.once('SIGTERM', onTerm);
   });
 }
+
+export { redactUrl };

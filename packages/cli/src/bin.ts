@@ -5,6 +5,7 @@ import { clusterHelp, runCluster } from './cluster-command.js';
 import { devHelp, startDev } from './dev.js';
 import { edgeHelp, runEdge } from './edge-command.js';
 import { membershipHelp, runMembership } from './membership-command.js';
+import { runScaling, scalingHelp } from './scaling-command.js';
 
 const help = `Usage: roomfabric <command> [options]
 
@@ -13,6 +14,7 @@ Commands:
   edge         run one clustered edge node (NATS + Redis)
   membership   run the membership service (raids, dead-node purge)
   cluster      start a local cluster: nats-server, redis-server, membership, N edges
+  scaling      measure delivered msgs/s with 1, 2 and 3 edges; writes docs/scaling.svg
 
 Run "roomfabric <command> --help" for a command's options.
 `;
@@ -40,6 +42,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   edge: { run: (argv) => runEdge(argv, print), help: edgeHelp },
   membership: { run: (argv) => runMembership(argv, print), help: membershipHelp },
   cluster: { run: (argv) => runCluster(argv, print), help: clusterHelp },
+  scaling: { run: (argv) => runScaling(argv, print), help: scalingHelp },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,5 @@
 import {
+  freePort,
   startEdge,
   startMembership,
   startNats,
@@ -12,7 +13,9 @@ export const clusterHelp = `Usage: roomfabric cluster [--edges N] [--port N] [--
 
 Starts a local cluster as separate processes: nats-server and redis-server (unless URLs
 are given), the membership service, and N edge nodes on consecutive ports. Clients may
-join rooms and broadcast on their own (policy open). Prints every URL; Ctrl-C stops
+join rooms and broadcast on their own (policy open, no auth). Every edge serves the
+browser demo at / (open two edges in two tabs), /readyz and /metrics; the membership
+service serves /readyz and /metrics on a free port. Prints every URL; Ctrl-C stops
 everything it started.
 
 Options:
@@ -58,19 +61,28 @@ export async function runCluster(argv: string[], print: (line: string) => void):
       redis = server.url;
       print(`redis       ${server.url} (started, pid ${server.pid ?? '?'})`);
     }
-    const membership: ServiceHandle = await startMembership({ nats, redis });
+    const servicePort = await freePort();
+    const membership: ServiceHandle = await startMembership({
+      nats,
+      redis,
+      args: ['--port', String(servicePort), '--node-id', 'membership-1'],
+    });
     started.push(membership);
-    print(`membership  running (pid ${membership.pid ?? '?'})`);
+    print(
+      `membership  running (pid ${membership.pid ?? '?'})  metrics http://127.0.0.1:${servicePort}/metrics`,
+    );
     for (let i = 0; i < edges; i++) {
       const edge = await startEdge({
         nats,
         redis,
         nodeId: `n${i + 1}`,
         port: basePort + i,
-        args: ['--policy', 'open'],
+        args: ['--policy', 'open', '--insecure', '--demo'],
       });
       started.push(edge);
-      print(`edge ${edge.nodeId.padEnd(6)} ${edge.url}  (health ${edge.httpUrl}/readyz)`);
+      print(
+        `edge ${edge.nodeId.padEnd(6)} ${edge.url}  demo ${edge.httpUrl}/  metrics ${edge.httpUrl}/metrics`,
+      );
     }
   } catch (err) {
     await stopAll();

@@ -1,14 +1,24 @@
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { createEdge, createJsonLogger, logLevelFromEnv, type Edge } from '@roomfabric/edge';
+import { MemoryBus } from '@roomfabric/bus';
+import { createEdge, EdgeMetrics, type Edge } from '@roomfabric/edge';
+import { MemoryMembership } from '@roomfabric/membership';
+import { MembershipService, ServiceMetrics } from '@roomfabric/server';
 import { intFlag, parseFlags } from './args.js';
-import { demoPage } from './demo-page.js';
+import { cliLogger } from './cli-logger.js';
+import { installDemo } from './demo-app.js';
+import {
+  closeServer,
+  createEdgeHttpServer,
+  listenOn,
+  loadDemoAssets,
+  shownHost,
+} from './edge-http.js';
+import { TimedMembership } from './timed-membership.js';
 
 export const devHelp = `Usage: roomfabric dev [--port N] [--host H]
 
 Starts an embedded single-process fabric (in-memory bus and membership, no NATS or
-Redis): the WebSocket endpoint at /ws, GET /healthz, and a chat demo at /.
+Redis): the WebSocket endpoint at /ws, GET /healthz, /readyz, /stats, /metrics, and a
+browser demo at / (chat rooms, live cursors, the member list, raids).
 Clients may join rooms and broadcast to their rooms (policy "open").
 
 Options:
@@ -35,42 +45,54 @@ export async function startDev(
   }
   const port = intFlag('port', flags.port ?? process.env.PORT, 3000, 0, 65535);
   const host = (flags.host as string | undefined) ?? '127.0.0.1';
-  const bundle = await readFile(fileURLToPath(import.meta.resolve('@roomfabric/client/browser')));
-  const logger = createJsonLogger({ level: logLevelFromEnv('info') });
-  const server = createServer((req, res) => {
-    const path = req.url?.split('?')[0];
-    if (edge.handleHttp(req, res)) return;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    } else if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(demoPage(edge.path));
-    } else if (path === '/client.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
-    } else {
-      res.writeHead(404).end();
-    }
+  const logger = cliLogger();
+  const demo = await loadDemoAssets('/ws', 'embedded');
+  // Embedded mode, built here rather than by the edge so that the index calls are timed
+  // and the in-process membership service (raids) reports to the same /metrics.
+  const metrics = new EdgeMetrics();
+  const serviceMetrics = new ServiceMetrics({ registry: metrics.registry, processMetrics: false });
+  const bus = new MemoryBus();
+  const membership = new TimedMembership(new MemoryMembership(), metrics);
+  const service = new MembershipService({
+    bus,
+    membership,
+    logger: logger.child({ component: 'membership', node: 'dev' }),
+    metrics: serviceMetrics,
   });
-  const edge = createEdge({ server, policy: 'open', logger, nodeId: 'dev' });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
-  const shown =
-    host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const server = createEdgeHttpServer(() => edge, demo);
+  const edge = createEdge({ server, bus, membership, policy: 'open', logger, nodeId: 'dev' });
+  metrics.bind(edge);
+  installDemo(edge);
+  const release = async () => {
+    await service.close();
+    await bus.close();
+    await membership.close();
+  };
+  let bound: number;
+  try {
+    await service.start();
+    await edge.whenStarted();
+    bound = await listenOn(server, port, host);
+  } catch (err) {
+    await edge.close();
+    await release();
+    throw err;
+  }
+  const shown = shownHost(host);
   const url = `http://${shown}:${bound}`;
   print(`roomfabric dev: embedded fabric (in-memory bus and membership), node ${edge.nodeId}`);
   print(`  demo       ${url}/`);
   print(`  websocket  ws://${shown}:${bound}${edge.path}`);
   print(`  health     ${url}/healthz`);
+  print(`  metrics    ${url}/metrics`);
   print('Press Ctrl-C to stop.');
   return {
     edge,
     url,
     async close() {
       await edge.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer(server);
+      await release();
     },
   };
 }

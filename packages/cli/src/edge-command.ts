@@ -1,12 +1,26 @@
-import { createEdge, createJsonLogger, logLevelFromEnv } from '@roomfabric/edge';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createEdge, EdgeMetrics, type JwtAuthOptions } from '@roomfabric/edge';
 import { intFlag, parseFlags, UsageError } from './args.js';
-import { connectBackends, untilSignal, urlList } from './backends.js';
+import { connectBackends, redactUrl, untilSignal, urlList } from './backends.js';
+import { cliLogger } from './cli-logger.js';
+import { installDemo } from './demo-app.js';
+import {
+  closeServer,
+  createEdgeHttpServer,
+  listenOn,
+  loadDemoAssets,
+  shownHost,
+} from './edge-http.js';
+import { TimedMembership } from './timed-membership.js';
 
 export const edgeHelp = `Usage: roomfabric edge --nats URL[,URL...] --redis URL [options]
 
 Runs one clustered edge node: WebSockets on --port, broadcasts over NATS, the global
-room index in Redis. Serves GET /healthz, /readyz (ready while NATS and Redis answer)
-and /stats next to the WebSocket endpoint.
+room index in Redis. Serves GET /healthz, /readyz (ready while NATS and Redis answer),
+/stats and /metrics (Prometheus) next to the WebSocket endpoint. Logs are JSON lines on
+standard error (RF_LOG_LEVEL: debug, info, warn, error, silent). On SIGTERM or SIGINT it
+reports not ready for --drain-ms, then closes every client with 1001 (reconnect elsewhere).
 
 Options:
   --nats URLS            NATS server URLs, comma-separated (required)
@@ -16,9 +30,26 @@ Options:
   --node-id ID           this node's id, unique in the cluster (default: node-<random>)
   --path P               WebSocket path (default /ws)
   --policy open|closed   may clients join rooms and broadcast on their own (default closed)
+  --demo                 serve the browser demo at / (chat, cursors, members, raids)
+  --drain-ms N           on shutdown, answer /readyz 503 this long before closing (default 0)
   --heartbeat-ms N       ping interval (default 25000)
   --lease-interval-ms N  lease renewal interval (default 1000)
   --lease-ttl-ms N       lease lifetime; the node is purged after this long silent (default 5000)
+  --max-frames-per-second N  per-client frame allowance (default 200)
+  --max-bytes-per-second N   per-client byte allowance (default 1048576)
+  --max-buffered-bytes N     outbound bytes a client may lag behind before it is closed with 3008 (default 8388608)
+
+Auth (one of them is required, or --insecure):
+  --jwt-secret-file F    HS256/384/512 secret read from a file (or set RF_JWT_SECRET)
+  --jwt-public-key F     PEM public key file (RS256, ES256, PS256, EdDSA)
+  --jwks-url URL         JWKS endpoint
+  --jwks-file F          JWKS JSON file
+  --jwt-issuer S         required "iss"
+  --jwt-audience S       required "aud"
+  --insecure             accept clients without tokens (trusted networks and tests only)
+  Clients send { token } in connect(url, { auth }); the token's "sub" is the user and its
+  "rf" claim ({ join: [...], publish: [...] } room patterns, * = any) what it may do.
+
   -h, --help             show this help
 `;
 
@@ -35,6 +66,18 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     'heartbeat-ms': { type: 'string' },
     'lease-interval-ms': { type: 'string' },
     'lease-ttl-ms': { type: 'string' },
+    'max-frames-per-second': { type: 'string' },
+    'max-bytes-per-second': { type: 'string' },
+    'max-buffered-bytes': { type: 'string' },
+    'jwt-secret-file': { type: 'string' },
+    'jwt-public-key': { type: 'string' },
+    'jwks-url': { type: 'string' },
+    'jwks-file': { type: 'string' },
+    'jwt-issuer': { type: 'string' },
+    'jwt-audience': { type: 'string' },
+    insecure: { type: 'boolean' },
+    demo: { type: 'boolean' },
+    'drain-ms': { type: 'string' },
   });
   if (flags.help) {
     print(edgeHelp);
@@ -47,36 +90,120 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
   const policy = (flags.policy as string | undefined) ?? 'closed';
   if (policy !== 'open' && policy !== 'closed')
     throw new UsageError('--policy must be open or closed');
-  const nodeId = flags['node-id'] as string | undefined;
-  const logger = createJsonLogger({ level: logLevelFromEnv('info') });
+  const nodeId =
+    (flags['node-id'] as string | undefined) ?? `node-${randomBytes(4).toString('hex')}`;
+  const drainMs = intFlag('drain-ms', flags['drain-ms'], 0, 0, 600_000);
+  const auth = authOptions(flags);
+  const logger = cliLogger();
+  const metrics = new EdgeMetrics();
+  const wsPath = (flags.path as string | undefined) ?? '/ws';
+  const demo = flags.demo ? await loadDemoAssets(wsPath, `cluster node ${nodeId}`) : undefined;
+  let draining = false;
+  const http = createEdgeHttpServer(
+    () => edge,
+    demo,
+    () => draining,
+  );
   const backends = await connectBackends(nats, redis!, `roomfabric-edge-${nodeId ?? 'node'}`);
   const edge = createEdge({
     nodeId,
-    path: flags.path as string | undefined,
+    path: wsPath,
+    server: http,
     bus: backends.bus,
-    membership: backends.membership,
+    membership: new TimedMembership(backends.membership, metrics),
     policy,
     logger,
     heartbeatMs: intFlag('heartbeat-ms', flags['heartbeat-ms'], 25_000, 100, 3_600_000),
     leaseIntervalMs: intFlag('lease-interval-ms', flags['lease-interval-ms'], 1000, 50, 600_000),
     leaseTtlMs: intFlag('lease-ttl-ms', flags['lease-ttl-ms'], 5000, 100, 3_600_000),
+    auth,
+    limits: {
+      maxFramesPerSecond: intFlag(
+        'max-frames-per-second',
+        flags['max-frames-per-second'],
+        200,
+        1,
+        10_000_000,
+      ),
+      maxBytesPerSecond: intFlag(
+        'max-bytes-per-second',
+        flags['max-bytes-per-second'],
+        1024 * 1024,
+        1024,
+        2 ** 40,
+      ),
+      maxBufferedBytes: intFlag(
+        'max-buffered-bytes',
+        flags['max-buffered-bytes'],
+        8 * 1024 * 1024,
+        65_536,
+        2 ** 40,
+      ),
+    },
   });
+  metrics.bind(edge);
+  if (demo) installDemo(edge);
   try {
-    const address = await edge.listen(port, host);
-    const shown = host.includes(':') ? `[${host}]` : host;
+    await edge.whenStarted();
+    const address = { port: await listenOn(http, port, host) };
+    const shown = shownHost(host);
     print(`roomfabric edge ${edge.nodeId}: ws://${shown}:${address.port}${edge.path}`);
     print(
       `  health  http://${shown}:${address.port}/healthz  ready http://${shown}:${address.port}/readyz`,
     );
-    print(`  nats    ${nats.join(',')}  redis ${redis}`);
+    print(`  metrics http://${shown}:${address.port}/metrics`);
+    if (demo) print(`  demo    http://${shown}:${address.port}/`);
+    print(`  nats    ${nats.map(redactUrl).join(',')}  redis ${redactUrl(redis!)}`);
+    print(
+      `  auth    ${auth ? 'JWT' : 'none (--insecure)'}  policy ${auth && flags.policy === undefined ? 'from tokens' : policy}`,
+    );
   } catch (err) {
     await edge.close();
+    await closeServer(http);
     await backends.close();
     throw err;
   }
-  await untilSignal((signal) =>
-    logger.info({ signal }, 'shutting down: clients are told to reconnect elsewhere'),
-  );
+  await untilSignal((signal) => {
+    draining = true;
+    logger.info(
+      { signal, node: edge.nodeId, drainMs },
+      'shutting down: clients are told to reconnect elsewhere',
+    );
+  });
+  if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
   await edge.close();
+  await closeServer(http);
   await backends.close();
+}
+
+/** The auth flags as JwtAuthOptions; refuses to go on without any unless --insecure. */
+function authOptions(
+  flags: Record<string, string | boolean | undefined>,
+): JwtAuthOptions | undefined {
+  const str = (name: string) => flags[name] as string | undefined;
+  const read = (name: string) => {
+    try {
+      return readFileSync(str(name)!, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--${name}: cannot read ${str(name)}: ${(err as Error).message}`);
+    }
+  };
+  const sources: JwtAuthOptions[] = [];
+  if (str('jwt-secret-file')) sources.push({ secret: read('jwt-secret-file').trim() });
+  else if (process.env.RF_JWT_SECRET) sources.push({ secret: process.env.RF_JWT_SECRET });
+  if (str('jwt-public-key')) sources.push({ publicKey: read('jwt-public-key') });
+  if (str('jwks-url')) sources.push({ jwksUrl: str('jwks-url') });
+  if (str('jwks-file')) sources.push({ jwksFile: str('jwks-file') });
+  if (sources.length > 1)
+    throw new UsageError(
+      'give only one of --jwt-secret-file, --jwt-public-key, --jwks-url, --jwks-file',
+    );
+  if (sources.length === 0) {
+    if (flags.insecure) return undefined;
+    throw new UsageError(
+      'refusing to start without auth: pass --jwt-secret-file, --jwt-public-key, --jwks-url or --jwks-file, or --insecure on a trusted network',
+    );
+  }
+  if (flags.insecure) throw new UsageError('--insecure cannot be combined with token auth');
+  return { ...sources[0], issuer: str('jwt-issuer'), audience: str('jwt-audience') };
 }

@@ -9,5 +9,13 @@ export { runRaid } from './raid.js';
 export type { RaidReport } from './raid.js';
 export { MembershipService, SERVICE_QUEUE } from './service.js';
 export type { MembershipServiceOptions, MembershipServiceStats } from './service.js';
+export {
+  indexCallHistogram,
+  INDEX_CALL_BUCKETS,
+  RAID_BUCKETS,
+  scrapedCounter,
+  ServiceMetrics,
+} from './service-metrics.js';
+export type { IndexCallObserver, ServiceMetricsOptions } from './service-metrics.js';
 export { createJsonLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './logger.js';

@@ -13,6 +13,7 @@ import {
 import { Fabric } from './fabric.js';
 import type { Logger } from './logger.js';
 import { runRaid, type RaidReport } from './raid.js';
+import type { ServiceMetrics } from './service-metrics.js';
 
 /** Queue group of the membership service replicas: each request goes to one of them. */
 export const SERVICE_QUEUE = 'rf-membership';
@@ -25,6 +26,8 @@ export interface MembershipServiceOptions {
   leaseCheckMs?: number;
   /** Sockets removed per purge step (one atomic script each). Default 500. */
   purgeBatch?: number;
+  /** Prometheus metrics to record raids in and to read `stats` from at scrape time. */
+  metrics?: ServiceMetrics;
 }
 
 export interface MembershipServiceStats {
@@ -55,6 +58,8 @@ export class MembershipService {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private closed = false;
+  /** When the index last answered a sweep (ms since epoch), 0 before the first. */
+  private indexAnsweredAt = 0;
 
   constructor(private readonly options: MembershipServiceOptions) {
     this.fabric = new Fabric({
@@ -64,6 +69,21 @@ export class MembershipService {
     });
     this.leaseCheckMs = options.leaseCheckMs ?? 1000;
     this.purgeBatch = options.purgeBatch ?? 500;
+    options.metrics?.bind(this);
+  }
+
+  /**
+   * True while the service can do its work: subscribed, NATS connected, and the index
+   * answered a lease sweep within the last 3 sweep intervals (at least 3 s).
+   */
+  get ready(): boolean {
+    const window = Math.max(3 * this.leaseCheckMs, 3000);
+    return (
+      this.sub !== undefined &&
+      !this.closed &&
+      this.options.bus.status === 'connected' &&
+      Date.now() - this.indexAnsweredAt < window
+    );
   }
 
   /** Subscribes to requests and starts the lease sweeper. */
@@ -77,6 +97,9 @@ export class MembershipService {
     );
     this.timer = setInterval(() => void this.sweep(), this.leaseCheckMs);
     this.timer.unref();
+    // One sweep at once: a (re)started replica purges what lapsed meanwhile, and is ready
+    // (the index answered) without waiting for the first interval.
+    void this.sweep();
   }
 
   /** Looks for lapsed leases once and purges what it finds. Never rejects. */
@@ -99,11 +122,14 @@ export class MembershipService {
 
   private async purgeLapsed(): Promise<void> {
     const { membership, bus, logger } = this.options;
-    for (const node of await membership.expiredNodes()) {
+    const expired = await membership.expiredNodes();
+    this.indexAnsweredAt = Date.now();
+    for (const node of expired) {
       let removed = 0;
       for (;;) {
         if (this.closed) return;
         const batch = await membership.purgeNode(node, this.purgeBatch);
+        this.indexAnsweredAt = Date.now();
         if (batch.length === 0) break;
         removed += batch.length;
         await Promise.all(
@@ -140,6 +166,7 @@ export class MembershipService {
   }
 
   private async handleRaid(payload: Uint8Array): Promise<Uint8Array> {
+    const started = performance.now();
     try {
       const msg = decodeBusMessage(payload);
       if (msg.type !== BusMessageType.RAID_REQUEST) {
@@ -147,9 +174,11 @@ export class MembershipService {
       }
       const report: RaidReport = await runRaid(this.fabric, msg.raidId, msg.from, msg.to);
       this.stats.raids++;
+      this.options.metrics?.raidDone(report);
       this.options.logger.info({ ...report }, 'raid done');
       return encodeReply({ ok: true, data: report });
     } catch (err) {
+      this.options.metrics?.raidFailed((performance.now() - started) / 1000);
       this.options.logger.warn({ err }, 'raid failed');
       const error = isRoomfabricError(err)
         ? err

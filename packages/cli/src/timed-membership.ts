@@ -1,0 +1,88 @@
+import type {
+  MemberInfo,
+  Membership,
+  NodeSnapshotSocket,
+  PurgedSocket,
+  RaidResult,
+} from '@roomfabric/membership';
+import type { IndexCallObserver } from '@roomfabric/server';
+
+/**
+ * A `Membership` that times every call of the one it wraps and reports it to an observer
+ * (`EdgeMetrics` or `ServiceMetrics`): on Redis each call is one Lua script or command, so
+ * this is the script latency as the caller sees it. The index itself stays metric-free.
+ */
+export class TimedMembership implements Membership {
+  constructor(
+    private readonly inner: Membership,
+    private readonly observer: IndexCallObserver,
+  ) {}
+
+  private async time<T>(op: string, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await call();
+      this.observer.observeIndexCall(op, (performance.now() - started) / 1000, true, result);
+      return result;
+    } catch (err) {
+      this.observer.observeIndexCall(op, (performance.now() - started) / 1000, false);
+      throw err;
+    }
+  }
+
+  addSocket(member: MemberInfo): Promise<void> {
+    return this.time('addSocket', () => this.inner.addSocket(member));
+  }
+  removeSocket(socketId: string): Promise<string[]> {
+    return this.time('removeSocket', () => this.inner.removeSocket(socketId));
+  }
+  join(socketId: string, rooms: readonly string[]): Promise<string[]> {
+    return this.time('join', () => this.inner.join(socketId, rooms));
+  }
+  leave(socketId: string, rooms: readonly string[]): Promise<string[]> {
+    return this.time('leave', () => this.inner.leave(socketId, rooms));
+  }
+  members(room: string): Promise<MemberInfo[]> {
+    return this.time('members', () => this.inner.members(room));
+  }
+  count(room: string): Promise<number> {
+    return this.time('count', () => this.inner.count(room));
+  }
+  roomsOf(socketId: string): Promise<string[]> {
+    return this.time('roomsOf', () => this.inner.roomsOf(socketId));
+  }
+  socket(socketId: string): Promise<MemberInfo | undefined> {
+    return this.time('socket', () => this.inner.socket(socketId));
+  }
+  socketsOf(nodeId: string): Promise<string[]> {
+    return this.time('socketsOf', () => this.inner.socketsOf(nodeId));
+  }
+  nodes(): Promise<string[]> {
+    return this.time('nodes', () => this.inner.nodes());
+  }
+  totals(): Promise<{ sockets: number; nodes: number }> {
+    return this.time('totals', () => this.inner.totals());
+  }
+  renewLease(nodeId: string, ttlMs: number): Promise<boolean> {
+    return this.time('renewLease', () => this.inner.renewLease(nodeId, ttlMs));
+  }
+  dropLease(nodeId: string): Promise<void> {
+    return this.time('dropLease', () => this.inner.dropLease(nodeId));
+  }
+  expiredNodes(): Promise<string[]> {
+    return this.time('expiredNodes', () => this.inner.expiredNodes());
+  }
+  purgeNode(nodeId: string, batch?: number): Promise<PurgedSocket[]> {
+    return this.time('purgeNode', () => this.inner.purgeNode(nodeId, batch));
+  }
+  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void> {
+    return this.time('reassert', () => this.inner.reassert(nodeId, sockets));
+  }
+  raid(raidId: string, from: string, to: string): Promise<RaidResult> {
+    return this.time('raid', () => this.inner.raid(raidId, from, to));
+  }
+  /** Closes the wrapped index (not timed). */
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
