@@ -14,6 +14,7 @@ export class LeaseKeeper {
   lastRenewed = 0;
   reasserts = 0;
   failures = 0;
+  private failuresInRow = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -30,9 +31,13 @@ export class LeaseKeeper {
     this.timer.unref();
   }
 
-  /** True while the last renewal is recent enough for the lease to be alive. */
+  /**
+   * True while the lease is alive and the index answers: the last renewal is within the
+   * TTL and fewer than two renewals in a row failed (so `/readyz` flips within about two
+   * intervals when Redis goes away, well before the lease lapses).
+   */
   get healthy(): boolean {
-    return Date.now() - this.lastRenewed < this.ttlMs;
+    return Date.now() - this.lastRenewed < this.ttlMs && this.failuresInRow < 2;
   }
 
   async stop(): Promise<void> {
@@ -45,6 +50,7 @@ export class LeaseKeeper {
     this.running ??= this.renew()
       .catch((err: unknown) => {
         this.failures++;
+        this.failuresInRow++;
         this.edge.logger.warn({ err }, 'lease renewal failed');
       })
       .finally(() => (this.running = undefined));
@@ -77,5 +83,6 @@ export class LeaseKeeper {
       }
     }
     this.lastRenewed = Date.now();
+    this.failuresInRow = 0;
   }
 }
