@@ -139,6 +139,22 @@ describe('client SDK', () => {
     expect(connections).toBe(1);
   });
 
+  it('stops for good when its auth callback throws (RF_UNAUTHORIZED)', async () => {
+    await using t = await startTestEdge();
+    let calls = 0;
+    const client = connect(t.url, {
+      auth: () => {
+        calls++;
+        throw new Error('no token store');
+      },
+      reconnect: { minDelayMs: 10 },
+    });
+    await expect(client.ready()).rejects.toMatchObject({ code: 'RF_UNAUTHORIZED' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toBe(1);
+    expect(client.state).toBe('disconnected');
+  });
+
   it('detects a silent server by heartbeat and reconnects', async () => {
     let hellos = 0;
     await using fake = await startFakeServer((peer) => {

@@ -1,80 +1,27 @@
 import {
-  assertEventName,
   assertRoomId,
   BroadcastFlag,
   CloseCode,
-  createFrameDecoder,
-  encodeClientFrame,
   ErrorCode,
   FrameType,
   isErrorCode,
   isReconnectable,
-  parseServerFrame,
-  PONG_BYTES,
-  PROTOCOL_VERSION,
   RoomfabricError,
   type ClientFrame,
   type ServerFrame,
 } from '@roomfabric/protocol';
-import {
-  backoffDelay,
-  resolveReconnect,
-  type ReconnectOptions,
-  type ResolvedReconnect,
-} from './backoff.js';
+import { backoffDelay, resolveReconnect, type ResolvedReconnect } from './backoff.js';
+import { ClientBroadcast, emitFrame } from './broadcast.js';
 import { Emitter } from './emitter.js';
-
-export type ClientState = 'disconnected' | 'connecting' | 'connected';
-
-/** Why the state changed: a WebSocket close code and a reason (an `RF_` code where one applies). */
-export interface StateChange {
-  code: number;
-  reason: string;
-}
-
-/** What a server event handler gets besides the data. */
-export interface EventMeta {
-  /** The room the event came through, or null for a direct or fabric-wide event. */
-  room: string | null;
-  /** Present when the server waits for an answer (`socket.emitWithAck`). */
-  ack?: (response?: unknown) => void;
-}
-
-/** The subset of the WebSocket API the client needs (browsers' and `ws`'s both fit). */
-export interface WebSocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: Uint8Array): void;
-  close(code?: number, reason?: string): void;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
-export interface ClientOptions {
-  /** Sent in CONNECT, seen by server middleware as `socket.handshake.auth`. A function is called on every (re)connect. */
-  auth?: unknown;
-  /** WebSocket implementation. Default: the global one (browsers), `ws` in Node. */
-  WebSocket?: WebSocketConstructor;
-  /** `false` disables automatic reconnect. Default: on, 250 ms doubling to 10 s, 50% jitter. */
-  reconnect?: boolean | ReconnectOptions;
-  /** Default timeout of join, leave and emitWithAck, ms. Default 10000. */
-  ackTimeoutMs?: number;
-  /** How long a connection attempt may take until HELLO, ms. Default 10000. */
-  connectTimeoutMs?: number;
-  /** Emits held while not connected; past it `emit` returns false. Default 100. */
-  maxQueue?: number;
-}
-
-export type ClientEvents = {
-  state: (state: ClientState, change: StateChange) => void;
-  connecting: (change: StateChange) => void;
-  connected: (info: { socketId: string; nodeId: string }) => void;
-  disconnected: (change: StateChange) => void;
-  error: (err: RoomfabricError) => void;
-};
+import { Link } from './link.js';
+import type {
+  ClientEvents,
+  ClientOptions,
+  ClientState,
+  EventMeta,
+  StateChange,
+  WebSocketConstructor,
+} from './types.js';
 
 type ServerHandler = (data: unknown, meta: EventMeta) => void;
 
@@ -91,7 +38,6 @@ interface Queued {
   request?: Request;
 }
 
-const OPEN = 1;
 let defaultWebSocket: WebSocketConstructor | undefined;
 
 /** @internal Set by the Node entry point to `ws`. */
@@ -122,14 +68,12 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private readonly reconnectOpts: ResolvedReconnect | null;
   private readonly ackTimeoutMs: number;
   private readonly maxQueue: number;
-  private readonly decoder = createFrameDecoder({ maxFrameBytes: 64 * 1024 * 1024 });
-  private readonly handlers = new Map<string, Set<ServerHandler>>();
   private readonly desired = new Set<string>();
   /** Join calls waiting for the room's (re)join on the next connection. */
   private readonly joinWaiters = new Map<string, Request[]>();
   private readonly requests = new Map<number, Request>();
   private queue: Queued[] = [];
-  private ws: WebSocketLike | null = null;
+  private link: Link | null = null;
   private currentState: ClientState = 'disconnected';
   private live = false;
   private nextId = 1;
@@ -137,9 +81,6 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private urlIndex = 0;
   private socketId: string | undefined;
   private node: string | undefined;
-  private lastMessageAt = 0;
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-  private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastError: RoomfabricError | undefined;
 
@@ -397,7 +338,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * client.close();
    */
   close(): void {
-    if (this.currentState === 'disconnected' && this.ws === null && this.retryTimer === undefined)
+    if (this.currentState === 'disconnected' && this.link === null && this.retryTimer === undefined)
       return;
     const err = new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client was closed');
     this.teardown(CloseCode.NORMAL, ErrorCode.CLIENT_CLOSED);
@@ -408,7 +349,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   /** @internal */
   send(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
     const frame = emitFrame(event, data, rooms, flags);
-    if (this.live && this.ws) {
+    if (this.live && this.link) {
       this.write(frame(0));
       return true;
     }
@@ -507,11 +448,15 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   }
 
   private write(frame: ClientFrame): void {
-    this.ws?.send(encodeClientFrame(frame));
+    this.link?.send(frame);
   }
 
   private assertUsable(): void {
-    if (this.currentState === 'disconnected' && this.ws === null && this.retryTimer === undefined) {
+    if (
+      this.currentState === 'disconnected' &&
+      this.link === null &&
+      this.retryTimer === undefined
+    ) {
       throw new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client is closed');
     }
   }
@@ -530,92 +475,31 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         'no WebSocket implementation: pass options.WebSocket',
       );
     }
-    const url = this.urls[this.urlIndex++ % this.urls.length]!;
-    let ws: WebSocketLike;
-    try {
-      ws = new Impl(url);
-    } catch (cause) {
-      this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}`, {
-        cause,
-      });
-      this.scheduleReconnect({ code: CloseCode.ABNORMAL, reason: ErrorCode.CONNECT_FAILED });
-      return;
-    }
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
     this.lastError = undefined;
-    ws.onopen = () => {
-      void this.sendConnect(ws);
-    };
-    ws.onmessage = (ev) => {
-      if (this.ws === ws) this.onMessage(ev.data);
-    };
-    ws.onerror = () => undefined; // a close event follows
-    ws.onclose = (ev) => {
-      if (this.ws === ws) this.onClose(ev.code, ev.reason);
-    };
-    this.connectTimer = setTimeout(() => {
-      if (this.ws === ws) {
-        this.lastError = new RoomfabricError(ErrorCode.CONNECT_FAILED, 'connect timed out', {
-          temporary: true,
-        });
-        this.dropConnection(CloseCode.ABNORMAL, ErrorCode.CONNECT_FAILED);
-      }
-    }, this.options.connectTimeoutMs ?? 10_000);
-  }
-
-  private async sendConnect(ws: WebSocketLike): Promise<void> {
-    try {
-      const auth: unknown =
-        typeof this.options.auth === 'function'
-          ? await (this.options.auth as () => unknown)()
-          : this.options.auth;
-      if (this.ws === ws && ws.readyState === OPEN) {
-        ws.send(
-          encodeClientFrame({
-            type: FrameType.CONNECT,
-            version: PROTOCOL_VERSION,
-            auth: auth ?? null,
-          }),
-        );
-      }
-    } catch (cause) {
-      this.lastError = new RoomfabricError(ErrorCode.UNAUTHORIZED, 'the auth callback failed', {
-        cause,
-      });
-      this.dropConnection(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED);
-    }
-  }
-
-  private onMessage(raw: unknown): void {
-    this.lastMessageAt = Date.now();
-    const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : (raw as Uint8Array);
-    let values: unknown[];
-    try {
-      values = [...this.decoder.decodeMulti(bytes)];
-    } catch {
-      this.dropConnection(CloseCode.INVALID_PAYLOAD, ErrorCode.FRAME_MALFORMED);
-      return;
-    }
-    for (const value of values) {
-      let frame: ServerFrame;
-      try {
-        frame = parseServerFrame(value);
-      } catch (err) {
-        this.fire('error', err);
-        continue;
-      }
-      this.handleFrame(frame);
-    }
+    const link: Link = new Link(
+      {
+        Impl,
+        url: this.urls[this.urlIndex++ % this.urls.length]!,
+        auth: this.options.auth,
+        connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+      },
+      {
+        frame: (frame) => this.handleFrame(frame),
+        badFrame: (err) => this.fire('error', err),
+        closed: (code, reason, error) => {
+          if (this.link === link) this.onClose(code, reason, error);
+        },
+      },
+    );
+    this.link = link;
   }
 
   private handleFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case FrameType.HELLO:
-        clearTimeout(this.connectTimer);
         this.socketId = frame.socketId;
         this.node = frame.nodeId;
-        this.startHeartbeat(frame.heartbeatMs);
+        this.link?.connected(frame.heartbeatMs);
         void this.rejoin();
         return;
       case FrameType.EVENT: {
@@ -655,7 +539,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         return;
       }
       case FrameType.PING:
-        this.ws?.send(PONG_BYTES);
+        this.write({ type: FrameType.PONG });
         return;
       case FrameType.MOVED:
         // Raids (a later protocol addition): follow the server's move.
@@ -667,7 +551,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
 
   /** After HELLO: rejoin every room, then report `connected`, then flush the queue. */
   private async rejoin(): Promise<void> {
-    const ws = this.ws;
+    const link = this.link;
     const rooms = [...this.desired];
     const results = await Promise.all(
       rooms.map(
@@ -684,7 +568,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
           }),
       ),
     );
-    if (this.ws !== ws) return; // the connection dropped meanwhile; the next one rejoins
+    if (this.link !== link) return; // the connection dropped meanwhile; the next one rejoins
     rooms.forEach((room, i) => {
       const err = results[i] ?? null;
       if (err && err.code === ErrorCode.ACK_TIMEOUT) return; // timedOut() already handled it
@@ -712,7 +596,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     }
   }
 
-  private onClose(code: number, reason: string): void {
+  private onClose(code: number, reason: string, error: RoomfabricError | undefined): void {
+    if (error) this.lastError = error;
     const rfReason =
       reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
     this.teardown();
@@ -757,28 +642,14 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     }, delay);
   }
 
-  /** Closes the current WebSocket ourselves; the close event is ignored, so act here. */
-  private dropConnection(code: number, reason: string): void {
-    this.teardown(code === CloseCode.ABNORMAL ? CloseCode.NORMAL : code, reason);
-    this.failInFlight();
-    this.scheduleReconnect({ code, reason });
-  }
-
+  /** Drops the current link (closing it when `code` is given) and any pending retry. */
   private teardown(code?: number, reason?: string): void {
-    const ws = this.ws;
-    this.ws = null;
+    const link = this.link;
+    this.link = null;
     this.live = false;
-    clearTimeout(this.connectTimer);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    clearInterval(this.heartbeatTimer);
-    if (ws && code !== undefined && ws.readyState <= OPEN) {
-      try {
-        ws.close(code === CloseCode.ABNORMAL ? CloseCode.NORMAL : code, reason);
-      } catch {
-        // Closing a socket that is still connecting may throw in some implementations.
-      }
-    }
+    if (link && code !== undefined) link.close(code, reason ?? '');
   }
 
   /** The connection dropped: settle what was in flight on it. Joins wait for the rejoin. */
@@ -811,25 +682,6 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (forgetRooms) this.desired.clear();
   }
 
-  private startHeartbeat(heartbeatMs: number): void {
-    clearInterval(this.heartbeatTimer);
-    // The server pings every heartbeatMs; silence for twice that means the link is dead.
-    const limit = heartbeatMs * 2 + 1000;
-    this.heartbeatTimer = setInterval(
-      () => {
-        if (Date.now() - this.lastMessageAt > limit) {
-          this.lastError = new RoomfabricError(
-            ErrorCode.HEARTBEAT_TIMEOUT,
-            'no message from the server in time',
-            { temporary: true },
-          );
-          this.dropConnection(CloseCode.HEARTBEAT_TIMEOUT, ErrorCode.HEARTBEAT_TIMEOUT);
-        }
-      },
-      Math.max(50, Math.floor(heartbeatMs / 2)),
-    );
-  }
-
   private setState(state: ClientState, change: StateChange, always = false): void {
     const changed = state !== this.currentState;
     this.currentState = state;
@@ -838,62 +690,5 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (state === 'connecting' && (changed || always)) this.fire('connecting', change);
     if (!changed) return;
     if (state === 'disconnected') this.fire('disconnected', change);
-  }
-}
-
-/** Checks an emit's event and rooms, and returns a builder of its EMIT frame for a given id. */
-function emitFrame(
-  event: string,
-  data: unknown,
-  rooms: string[] | null,
-  flags: number,
-): (id: number) => ClientFrame {
-  assertEventName(event);
-  if (rooms) for (const r of rooms) assertRoomId(r);
-  return (id) => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
-}
-
-/**
- * A room broadcast from the client (sender excluded); built by `client.to(room)`.
- */
-export class ClientBroadcast {
-  /** @internal */
-  constructor(
-    private readonly client: RoomfabricClient,
-    private readonly rooms: readonly string[],
-    private readonly flags: number,
-  ) {}
-
-  /**
-   * Adds another room; each member of several gets the event once.
-   *
-   * @example
-   * client.to('a').to('b').emit('notice', 'hi');
-   */
-  to(room: string): ClientBroadcast {
-    return new ClientBroadcast(this.client, [...this.rooms, room], this.flags);
-  }
-
-  /**
-   * Sends the event to the rooms' members (not to this client). Returns false when dropped.
-   *
-   * @example
-   * client.to('lobby').emit('chat', 'hello');
-   */
-  emit(event: string, data?: unknown): boolean {
-    return this.client.send(event, data, [...this.rooms], this.flags);
-  }
-
-  /**
-   * Like {@link emit}, resolving once the edge has published it (or rejecting with
-   * `RF_NOT_IN_ROOM`, `RF_FORBIDDEN`, ...).
-   *
-   * @example
-   * await client.to('lobby').emitWithAck('chat', 'hello');
-   */
-  emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<void> {
-    return this.client
-      .request(event, data, [...this.rooms], this.flags, options.timeout)
-      .then(() => undefined);
   }
 }

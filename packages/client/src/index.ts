@@ -1,4 +1,5 @@
-export { connect, RoomfabricClient, ClientBroadcast } from './client.js';
+export { connect, RoomfabricClient } from './client.js';
+export { ClientBroadcast } from './broadcast.js';
 export type {
   ClientEvents,
   ClientOptions,
@@ -7,6 +8,6 @@ export type {
   StateChange,
   WebSocketConstructor,
   WebSocketLike,
-} from './client.js';
+} from './types.js';
 export type { ReconnectOptions } from './backoff.js';
 export { RoomfabricError, ErrorCode, CloseCode, isRoomfabricError } from '@roomfabric/protocol';

@@ -1,6 +1,7 @@
 // Node entry point: the same client, with `ws` as its WebSocket when there is no global one.
 import WebSocket from 'ws';
-import { setDefaultWebSocket, type WebSocketConstructor } from './client.js';
+import { setDefaultWebSocket } from './client.js';
+import type { WebSocketConstructor } from './types.js';
 
 setDefaultWebSocket(WebSocket as unknown as WebSocketConstructor);
 

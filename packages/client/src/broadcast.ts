@@ -1,0 +1,59 @@
+import { assertEventName, assertRoomId, FrameType, type ClientFrame } from '@roomfabric/protocol';
+import type { RoomfabricClient } from './client.js';
+
+/** Checks an emit's event and rooms, and returns a builder of its EMIT frame for a given id. */
+export function emitFrame(
+  event: string,
+  data: unknown,
+  rooms: string[] | null,
+  flags: number,
+): (id: number) => ClientFrame {
+  assertEventName(event);
+  if (rooms) for (const r of rooms) assertRoomId(r);
+  return (id) => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
+}
+
+/**
+ * A room broadcast from the client (sender excluded); built by `client.to(room)`.
+ */
+export class ClientBroadcast {
+  /** @internal */
+  constructor(
+    private readonly client: RoomfabricClient,
+    private readonly rooms: readonly string[],
+    private readonly flags: number,
+  ) {}
+
+  /**
+   * Adds another room; each member of several gets the event once.
+   *
+   * @example
+   * client.to('a').to('b').emit('notice', 'hi');
+   */
+  to(room: string): ClientBroadcast {
+    return new ClientBroadcast(this.client, [...this.rooms, room], this.flags);
+  }
+
+  /**
+   * Sends the event to the rooms' members (not to this client). Returns false when dropped.
+   *
+   * @example
+   * client.to('lobby').emit('chat', 'hello');
+   */
+  emit(event: string, data?: unknown): boolean {
+    return this.client.send(event, data, [...this.rooms], this.flags);
+  }
+
+  /**
+   * Like {@link emit}, resolving once the edge has published it (or rejecting with
+   * `RF_NOT_IN_ROOM`, `RF_FORBIDDEN`, ...).
+   *
+   * @example
+   * await client.to('lobby').emitWithAck('chat', 'hello');
+   */
+  emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<void> {
+    return this.client
+      .request(event, data, [...this.rooms], this.flags, options.timeout)
+      .then(() => undefined);
+  }
+}

@@ -1,0 +1,54 @@
+import type { RoomfabricError } from '@roomfabric/protocol';
+import type { ReconnectOptions } from './backoff.js';
+
+export type ClientState = 'disconnected' | 'connecting' | 'connected';
+
+/** Why the state changed: a WebSocket close code and a reason (an `RF_` code where one applies). */
+export interface StateChange {
+  code: number;
+  reason: string;
+}
+
+/** What a server event handler gets besides the data. */
+export interface EventMeta {
+  /** The room the event came through, or null for a direct or fabric-wide event. */
+  room: string | null;
+  /** Present when the server waits for an answer (`socket.emitWithAck`). */
+  ack?: (response?: unknown) => void;
+}
+
+/** The subset of the WebSocket API the client needs (browsers' and `ws`'s both fit). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** Sent in CONNECT, seen by server middleware as `socket.handshake.auth`. A function is called on every (re)connect. */
+  auth?: unknown;
+  /** WebSocket implementation. Default: the global one (browsers), `ws` in Node. */
+  WebSocket?: WebSocketConstructor;
+  /** `false` disables automatic reconnect. Default: on, 250 ms doubling to 10 s, 50% jitter. */
+  reconnect?: boolean | ReconnectOptions;
+  /** Default timeout of join, leave and emitWithAck, ms. Default 10000. */
+  ackTimeoutMs?: number;
+  /** How long a connection attempt may take until HELLO, ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Emits held while not connected; past it `emit` returns false. Default 100. */
+  maxQueue?: number;
+}
+
+export type ClientEvents = {
+  state: (state: ClientState, change: StateChange) => void;
+  connecting: (change: StateChange) => void;
+  connected: (info: { socketId: string; nodeId: string }) => void;
+  disconnected: (change: StateChange) => void;
+  error: (err: RoomfabricError) => void;
+};
