@@ -128,7 +128,7 @@ function onError(this: WebSocket, err: Error): void {
 
 function handleFrame(socket: Socket, frame: ClientFrame): void {
   if (socket.state === 'handshaking') {
-    if (frame.type !== FrameType.CONNECT || socket.edge.isAuthenticating(socket)) {
+    if (frame.type !== FrameType.CONNECT || socket.edge.handshakes.isAuthenticating(socket)) {
       reject(
         socket,
         0,
@@ -157,7 +157,7 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
       return;
     }
     socket.handshake.auth = frame.auth;
-    socket.edge.authenticate(socket);
+    socket.edge.handshakes.authenticate(socket);
     return;
   }
   switch (frame.type) {
@@ -181,7 +181,7 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
     case FrameType.PONG:
       return;
     case FrameType.REFRESH:
-      socket.edge.refresh(socket, frame.auth).then(
+      socket.edge.handshakes.refresh(socket, frame.auth).then(
         () => sendAck(socket, frame.id, null),
         (err: unknown) => socket.sendError(frame.id, asRoomfabricError(socket, err)),
       );

@@ -18,12 +18,8 @@ import {
   createFrameDecoder,
   decodeBusMessage,
   encodeEventFrame,
-  encodeServerFrame,
   ErrorCode,
-  FrameType,
-  isRoomfabricError,
   PING_BYTES,
-  PROTOCOL_VERSION,
   RoomfabricError,
   Subject,
   type BroadcastMessage,
@@ -41,10 +37,10 @@ import {
   type RaidReport,
 } from '@roomfabric/server';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { bindSocket } from './connection.js';
 import { LocalRooms, type LocalRoom } from './local-rooms.js';
 import { handleHttp } from './http.js';
-import { JwtVerifier, matchesAny, type AuthGrant } from './jwt-auth.js';
+import { Handshakes } from './handshake.js';
+import { JwtVerifier, matchesAny } from './jwt-auth.js';
 import { LeaseKeeper } from './lease.js';
 import { NodeControl } from './node-control.js';
 import {
@@ -55,7 +51,7 @@ import {
   type EdgeLimits,
   type EdgeOptions,
 } from './options.js';
-import { Socket, type DisconnectReason, type SocketState } from './socket.js';
+import type { DisconnectReason, Socket } from './socket.js';
 
 /** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
 export type Middleware = (socket: Socket, next: (err?: Error) => void) => void | Promise<void>;
@@ -148,17 +144,14 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal */ readonly fabric: Fabric;
   /** @internal */ readonly operatorHost: OperatorHost<FabricSocket>;
   private readonly socketMap = new Map<string, Socket>();
-  private readonly handshaking = new Set<Socket>();
-  private readonly authenticating = new WeakSet<Socket>();
-  private readonly middlewares: Middleware[] = [];
+  /** @internal */ readonly handshakes: Handshakes;
   private readonly policy: ClientPolicy;
   private readonly jwt: JwtVerifier | undefined;
-  private readonly heartbeatMs: number;
-  private readonly handshakeTimeoutMs: number;
+  /** @internal */ readonly heartbeatMs: number;
   private readonly ownsBus: boolean;
   private readonly ownsMembership: boolean;
   private readonly wss: WebSocketServer;
-  private readonly started: Promise<void>;
+  /** @internal */ readonly started: Promise<void>;
   private httpServer: HttpServer | undefined;
   private ownsHttpServer = false;
   private allSub: BusSubscription | undefined;
@@ -178,13 +171,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.path = options.path ?? '/ws';
     this.limits = resolveEdgeLimits(options.limits);
     this.jwt = options.auth ? new JwtVerifier(options.auth) : undefined;
+    this.handshakes = new Handshakes(
+      this,
+      this.jwt,
+      positiveMs('handshakeTimeoutMs', options.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    );
     this.policy = resolvePolicy(options.policy ?? (this.jwt ? 'open' : 'closed'));
     this.heartbeatMs = positiveMs('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS);
-    this.handshakeTimeoutMs = positiveMs(
-      'handshakeTimeoutMs',
-      options.handshakeTimeoutMs,
-      DEFAULT_HANDSHAKE_TIMEOUT_MS,
-    );
     this.logger = (options.logger ?? createJsonLogger({ level: logLevelFromEnv('warn') })).child({
       component: 'edge',
       node: this.nodeId,
@@ -228,7 +221,9 @@ export class Edge extends EventEmitter<EdgeEvents> {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.accept(ws, req));
+    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) =>
+      this.handshakes.accept(ws, req),
+    );
     this.started = this.start();
     this.started.catch(() => undefined);
     if (options.server) this.attach(options.server);
@@ -301,7 +296,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   /** Adds connect middleware, run in order after the client's CONNECT frame. */
   use(middleware: Middleware): this {
-    this.middlewares.push(middleware);
+    this.handshakes.middlewares.push(middleware);
     return this;
   }
 
@@ -432,13 +427,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal Sockets the index should hold: open ones, and those being added to it. */
   registeredSockets(): Socket[] {
     const out = [...this.socketMap.values()].filter((s) => s.connected);
-    for (const s of this.handshaking) if (s.registered && s.state !== 'closed') out.push(s);
+    for (const s of this.handshakes.pending) if (s.registered && s.state !== 'closed') out.push(s);
     return out;
-  }
-
-  /** @internal */
-  isAuthenticating(socket: Socket): boolean {
-    return this.authenticating.has(socket);
   }
 
   /** @internal */
@@ -455,101 +445,20 @@ export class Edge extends EventEmitter<EdgeEvents> {
     return typeof rule === 'function' ? rule(socket, rooms, event) : rule;
   }
 
-  /** @internal Runs middleware after CONNECT, then registers the socket and says HELLO. */
-  authenticate(socket: Socket): void {
-    this.authenticating.add(socket);
-    const verified = this.jwt
-      ? this.jwt.verify(socket.handshake.auth).then((grant) => this.applyGrant(socket, grant))
-      : Promise.resolve();
-    verified
-      .then(() => this.runMiddleware(socket))
-      .then(
-        async () => {
-          await this.started;
-          if (socket.state === 'closed' || socket.closing) return;
-          socket.registered = true;
-          this.membershipVersion++;
-          await this.membership.addSocket({
-            socketId: socket.id,
-            nodeId: this.nodeId,
-            data: socket.data,
-          });
-          // The client may have gone (or been refused) while the index was written.
-          if ((socket.state as SocketState) === 'closed' || socket.closing) {
-            await this.membership.removeSocket(socket.id);
-            return;
-          }
-          this.open(socket);
-        },
-        (err: unknown) => {
-          const refused = isRoomfabricError(err)
-            ? err
-            : new RoomfabricError(
-                ErrorCode.UNAUTHORIZED,
-                err instanceof Error && err.message ? err.message : 'connection refused',
-              );
-          socket.sendError(0, refused);
-          socket.close(refused.closeCode ?? CloseCode.UNAUTHORIZED, refused.code);
-        },
-      )
-      .catch((err: unknown) => {
-        this.onBackgroundError(err);
-        const failed = new RoomfabricError(
-          ErrorCode.MEMBERSHIP_UNAVAILABLE,
-          'cannot register the connection',
-          {
-            temporary: true,
-          },
-        );
-        socket.sendError(0, failed);
-        socket.close(CloseCode.INTERNAL_ERROR, failed.code);
-      });
-  }
-
-  /**
-   * @internal A REFRESH frame: verifies the new token (same user), takes its grants and
-   * expiry. Without JWT auth there is nothing to refresh.
-   */
-  async refresh(socket: Socket, auth: unknown): Promise<void> {
-    if (!this.jwt) {
-      throw new RoomfabricError(
-        ErrorCode.INVALID_ARGUMENT,
-        'this node has no token auth to refresh',
-      );
+  /** @internal The handshake is done: the socket joins the node's map, `connection` fires. */
+  register(socket: Socket): void {
+    this.socketMap.set(socket.id, socket);
+    this.counters.connections++;
+    try {
+      super.emit('connection', socket);
+    } catch (err) {
+      this.onBackgroundError(err);
     }
-    const grant = await this.jwt.verify(auth);
-    if (grant.user !== socket.grant?.user) {
-      throw new RoomfabricError(
-        ErrorCode.UNAUTHORIZED,
-        'a refreshed token must be for the same user',
-      );
-    }
-    if (socket.connected) this.applyGrant(socket, grant);
-  }
-
-  /** Takes a verified token's grants and closes the socket with 4002 when it expires. */
-  private applyGrant(socket: Socket, grant: AuthGrant): void {
-    socket.grant = grant;
-    socket.data.user = grant.user;
-    clearTimeout(socket.authTimer);
-    if (grant.expiresAt === undefined) return;
-    // setTimeout holds at most 2^31-1 ms (~24.8 days); a later expiry is re-armed then.
-    const delay = Math.min(Math.max(0, grant.expiresAt - Date.now()), 0x7fffffff);
-    socket.authTimer = setTimeout(() => {
-      if (grant.expiresAt! > Date.now() + 1000) return this.applyGrant(socket, grant);
-      const err = new RoomfabricError(
-        ErrorCode.TOKEN_EXPIRED,
-        'the token has expired; refresh it or reconnect',
-      );
-      socket.sendError(0, err);
-      socket.close(CloseCode.TOKEN_EXPIRED, err.code);
-    }, delay);
-    socket.authTimer.unref();
   }
 
   /** @internal */
   handleClose(socket: Socket, reason: DisconnectReason): void {
-    this.handshaking.delete(socket);
+    this.handshakes.pending.delete(socket);
     const wasOpen = socket.connected;
     if (wasOpen) this.socketMap.delete(socket.id);
     socket.handleClose(reason);
@@ -570,73 +479,6 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private operator(): Operator<FabricSocket> {
     return new Operator(this.operatorHost);
-  }
-
-  private accept(ws: WebSocket, req: IncomingMessage): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const socket = new Socket(
-      randomBytes(12).toString('base64url'),
-      {
-        auth: null,
-        headers: req.headers,
-        query: Object.fromEntries(url.searchParams),
-        url: req.url ?? '/',
-        address: req.socket.remoteAddress ?? '',
-        time: Date.now(),
-      },
-      ws,
-      this,
-    );
-    this.handshaking.add(socket);
-    socket.handshakeTimer = setTimeout(() => {
-      const err = new RoomfabricError(
-        ErrorCode.HANDSHAKE_TIMEOUT,
-        'no completed handshake in time',
-      );
-      socket.sendError(0, err);
-      socket.close(CloseCode.HANDSHAKE_TIMEOUT, err.code);
-    }, this.handshakeTimeoutMs);
-    bindSocket(ws, socket);
-  }
-
-  private open(socket: Socket): void {
-    this.handshaking.delete(socket);
-    this.authenticating.delete(socket);
-    clearTimeout(socket.handshakeTimer);
-    socket.state = 'open';
-    this.socketMap.set(socket.id, socket);
-    this.counters.connections++;
-    socket.send(
-      encodeServerFrame({
-        type: FrameType.HELLO,
-        version: PROTOCOL_VERSION,
-        socketId: socket.id,
-        nodeId: this.nodeId,
-        heartbeatMs: this.heartbeatMs,
-        maxFrameBytes: this.limits.maxFrameBytes,
-        maxRoomsPerSocket: this.limits.maxRoomsPerSocket,
-      }),
-      false,
-    );
-    try {
-      super.emit('connection', socket);
-    } catch (err) {
-      this.onBackgroundError(err);
-    }
-  }
-
-  private async runMiddleware(socket: Socket): Promise<void> {
-    for (const middleware of this.middlewares) {
-      await new Promise<void>((resolve, reject) => {
-        const next = (err?: Error) => (err ? reject(err) : resolve());
-        try {
-          const result = middleware(socket, next);
-          if (result instanceof Promise) result.catch(reject);
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    }
   }
 
   private onRoomMessage(room: LocalRoom, payload: Uint8Array): void {
@@ -730,7 +572,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeat);
-    const closed = [...this.socketMap.values(), ...this.handshaking].map(
+    const closed = [...this.socketMap.values(), ...this.handshakes.pending].map(
       (socket) =>
         new Promise<void>((resolve) => {
           socket.ws.once('close', () => resolve());

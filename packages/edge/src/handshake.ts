@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import {
+  CloseCode,
+  encodeServerFrame,
+  ErrorCode,
+  FrameType,
+  isRoomfabricError,
+  PROTOCOL_VERSION,
+  RoomfabricError,
+} from '@roomfabric/protocol';
+import type { WebSocket } from 'ws';
+import { bindSocket } from './connection.js';
+import type { Edge, Middleware } from './edge.js';
+import type { AuthGrant, JwtVerifier } from './jwt-auth.js';
+import { Socket, type SocketState } from './socket.js';
+
+/**
+ * From an accepted WebSocket to an open socket: the handshake timeout, the CONNECT frame's
+ * token check, connect middleware, registration in the index, then HELLO. Also token
+ * refresh and expiry for open sockets.
+ */
+export class Handshakes {
+  /** Sockets accepted but not yet open. */
+  readonly pending = new Set<Socket>();
+  readonly middlewares: Middleware[] = [];
+  private readonly authenticating = new WeakSet<Socket>();
+
+  constructor(
+    private readonly edge: Edge,
+    private readonly jwt: JwtVerifier | undefined,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** A new WebSocket: it has `timeoutMs` to complete CONNECT and middleware. */
+  accept(ws: WebSocket, req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const socket = new Socket(
+      randomBytes(12).toString('base64url'),
+      {
+        auth: null,
+        headers: req.headers,
+        query: Object.fromEntries(url.searchParams),
+        url: req.url ?? '/',
+        address: req.socket.remoteAddress ?? '',
+        time: Date.now(),
+      },
+      ws,
+      this.edge,
+    );
+    this.pending.add(socket);
+    socket.handshakeTimer = setTimeout(() => {
+      const err = new RoomfabricError(
+        ErrorCode.HANDSHAKE_TIMEOUT,
+        'no completed handshake in time',
+      );
+      socket.sendError(0, err);
+      socket.close(CloseCode.HANDSHAKE_TIMEOUT, err.code);
+    }, this.timeoutMs);
+    bindSocket(ws, socket);
+  }
+
+  /** True once CONNECT arrived and until the socket is open. */
+  isAuthenticating(socket: Socket): boolean {
+    return this.authenticating.has(socket);
+  }
+
+  /** After CONNECT: token, middleware, index, then HELLO; or a refusal with its code. */
+  authenticate(socket: Socket): void {
+    const edge = this.edge;
+    this.authenticating.add(socket);
+    const verified = this.jwt
+      ? this.jwt.verify(socket.handshake.auth).then((grant) => this.applyGrant(socket, grant))
+      : Promise.resolve();
+    verified
+      .then(() => this.runMiddleware(socket))
+      .then(
+        async () => {
+          await edge.started;
+          if (socket.state === 'closed' || socket.closing) return;
+          socket.registered = true;
+          edge.membershipVersion++;
+          await edge.membership.addSocket({
+            socketId: socket.id,
+            nodeId: edge.nodeId,
+            data: socket.data,
+          });
+          // The client may have gone (or been refused) while the index was written.
+          if ((socket.state as SocketState) === 'closed' || socket.closing) {
+            await edge.membership.removeSocket(socket.id);
+            return;
+          }
+          this.open(socket);
+        },
+        (err: unknown) => {
+          const refused = isRoomfabricError(err)
+            ? err
+            : new RoomfabricError(
+                ErrorCode.UNAUTHORIZED,
+                err instanceof Error && err.message ? err.message : 'connection refused',
+              );
+          socket.sendError(0, refused);
+          socket.close(refused.closeCode ?? CloseCode.UNAUTHORIZED, refused.code);
+        },
+      )
+      .catch((err: unknown) => {
+        edge.onBackgroundError(err);
+        const failed = new RoomfabricError(
+          ErrorCode.MEMBERSHIP_UNAVAILABLE,
+          'cannot register the connection',
+          {
+            temporary: true,
+          },
+        );
+        socket.sendError(0, failed);
+        socket.close(CloseCode.INTERNAL_ERROR, failed.code);
+      });
+  }
+
+  /**
+   * A REFRESH frame: verifies the new token (same user), takes its grants and expiry.
+   * Without JWT auth there is nothing to refresh.
+   */
+  async refresh(socket: Socket, auth: unknown): Promise<void> {
+    if (!this.jwt) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'this node has no token auth to refresh',
+      );
+    }
+    const grant = await this.jwt.verify(auth);
+    if (grant.user !== socket.grant?.user) {
+      throw new RoomfabricError(
+        ErrorCode.UNAUTHORIZED,
+        'a refreshed token must be for the same user',
+      );
+    }
+    if (socket.connected) this.applyGrant(socket, grant);
+  }
+
+  /** Takes a verified token's grants and closes the socket with 4002 when it expires. */
+  private applyGrant(socket: Socket, grant: AuthGrant): void {
+    socket.grant = grant;
+    socket.data.user = grant.user;
+    clearTimeout(socket.authTimer);
+    if (grant.expiresAt === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a later expiry is re-armed then.
+    const delay = Math.min(Math.max(0, grant.expiresAt - Date.now()), 0x7fffffff);
+    socket.authTimer = setTimeout(() => {
+      if (grant.expiresAt! > Date.now() + 1000) return this.applyGrant(socket, grant);
+      const err = new RoomfabricError(
+        ErrorCode.TOKEN_EXPIRED,
+        'the token has expired; refresh it or reconnect',
+      );
+      socket.sendError(0, err);
+      socket.close(CloseCode.TOKEN_EXPIRED, err.code);
+    }, delay);
+    socket.authTimer.unref();
+  }
+
+  private async runMiddleware(socket: Socket): Promise<void> {
+    for (const middleware of this.middlewares) {
+      await new Promise<void>((resolve, reject) => {
+        const next = (err?: Error) => (err ? reject(err) : resolve());
+        try {
+          const result = middleware(socket, next);
+          if (result instanceof Promise) result.catch(reject);
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    }
+  }
+
+  private open(socket: Socket): void {
+    const edge = this.edge;
+    this.pending.delete(socket);
+    this.authenticating.delete(socket);
+    clearTimeout(socket.handshakeTimer);
+    socket.state = 'open';
+    socket.send(
+      encodeServerFrame({
+        type: FrameType.HELLO,
+        version: PROTOCOL_VERSION,
+        socketId: socket.id,
+        nodeId: edge.nodeId,
+        heartbeatMs: edge.heartbeatMs,
+        maxFrameBytes: edge.limits.maxFrameBytes,
+        maxRoomsPerSocket: edge.limits.maxRoomsPerSocket,
+      }),
+      false,
+    );
+    edge.register(socket);
+  }
+}
