@@ -51,7 +51,7 @@ import {
   type EdgeLimits,
   type EdgeOptions,
 } from './options.js';
-import type { DisconnectReason, Socket } from './socket.js';
+import { SharedBatch, type DisconnectReason, type Socket } from './socket.js';
 
 /** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
 export type Middleware = (socket: Socket, next: (err?: Error) => void) => void | Promise<void>;
@@ -554,7 +554,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.flushPending = false;
     const dirty = this.dirty;
     this.dirty = [];
-    for (const socket of dirty) socket.flush();
+    const shared = new SharedBatch();
+    for (const socket of dirty) socket.flush(shared);
   };
 
   /** Pings every open socket; drops those that sent nothing since the previous beat. */

@@ -1,4 +1,5 @@
 import type { NodeSnapshotSocket } from '@roomfabric/membership';
+import { purgeNodeSockets } from '@roomfabric/server';
 import type { Edge } from './edge.js';
 
 const MAX_REASSERT_PASSES = 5;
@@ -24,8 +25,27 @@ export class LeaseKeeper {
     readonly ttlMs: number,
   ) {}
 
-  /** Renews (and re-asserts) once, then keeps renewing every interval. */
+  /**
+   * Clears what an earlier process with this node id left in the index (a supervisor may
+   * restart a crashed edge before its lease lapsed, and nobody else would ever purge those
+   * sockets), then renews (and re-asserts) once and keeps renewing every interval. Runs
+   * before any socket of this process registers.
+   */
   async start(): Promise<void> {
+    const { membership, bus, nodeId } = this.edge;
+    await membership.dropLease(nodeId);
+    const purged = await purgeNodeSockets({
+      membership,
+      bus,
+      nodeId,
+      batch: 500,
+      reason: 'node-restarted',
+    });
+    if (purged > 0)
+      this.edge.logger.info(
+        { sockets: purged },
+        "purged the sockets of this node id's previous process",
+      );
     await this.tick();
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();

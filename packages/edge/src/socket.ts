@@ -7,6 +7,7 @@ import {
   encodeServerFrame,
   ErrorCode,
   FrameType,
+  isRoomfabricError,
   RoomfabricError,
   CloseCode,
 } from '@roomfabric/protocol';
@@ -128,9 +129,11 @@ export class Socket {
       return this.serial(async () => {
         try {
           await Promise.all(waitFor);
-          await this.edge.membership.join(this.id, rooms);
+          await this.joinIndex(rooms);
         } catch (err) {
-          // Undo the local part so the socket is exactly where it was before.
+          // Undo the local part so the socket is exactly where it was before; a re-assert
+          // that snapshotted the provisional rooms must see that something changed.
+          this.edge.membershipVersion++;
           for (const r of local) this.dropLocal(r.id);
           if (this.state === 'open') {
             this.edge.membership.leave(this.id, added).catch(this.edge.onBackgroundError);
@@ -140,6 +143,28 @@ export class Socket {
       });
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Writes a join to the index. An index that lost this socket (Redis restarted empty,
+   * before this node re-asserted) answers RF_INVALID_ARGUMENT: register it again and retry
+   * once, since the socket is alive and the index is only behind.
+   */
+  private async joinIndex(rooms: string[]): Promise<void> {
+    const { membership } = this.edge;
+    try {
+      await membership.join(this.id, rooms);
+    } catch (err) {
+      if (
+        !isRoomfabricError(err) ||
+        err.code !== ErrorCode.INVALID_ARGUMENT ||
+        this.state !== 'open'
+      )
+        throw err;
+      // Re-register with every room it holds locally (the new ones included), its truth.
+      await membership.addSocket({ socketId: this.id, nodeId: this.nodeId, data: this.data });
+      await membership.join(this.id, [...this.roomSet]);
     }
   }
 
@@ -276,8 +301,12 @@ export class Socket {
     return true;
   }
 
-  /** @internal Writes everything queued, as one WebSocket message when it fits. */
-  flush(): void {
+  /**
+   * @internal Writes everything queued, as one WebSocket message when it fits. `shared`
+   * (one per end-of-turn flush) lets the members of a room, who queued the very same
+   * frames, share one concatenated buffer instead of copying it once each.
+   */
+  flush(shared?: SharedBatch): void {
     this.scheduled = false;
     const out = this.out;
     const bytes = this.outBytes;
@@ -287,7 +316,7 @@ export class Socket {
     if (out.length === 1) {
       this.ws.send(out[0]!);
     } else if (bytes <= MAX_BATCH_BYTES) {
-      this.ws.send(Buffer.concat(out, bytes));
+      this.ws.send(shared ? shared.concat(out, bytes) : Buffer.concat(out, bytes));
     } else {
       let batch: Uint8Array[] = [];
       let size = 0;
@@ -431,3 +460,31 @@ const CLOSE_GRACE_MS = 2000;
 
 /** Largest coalesced WebSocket message; bigger batches are split (a single larger frame goes alone). */
 const MAX_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * @internal The last batch built in one end-of-turn flush. The frames of a broadcast are
+ * the same objects for every member, so consecutive members of a room usually queued
+ * identical lists; they then send the same bytes (ws does not copy or mask server frames).
+ */
+export class SharedBatch {
+  private frames: Uint8Array[] | undefined;
+  private bytes: Buffer | undefined;
+
+  concat(out: Uint8Array[], size: number): Buffer {
+    const last = this.frames;
+    if (last !== undefined && last.length === out.length) {
+      let same = true;
+      for (let i = 0; i < out.length; i++) {
+        if (last[i] !== out[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.bytes!;
+    }
+    const bytes = Buffer.concat(out, size);
+    this.frames = out;
+    this.bytes = bytes;
+    return bytes;
+  }
+}

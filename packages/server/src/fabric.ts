@@ -10,12 +10,16 @@ import {
   encodeBusMessage,
   ErrorCode,
   isErrorCode,
+  isRoomfabricError,
   RoomfabricError,
   Subject,
   type BroadcastMessage,
 } from '@roomfabric/protocol';
 import type { Logger } from './logger.js';
 import type { RaidReport } from './raid.js';
+
+/** One raid request attempt may take this long before it is retried with the same id. */
+const RAID_ATTEMPT_MS = 10_000;
 
 export interface FabricOptions {
   bus: Bus;
@@ -145,7 +149,33 @@ export class Fabric {
     assertRoomId(to);
     const raidId = options.raidId ?? randomBytes(9).toString('base64url');
     const request = encodeBusMessage({ type: BusMessageType.RAID_REQUEST, raidId, from, to });
-    return (await this.request(Subject.raid, request, options.timeoutMs ?? 30_000)) as RaidReport;
+    // A request handed to a replica that dies at that instant is lost; the raid id makes a
+    // retry safe (the index moves once, nodes ignore commits they applied), so retry
+    // temporary failures, and a missing service, until the overall timeout.
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    for (let attempt = 0; ; attempt++) {
+      const left = deadline - Date.now();
+      try {
+        return (await this.request(
+          Subject.raid,
+          request,
+          Math.max(1, Math.min(left, RAID_ATTEMPT_MS)),
+        )) as RaidReport;
+      } catch (err) {
+        const retryable =
+          isRoomfabricError(err) &&
+          (err.temporary ||
+            err.code === ErrorCode.NO_RESPONDERS ||
+            err.code === ErrorCode.REQUEST_TIMEOUT);
+        const pause = Math.min(100 * 2 ** attempt, 1000);
+        if (!retryable || Date.now() + pause >= deadline) throw err;
+        this.logger.warn(
+          { err, raidId, attempt },
+          'raid request failed; retrying with the same raid id',
+        );
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
   }
 
   /** A request on the bus whose answer is a REPLY message; rejects with the reply's error. */

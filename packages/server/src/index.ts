@@ -19,3 +19,5 @@ export {
 export type { IndexCallObserver, ServiceMetricsOptions } from './service-metrics.js';
 export { createJsonLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './logger.js';
+export { purgeNodeSockets } from './purge.js';
+export type { PurgeOptions } from './purge.js';

@@ -3,7 +3,6 @@ import type { Membership } from '@roomfabric/membership';
 import {
   BusMessageType,
   decodeBusMessage,
-  encodeBusMessage,
   encodeReply,
   ErrorCode,
   isRoomfabricError,
@@ -11,6 +10,7 @@ import {
   Subject,
 } from '@roomfabric/protocol';
 import { Fabric } from './fabric.js';
+import { purgeNodeSockets } from './purge.js';
 import type { Logger } from './logger.js';
 import { runRaid, type RaidReport } from './raid.js';
 import type { ServiceMetrics } from './service-metrics.js';
@@ -125,28 +125,19 @@ export class MembershipService {
     const expired = await membership.expiredNodes();
     this.indexAnsweredAt = Date.now();
     for (const node of expired) {
-      let removed = 0;
-      for (;;) {
-        if (this.closed) return;
-        const batch = await membership.purgeNode(node, this.purgeBatch);
-        this.indexAnsweredAt = Date.now();
-        if (batch.length === 0) break;
-        removed += batch.length;
-        await Promise.all(
-          batch.map((s) =>
-            bus.publish(
-              Subject.socketLeft,
-              encodeBusMessage({
-                type: BusMessageType.SOCKET_LEFT,
-                socketId: s.socketId,
-                nodeId: node,
-                rooms: s.rooms,
-                reason: 'node-lost',
-              }),
-            ),
-          ),
-        );
-      }
+      if (this.closed) return;
+      const removed = await purgeNodeSockets({
+        membership,
+        bus,
+        nodeId: node,
+        batch: this.purgeBatch,
+        reason: 'node-lost',
+        stop: () => {
+          this.indexAnsweredAt = Date.now();
+          return this.closed;
+        },
+      });
+      this.indexAnsweredAt = Date.now();
       if (removed > 0) {
         this.stats.purgedNodes++;
         this.stats.purgedSockets += removed;
