@@ -8,6 +8,8 @@ import {
   isRoomfabricError,
   PROTOCOL_VERSION,
   RoomfabricError,
+  roomIdProblem,
+  userRoom,
 } from '@roomfabric/protocol';
 import type { WebSocket } from 'ws';
 import { bindSocket } from './connection.js';
@@ -90,7 +92,7 @@ export class Handshakes {
             await edge.membership.removeSocket(socket.id);
             return;
           }
-          this.open(socket);
+          await this.open(socket);
         },
         (err: unknown) => {
           const refused = isRoomfabricError(err)
@@ -172,12 +174,22 @@ export class Handshakes {
     }
   }
 
-  private open(socket: Socket): void {
+  private async open(socket: Socket): Promise<void> {
     const edge = this.edge;
     this.pending.delete(socket);
     this.authenticating.delete(socket);
     clearTimeout(socket.handshakeTimer);
     socket.state = 'open';
+    // An authenticated user's sockets share a personal room, joined before HELLO so that
+    // an emit to the user right after the connection reaches this socket too.
+    const user = socket.data.user;
+    if (typeof user === 'string' && user.length > 0) {
+      const room = userRoom(user);
+      if (roomIdProblem(room, edge.limits.maxRoomLength) === undefined) {
+        await socket.join(room);
+        if ((socket.state as SocketState) !== 'open') return;
+      }
+    }
     socket.send(
       encodeServerFrame({
         type: FrameType.HELLO,

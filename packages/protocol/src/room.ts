@@ -45,6 +45,15 @@ export function assertRoomId(
   }
 }
 
+/**
+ * The personal room of a user: every socket authenticated as `userId` (one per tab or
+ * device) is in it, so one emit reaches all of them. Reserved, so no client can join or
+ * address another user's personal room.
+ */
+export function userRoom(userId: string): string {
+  return `${RESERVED_ROOM_PREFIX}user:${userId}`;
+}
+
 /** True for ids in the fabric's reserved namespace (see {@link RESERVED_ROOM_PREFIX}). */
 export function isReservedRoom(room: string): boolean {
   return room.startsWith(RESERVED_ROOM_PREFIX);

@@ -1,0 +1,57 @@
+import { connect } from '@roomfabric/client';
+import { userRoom } from '@roomfabric/protocol';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { recorder } from './support/clients.js';
+import { startTestEdge } from './support/edge.js';
+import { waitFor } from './support/raw-client.js';
+
+const SECRET = 'personal-rooms-secret-at-least-32-bytes!';
+const sign = (sub: string) =>
+  new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .sign(new TextEncoder().encode(SECRET));
+
+describe('personal rooms', () => {
+  it('every device of a user is in $user:<id>; one emit reaches all of them and nobody else', async () => {
+    await using t = await startTestEdge({ auth: { secret: SECRET } });
+    const phone = await recorder(t.url, ['dm'], { auth: { token: await sign('ada') } });
+    const laptop = await recorder(t.url, ['dm'], { auth: { token: await sign('ada') } });
+    const other = await recorder(t.url, ['dm'], { auth: { token: await sign('bob') } });
+    // In the room as soon as the client is connected: no join of its own needed.
+    expect(t.edge.sockets.get(phone.client.id!)!.rooms.has(userRoom('ada'))).toBe(true);
+    expect([...phone.client.rooms]).toEqual([]);
+    await t.edge.to(userRoom('ada')).emit('dm', 'to every device of ada');
+    await waitFor(() => phone.got.length === 1 && laptop.got.length === 1, 2000, 'both devices');
+    expect(phone.got[0]).toEqual({
+      event: 'dm',
+      data: 'to every device of ada',
+      room: '$user:ada',
+    });
+    expect(other.got).toEqual([]);
+    const members = await t.edge.in(userRoom('ada')).fetchSockets();
+    expect(members.map((s) => s.id).sort()).toEqual([phone.client.id, laptop.client.id].sort());
+    // Nobody can join or address another user's personal room.
+    await expect(other.client.join(userRoom('ada'))).rejects.toMatchObject({
+      code: 'RF_ROOM_RESERVED',
+    });
+    expect(() => other.client.to(userRoom('ada')).emit('dm', 'x')).not.toThrow();
+    await expect(other.client.to(userRoom('ada')).emitWithAck('dm', 'x')).rejects.toMatchObject({
+      code: 'RF_ROOM_RESERVED',
+    });
+    // The room goes with the last device.
+    phone.client.close();
+    laptop.client.close();
+    await waitFor(() => t.edge.stats().rooms === 1, 2000, 'ada offline');
+    other.client.close();
+  });
+
+  it('a connection without a user id gets no personal room', async () => {
+    await using t = await startTestEdge({ policy: 'open' });
+    const client = connect(t.url);
+    await client.ready();
+    expect([...t.edge.sockets.get(client.id!)!.rooms]).toEqual([]);
+    client.close();
+  });
+});
