@@ -179,6 +179,7 @@ export class Handshakes {
     this.pending.delete(socket);
     this.authenticating.delete(socket);
     clearTimeout(socket.handshakeTimer);
+    socket.handshakeTimer = undefined;
     socket.state = 'open';
     // An authenticated user's sockets share a personal room, joined before HELLO so that
     // an emit to the user right after the connection reaches this socket too.

@@ -73,9 +73,11 @@ export class Socket {
   authTimer: NodeJS.Timeout | undefined;
   /** @internal */ readonly rate: RateLimiter;
   private readonly roomSet = new Set<string>();
-  private readonly handlers = new Map<string, Set<EventHandler>>();
-  private readonly disconnectHandlers = new Set<DisconnectHandler>();
-  private readonly pendingAcks = new Map<number, PendingAck>();
+  // Created on first use: most sockets of a fan-out node never get an app handler or an
+  // ack, and idle connections are what a node holds most of (docs/benchmarks.md, memory).
+  private handlers: Map<string, Set<EventHandler>> | undefined;
+  private disconnectHandlers: Set<DisconnectHandler> | undefined;
+  private pendingAcks: Map<number, PendingAck> | undefined;
   private nextAckId = 1;
   /** Index writes for this socket, in order: join, leave and removal never overtake each other. */
   private ops: Promise<unknown> = Promise.resolve();
@@ -186,19 +188,20 @@ export class Socket {
   on(event: string, handler: EventHandler): this;
   on(event: string, handler: EventHandler | DisconnectHandler): this {
     if (event === 'disconnect') {
-      this.disconnectHandlers.add(handler as DisconnectHandler);
+      (this.disconnectHandlers ??= new Set()).add(handler as DisconnectHandler);
       return this;
     }
     assertEventName(event, this.edge.limits.maxEventLength);
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
+    const handlers = (this.handlers ??= new Map());
+    let set = handlers.get(event);
+    if (!set) handlers.set(event, (set = new Set()));
     set.add(handler as EventHandler);
     return this;
   }
 
   off(event: string, handler: EventHandler | DisconnectHandler): this {
-    if (event === 'disconnect') this.disconnectHandlers.delete(handler as DisconnectHandler);
-    else this.handlers.get(event)?.delete(handler as EventHandler);
+    if (event === 'disconnect') this.disconnectHandlers?.delete(handler as DisconnectHandler);
+    else this.handlers?.get(event)?.delete(handler as EventHandler);
     return this;
   }
 
@@ -229,14 +232,14 @@ export class Socket {
     const timeout = options.timeout ?? 10_000;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pendingAcks.delete(id);
+        this.pendingAcks?.delete(id);
         reject(
           new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no ack for "${event}" within ${timeout} ms`, {
             temporary: true,
           }),
         );
       }, timeout);
-      this.pendingAcks.set(id, { resolve, reject, timer });
+      (this.pendingAcks ??= new Map()).set(id, { resolve, reject, timer });
       this.send(encodeEventFrame(event, encode(data), null, id), false);
     });
   }
@@ -357,7 +360,7 @@ export class Socket {
 
   /** @internal Runs the client's handlers for an event. */
   dispatch(event: string, data: unknown, ack: Ack | undefined): boolean {
-    const set = this.handlers.get(event);
+    const set = this.handlers?.get(event);
     if (!set || set.size === 0) return false;
     for (const handler of set) {
       try {
@@ -372,9 +375,9 @@ export class Socket {
 
   /** @internal Resolves a pending `emitWithAck`. False for an unknown id. */
   settleAck(id: number, data: unknown): boolean {
-    const pending = this.pendingAcks.get(id);
+    const pending = this.pendingAcks?.get(id);
     if (!pending) return false;
-    this.pendingAcks.delete(id);
+    this.pendingAcks!.delete(id);
     clearTimeout(pending.timer);
     pending.resolve(data);
     return true;
@@ -388,11 +391,11 @@ export class Socket {
     clearTimeout(this.authTimer);
     this.out = [];
     this.outBytes = 0;
-    for (const pending of this.pendingAcks.values()) {
+    for (const pending of this.pendingAcks?.values() ?? []) {
       clearTimeout(pending.timer);
       pending.reject(new RoomfabricError(ErrorCode.DISCONNECTED, 'the socket disconnected'));
     }
-    this.pendingAcks.clear();
+    this.pendingAcks = undefined;
     if (!wasOpen) return;
     this.edge.membershipVersion++;
     for (const room of this.roomSet) this.edge.localRooms.remove(room, this);
@@ -400,7 +403,7 @@ export class Socket {
     this.serial(() => this.edge.membership.removeSocket(this.id)).catch(
       this.edge.onBackgroundError,
     );
-    for (const handler of this.disconnectHandlers) {
+    for (const handler of this.disconnectHandlers ?? []) {
       try {
         handler(reason);
       } catch (err) {
