@@ -1,0 +1,149 @@
+import { CpuMeter, describeCpu } from '../cpu.js';
+import { LoadFleet } from '../load/fleet.js';
+import { startProfiles, stopProfiles, topFunctions, type HotFunction } from '../profile.js';
+import { fmt, table, type Progress } from '../report.js';
+import { check, ratio, type Check, type CommonOptions, type ScenarioResult } from '../scenario.js';
+import { sioUrl, startEdges, startInfra, startSioNodes, type Infra } from '../systems.js';
+
+/** Options of the joins scenario. */
+export interface JoinsOptions extends CommonOptions {
+  clients: number;
+  /** JOINs per client, each to a room of its own (an edge allows 128 rooms per socket). */
+  perClient: number;
+  /** JOINs in flight per client. */
+  window: number;
+}
+
+/** Figures of one system (one node). */
+export interface JoinsFigures {
+  clients: number;
+  joins: number;
+  acked: number;
+  failed: number;
+  seconds: number;
+  ackedPerSec: number;
+  cpu: Record<string, number>;
+  profile?: Record<string, HotFunction[]>;
+}
+
+/**
+ * joins: clients on ONE node each join `perClient` rooms of their own, `window` at a time,
+ * and wait for the acks. Ours: JOIN frames; the ack comes once the local set is updated,
+ * the NATS subscription for the (new) room is confirmed and the Redis index is written.
+ * Socket.IO: an `emitWithAck('join')` whose handler calls `socket.join(room)` — a local Set
+ * update; the Redis adapter keeps no index, so it writes nothing.
+ */
+export async function joins(o: JoinsOptions, progress: Progress): Promise<ScenarioResult> {
+  progress.step('starting NATS and Redis');
+  const infra = await startInfra();
+  const checks: Check[] = [];
+  let ours: JoinsFigures;
+  let peer: JoinsFigures | undefined;
+  try {
+    ours = await runSystem('ours', infra, o, progress, checks);
+    if (!o.noPeer) peer = await runSystem('peer', infra, o, progress, checks);
+  } finally {
+    progress.step('stopping');
+    await infra.stop();
+    progress.end();
+  }
+  const row = (name: string, f: JoinsFigures) => [
+    name,
+    f.clients,
+    `${f.acked}/${f.joins}`,
+    f.seconds,
+    f.ackedPerSec,
+    describeCpu(f.cpu),
+  ];
+  const lines = [
+    table(
+      ['system (1 node)', 'clients', 'acked', 'seconds', 'acked joins/s', 'cpu'],
+      [
+        row('roomfabric (Redis index on)', ours),
+        ...(peer ? [row('socket.io + redis-adapter', peer)] : []),
+      ],
+    ),
+  ];
+  for (const [file, top] of Object.entries(ours.profile ?? {})) {
+    lines.push(
+      '',
+      `top self time, ${file}:`,
+      ...top.map((t) => `  ${String(t.selfPct).padStart(5)}%  ${t.fn}`),
+    );
+  }
+  return {
+    scenario: 'joins',
+    params: { ...o },
+    ours,
+    peer,
+    ratio: { ackedPerSec: ratio(ours.ackedPerSec, peer?.ackedPerSec) },
+    goals: [
+      {
+        goal: '>= 50,000 acked joins/s per edge',
+        value: `${fmt(ours.ackedPerSec)}/s`,
+        met: ours.ackedPerSec >= 50_000,
+      },
+    ],
+    checks,
+    table: lines.join('\n'),
+  };
+}
+
+async function runSystem(
+  system: 'ours' | 'peer',
+  infra: Infra,
+  o: JoinsOptions,
+  progress: Progress,
+  checks: Check[],
+): Promise<JoinsFigures> {
+  progress.step(`${system}: starting 1 node`);
+  const profiling = system === 'ours' && o.cpuProf !== undefined;
+  const nodes =
+    system === 'ours'
+      ? await startEdges(infra, 1, { probe: profiling })
+      : await startSioNodes(infra, 1);
+  let fleet: LoadFleet | undefined;
+  try {
+    fleet = await LoadFleet.start(o.loadProcs);
+    progress.step(`${system}: connecting ${o.clients} clients`);
+    const url = system === 'peer' ? sioUrl(nodes.urls[0]!, []) : nodes.urls[0]!;
+    const failed = await fleet.connect(
+      system === 'ours' ? 'rf' : 'sio',
+      [{ url, count: o.clients, rooms: [] }],
+      (n) => progress.update(`${n}/${o.clients}`),
+    );
+    if (failed > 0) throw new Error(`${failed} clients could not connect`);
+    const joins = o.clients * o.perClient;
+    progress.step(`${system}: ${joins} joins, ${o.window} in flight per client`);
+    const cpu = new CpuMeter({
+      node: nodes.pids,
+      nats: [infra.nats.pid],
+      redis: [infra.redis.pid],
+      load: fleet.pids,
+    }).start();
+    if (profiling) await startProfiles(nodes.probes);
+    const result = await fleet.joins({ perClient: o.perClient, prefix: 'j', window: o.window });
+    const usage = cpu.stop();
+    let profile: Record<string, HotFunction[]> | undefined;
+    if (profiling) {
+      const files = await stopProfiles(nodes.probes, o.cpuProf!, 'joins');
+      profile = Object.fromEntries(files.map((f) => [f, topFunctions(f)]));
+    }
+    checks.push(check(`${system} acked joins`, result.acks, joins));
+    const seconds = result.ms / 1000;
+    return {
+      clients: fleet.total,
+      joins,
+      acked: result.acks,
+      failed: result.failed,
+      seconds: Math.round(seconds * 1000) / 1000,
+      ackedPerSec: Math.round(result.acks / seconds),
+      cpu: usage,
+      ...(profile && { profile }),
+    };
+  } finally {
+    progress.step(`${system}: stopping`);
+    await fleet?.stop();
+    await nodes.stop();
+  }
+}

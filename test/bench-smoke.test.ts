@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/*
+ * Smoke run of every benchmark scenario with small sizes, through the built CLI (`npm test`
+ * builds first): each must run to the end and deliver exactly what it had to. No timing
+ * threshold: timings on a CI machine say nothing.
+ */
+
+const run = promisify(execFile);
+const cli = fileURLToPath(new URL('../packages/bench/dist/cli.js', import.meta.url));
+
+interface Result {
+  scenario: string;
+  checks: Array<{ what: string; delivered: number; expected: number; ok: boolean }>;
+  goals: Array<{ goal: string; met: boolean }>;
+}
+
+async function bench(args: string[]): Promise<Result> {
+  const { stdout } = await run(process.execPath, [cli, ...args, '--json', '--load-procs', '1'], {
+    timeout: 40_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as Result;
+}
+
+function expectCounts(result: Result, count: number): void {
+  expect(result.checks.length).toBe(count);
+  for (const c of result.checks)
+    expect(c, c.what).toMatchObject({ delivered: c.expected, ok: true });
+}
+
+describe('benchmarks, small', { timeout: 45_000 }, () => {
+  beforeAll(() => {
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
+  });
+
+  it('fanout: every client gets every message, ours, socket.io and the ceiling', async () => {
+    const result = await bench([
+      'fanout',
+      ...[
+        '--clients',
+        '40',
+        '--burst',
+        '5',
+        '--window',
+        '2',
+        '--duration',
+        '0.3',
+        '--warmup',
+        '0.1',
+      ],
+    ]);
+    expect(result.scenario).toBe('fanout');
+    expectCounts(result, 3);
+  });
+
+  it('bus: node deliveries per broadcast equal the nodes with members', async () => {
+    const result = await bench(['bus', '--rooms', '30']);
+    expectCounts(result, 4);
+  });
+
+  it('raid: every mover is moved, told, and gets the next message', async () => {
+    const result = await bench(['raid', '--clients', '60']);
+    expectCounts(result, 4);
+  });
+
+  it('joins: every join is acked', async () => {
+    const result = await bench(['joins', '--clients', '20', '--per-client', '10']);
+    expectCounts(result, 2);
+  });
+
+  it('memory: every idle connection is held', async () => {
+    const result = await bench(['memory', '--clients', '50']);
+    expectCounts(result, 3);
+  });
+});
