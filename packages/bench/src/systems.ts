@@ -217,3 +217,29 @@ export async function probe(base: string, path: string): Promise<Record<string, 
   if (!res.ok) throw new Error(`GET ${base}${path}: HTTP ${res.status}`);
   return (await res.json()) as Record<string, number>;
 }
+
+/**
+ * Forks the publisher child (`publisher.js`) and connects it the way `kind` publishes:
+ * our server API (`rf`), the Socket.IO Redis emitter (`sio`) or the ws ceiling. The child
+ * is stopped again if it cannot be set up.
+ */
+export async function startPublisher(
+  kind: string,
+  infra: Infra,
+  dataBytes: number,
+): Promise<ChildHandle> {
+  const publisher = forkChild('publisher', 'publisher.js');
+  try {
+    await publisher.waitEvent('ready');
+    await publisher.call('init', {
+      kind,
+      nats: [infra.nats.url],
+      redis: infra.redis.url,
+      dataBytes,
+    });
+    return publisher;
+  } catch (err) {
+    await publisher.stop();
+    throw err;
+  }
+}

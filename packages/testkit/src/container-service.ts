@@ -1,9 +1,9 @@
 import type * as TestcontainersModule from 'testcontainers';
 import type { GenericContainer, StartedTestContainer } from 'testcontainers';
-import { isAddressInUse } from './free-port.js';
+import { restartOnSamePort } from './free-port.js';
 import { OutputBuffer } from './output-buffer.js';
 import { DEFAULT_READY_TIMEOUT_MS, type ExitInfo, type ServiceHandle } from './service-handle.js';
-import { sleep, waitReady } from './wait-ready.js';
+import { waitReady } from './wait-ready.js';
 
 /** The `testcontainers` module, loaded only when a container is really needed. */
 export type Testcontainers = typeof TestcontainersModule;
@@ -105,15 +105,12 @@ export class ContainerService implements ServiceHandle {
   }
 
   async restart(): Promise<void> {
-    await this.stop();
-    try {
-      await this.start();
-    } catch (err) {
-      // Docker may hold the host port for a moment after the old container is removed.
-      if (!(err instanceof Error) || !isAddressInUse(err.message)) throw err;
-      await sleep(500);
-      await this.start();
-    }
+    // Docker may hold the host port for a moment after the old container is removed.
+    await restartOnSamePort(
+      () => this.stop(),
+      () => this.start(),
+      500,
+    );
   }
 
   output(): string {

@@ -57,3 +57,23 @@ export async function retryOnAddressInUse<T>(start: () => Promise<T>): Promise<T
     return start();
   }
 }
+
+/**
+ * Stops a service and starts it again on the same fixed port; when the port is briefly
+ * still held (a lingering socket, a container being removed), waits `pauseMs` and tries
+ * once more.
+ */
+export async function restartOnSamePort(
+  stop: () => Promise<void>,
+  start: () => Promise<void>,
+  pauseMs: number,
+): Promise<void> {
+  await stop();
+  try {
+    await start();
+  } catch (err) {
+    if (!(err instanceof Error) || !isAddressInUse(err.message)) throw err;
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    await start();
+  }
+}

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { removeTempDir, trackChild } from './child-registry.js';
-import { isAddressInUse } from './free-port.js';
+import { restartOnSamePort } from './free-port.js';
 import { OutputBuffer } from './output-buffer.js';
 import { DEFAULT_READY_TIMEOUT_MS, type ExitInfo, type ServiceHandle } from './service-handle.js';
 import { sleep, waitReady } from './wait-ready.js';
@@ -110,15 +110,12 @@ export class ProcessService implements ServiceHandle {
   }
 
   async restart(): Promise<void> {
-    await this.stop();
-    try {
-      await this.start();
-    } catch (err) {
-      // The old socket can linger for a moment on some systems; the port is fixed, so wait.
-      if (!(err instanceof Error) || !isAddressInUse(err.message)) throw err;
-      await sleep(250);
-      await this.start();
-    }
+    // The old socket can linger for a moment on some systems; the port is fixed, so wait.
+    await restartOnSamePort(
+      () => this.stop(),
+      () => this.start(),
+      250,
+    );
   }
 
   output(): string {

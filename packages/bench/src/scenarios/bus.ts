@@ -1,9 +1,16 @@
-import { forkChild } from '../child.js';
+import type { ChildHandle } from '../child.js';
 import { LoadFleet } from '../load/fleet.js';
 import type { ClientGroup } from '../load/worker.js';
 import { table, type Progress } from '../report.js';
 import { check, ratio, type Check, type CommonOptions, type ScenarioResult } from '../scenario.js';
-import { sioUrl, startEdges, startInfra, startSioNodes, type Infra } from '../systems.js';
+import {
+  sioUrl,
+  startEdges,
+  startInfra,
+  startPublisher,
+  startSioNodes,
+  type Infra,
+} from '../systems.js';
 
 /** Options of the bus scenario. */
 export interface BusOptions extends CommonOptions {
@@ -106,16 +113,10 @@ async function runSystem(
   progress.step(`${system}: starting ${o.nodes} nodes`);
   const nodes =
     system === 'ours' ? await startEdges(infra, o.nodes) : await startSioNodes(infra, o.nodes);
-  const publisher = forkChild('publisher', 'publisher.js');
+  let publisher: ChildHandle | undefined;
   let fleet: LoadFleet | undefined;
   try {
-    await publisher.waitEvent('ready');
-    await publisher.call('init', {
-      kind: system === 'ours' ? 'rf' : 'sio',
-      nats: [infra.nats.url],
-      redis: infra.redis.url,
-      dataBytes: o.dataBytes,
-    });
+    publisher = await startPublisher(system === 'ours' ? 'rf' : 'sio', infra, o.dataBytes);
     fleet = await LoadFleet.start(o.loadProcs);
     const groups: ClientGroup[] = [];
     let pairs = 0;
@@ -178,8 +179,8 @@ async function runSystem(
   } finally {
     progress.step(`${system}: stopping`);
     await fleet?.stop();
-    await publisher.call('close', null, 10_000).catch(() => undefined);
-    await publisher.stop();
+    await publisher?.call('close', null, 10_000).catch(() => undefined);
+    await publisher?.stop();
     await nodes.stop();
   }
 }

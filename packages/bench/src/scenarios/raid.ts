@@ -1,10 +1,17 @@
 import type { RaidReport } from '@roomfabric/server';
-import { forkChild } from '../child.js';
+import type { ChildHandle } from '../child.js';
 import { LoadFleet } from '../load/fleet.js';
 import { startProfiles, stopProfiles, topFunctions } from '../profile.js';
 import { fmt, table, type Progress } from '../report.js';
 import { check, ratio, type Check, type CommonOptions, type ScenarioResult } from '../scenario.js';
-import { sioUrl, startEdges, startInfra, startSioNodes, type Infra } from '../systems.js';
+import {
+  sioUrl,
+  startEdges,
+  startInfra,
+  startPublisher,
+  startSioNodes,
+  type Infra,
+} from '../systems.js';
 
 /** Options of the raid scenario. */
 export interface RaidOptions extends CommonOptions {
@@ -124,16 +131,10 @@ async function runSystem(
     system === 'ours'
       ? await startEdges(infra, o.nodes, { probe: o.cpuProf !== undefined })
       : await startSioNodes(infra, o.nodes);
-  const publisher = forkChild('publisher', 'publisher.js');
+  let publisher: ChildHandle | undefined;
   let fleet: LoadFleet | undefined;
   try {
-    await publisher.waitEvent('ready');
-    await publisher.call('init', {
-      kind: system === 'ours' ? 'rf' : 'sio',
-      nats: [infra.nats.url],
-      redis: infra.redis.url,
-      dataBytes: o.dataBytes,
-    });
+    publisher = await startPublisher(system === 'ours' ? 'rf' : 'sio', infra, o.dataBytes);
     fleet = await LoadFleet.start(o.loadProcs);
     progress.step(`${system}: connecting ${o.clients} members of ${FROM}`);
     const groups = nodes.urls.map((url, i) => ({
@@ -201,8 +202,8 @@ async function runSystem(
   } finally {
     progress.step(`${system}: stopping`);
     await fleet?.stop();
-    await publisher.call('close', null, 10_000).catch(() => undefined);
-    await publisher.stop();
+    await publisher?.call('close', null, 10_000).catch(() => undefined);
+    await publisher?.stop();
     await nodes.stop();
   }
 }
