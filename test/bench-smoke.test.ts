@@ -77,4 +77,9 @@ describe('benchmarks, small', { timeout: 45_000 }, () => {
     const result = await bench(['memory', '--clients', '50']);
     expectCounts(result, 3);
   });
+
+  it("streams: every player's last position reaches a member, naive and batched", async () => {
+    const result = await bench(['streams', '--clients', '10', '--duration', '0.5']);
+    expectCounts(result, 2);
+  });
 });

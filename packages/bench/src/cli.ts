@@ -8,6 +8,7 @@ import { fanout } from './scenarios/fanout.js';
 import { joins } from './scenarios/joins.js';
 import { memory } from './scenarios/memory.js';
 import { raid } from './scenarios/raid.js';
+import { streams } from './scenarios/streams.js';
 
 const HELP = `Usage: npm run bench -- <scenario> [options]
 
@@ -21,6 +22,7 @@ Scenarios:
   raid      --clients members of one room over 3 nodes, moved to another room
   joins     acked joins per second on one edge, Redis index on (peer: acked socket.join)
   memory    heap and RSS per idle connection: edge vs plain ws vs Socket.IO
+  streams   --clients players at --hz in one room: naive volatile broadcasts vs a tick stream
   profile-top FILE   the hottest functions of a .cpuprofile
 
 Options:
@@ -40,6 +42,8 @@ Options:
   --no-peer           skip Socket.IO
   --no-ceiling        fanout: skip the plain ws ceiling
   --cpu-prof DIR      profile our nodes while measuring; .cpuprofile files go to DIR
+  --hz N              streams: position updates per player per second (60)
+  --tick-hz N         streams: batches per second (60)
   --levels LIST       fanout: open-loop loads, fractions of the max rate (0.5), e.g. 0.1,0.25,0.5
   --only LIST         fanout: run only these of ours,peer,ceiling (for profiling)
   -h, --help          this help
@@ -67,6 +71,8 @@ const { values, positionals } = parseArgs({
     'cpu-prof': { type: 'string' },
     only: { type: 'string' },
     levels: { type: 'string' },
+    hz: { type: 'string' },
+    'tick-hz': { type: 'string' },
   },
 });
 
@@ -165,6 +171,17 @@ async function main(): Promise<void> {
     case 'memory':
       result = await memory(
         { ...common, loadProcs: num('load-procs', 2, 1, 16), clients: num('clients', 10_000) },
+        progress,
+      );
+      break;
+    case 'streams':
+      result = await streams(
+        {
+          players: num('clients', 100, 2, 2000),
+          hz: num('hz', 60, 1, 240),
+          tickHz: num('tick-hz', 60, 1, 240),
+          durationMs: num('duration', 3, 0.5, 600) * 1000,
+        },
         progress,
       );
       break;

@@ -43,6 +43,7 @@ import { Handshakes } from './handshake.js';
 import { JwtVerifier, matchesAny } from './jwt-auth.js';
 import { LeaseKeeper } from './lease.js';
 import { NodeControl } from './node-control.js';
+import { TickStream, type TickStreamOptions } from './tick-stream.js';
 import {
   positiveMs,
   resolveEdgeLimits,
@@ -162,6 +163,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
   private heartbeat: NodeJS.Timeout | undefined;
   private dirty: Socket[] = [];
   private isStarted = false;
+  private readonly streams = new Set<TickStream>();
   private flushPending = false;
   private closing: Promise<void> | undefined;
 
@@ -342,6 +344,16 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   disconnectSockets(): Promise<void> {
     return this.operator().disconnectSockets();
+  }
+
+  /**
+   * A batched stream of high-rate state for a room (positions, cursors): latest value per
+   * key, one message per tick. See {@link TickStream}. Closed with the edge.
+   */
+  stream(room: string, options: TickStreamOptions): TickStream {
+    const stream = new TickStream(this, room, options);
+    this.streams.add(stream);
+    return stream;
   }
 
   /**
@@ -573,6 +585,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeat);
+    for (const stream of this.streams) stream.close();
     const closed = [...this.socketMap.values(), ...this.handshakes.pending].map(
       (socket) =>
         new Promise<void>((resolve) => {

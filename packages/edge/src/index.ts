@@ -16,3 +16,5 @@ export {
 export type { JsonLoggerOptions, Logger, LogLevel, RaidReport } from '@roomfabric/server';
 export { JwtVerifier, matchesAny } from './jwt-auth.js';
 export type { AuthGrant, JwtAuthOptions } from './jwt-auth.js';
+export { TickStream } from './tick-stream.js';
+export type { TickStreamOptions } from './tick-stream.js';
