@@ -52,7 +52,8 @@ import {
   type EdgeLimits,
   type EdgeOptions,
 } from './options.js';
-import { SharedBatch, type DisconnectReason, type Socket } from './socket.js';
+import { SharedBatch } from './outbound.js';
+import type { DisconnectReason, Socket } from './socket.js';
 
 /** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
 export type Middleware = (socket: Socket, next: (err?: Error) => void) => void | Promise<void>;

@@ -14,6 +14,7 @@ import {
 import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
 import type { AuthGrant } from './jwt-auth.js';
+import { writeFrames, type SharedBatch } from './outbound.js';
 import { RateLimiter } from './rate-limit.js';
 import { Operator } from '@roomfabric/server';
 import type { FabricSocket } from './edge.js';
@@ -316,24 +317,7 @@ export class Socket {
     this.out = [];
     this.outBytes = 0;
     if (this.state === 'closed' || out.length === 0) return;
-    if (out.length === 1) {
-      this.ws.send(out[0]!);
-    } else if (bytes <= MAX_BATCH_BYTES) {
-      this.ws.send(shared ? shared.concat(out, bytes) : Buffer.concat(out, bytes));
-    } else {
-      let batch: Uint8Array[] = [];
-      let size = 0;
-      for (const frame of out) {
-        if (size > 0 && size + frame.length > MAX_BATCH_BYTES) {
-          this.ws.send(Buffer.concat(batch, size));
-          batch = [];
-          size = 0;
-        }
-        batch.push(frame);
-        size += frame.length;
-      }
-      this.ws.send(Buffer.concat(batch, size));
-    }
+    writeFrames(this.ws, out, bytes, shared);
     this.edge.counters.writes++;
   }
 
@@ -460,34 +444,3 @@ export interface AckFn extends Ack {
 
 /** How long a closing peer gets to complete the close handshake before it is cut off. */
 const CLOSE_GRACE_MS = 2000;
-
-/** Largest coalesced WebSocket message; bigger batches are split (a single larger frame goes alone). */
-const MAX_BATCH_BYTES = 1024 * 1024;
-
-/**
- * @internal The last batch built in one end-of-turn flush. The frames of a broadcast are
- * the same objects for every member, so consecutive members of a room usually queued
- * identical lists; they then send the same bytes (ws does not copy or mask server frames).
- */
-export class SharedBatch {
-  private frames: Uint8Array[] | undefined;
-  private bytes: Buffer | undefined;
-
-  concat(out: Uint8Array[], size: number): Buffer {
-    const last = this.frames;
-    if (last !== undefined && last.length === out.length) {
-      let same = true;
-      for (let i = 0; i < out.length; i++) {
-        if (last[i] !== out[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.bytes!;
-    }
-    const bytes = Buffer.concat(out, size);
-    this.frames = out;
-    this.bytes = bytes;
-    return bytes;
-  }
-}
