@@ -1,4 +1,5 @@
 import type {
+  RoomEvent,
   MemberInfo,
   Membership,
   NodeSnapshotSocket,
@@ -82,6 +83,10 @@ export class TimedMembership implements Membership {
     return this.time('raid', () => this.inner.raid(raidId, from, to));
   }
   /** Closes the wrapped index (not timed). */
+  onRoomEvent(listener: (event: RoomEvent) => void): () => void {
+    return this.inner.onRoomEvent(listener);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -31,6 +31,7 @@ import {
   logLevelFromEnv,
   MembershipService,
   Operator,
+  publishRoomEvents,
   RemoteSocket,
   type Logger,
   type OperatorHost,
@@ -201,6 +202,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
       },
     );
     this.fabric = new Fabric({ bus: this.bus, membership: this.membership, logger: this.logger });
+    publishRoomEvents(this.membership, this.bus, this.logger);
     this.operatorHost = {
       fabric: this.fabric,
       toSocket: (m: MemberInfo) =>

@@ -5,6 +5,7 @@ export type {
   NodeSnapshotSocket,
   PurgedSocket,
   RaidResult,
+  RoomEvent,
 } from './membership.js';
 export { MemoryMembership, type MemoryMembershipOptions } from './memory-membership.js';
 export { RedisMembership, type RedisMembershipOptions } from './redis-membership.js';

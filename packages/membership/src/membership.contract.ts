@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaseContract } from './membership-lease.contract.js';
+import { lifecycleContract } from './membership-lifecycle.contract.js';
 import { nodeContract } from './membership-node.contract.js';
 import { raidContract } from './membership-raid.contract.js';
 import { type MakeFixture, member, sorted } from './membership-fixture.contract.js';
@@ -122,5 +123,6 @@ export function membershipContract(name: string, make: MakeFixture): void {
     nodeContract(make);
     leaseContract(make);
     raidContract(make);
+    lifecycleContract(make);
   });
 }

@@ -6,6 +6,16 @@ export interface MemberInfo {
   data: unknown;
 }
 
+/**
+ * A room's lifecycle: `occupied` when it gets its first member anywhere in the cluster,
+ * `vacated` when it loses its last. Decided atomically with the change that caused it, so
+ * two nodes joining at once give exactly one `occupied`.
+ */
+export interface RoomEvent {
+  room: string;
+  kind: 'occupied' | 'vacated';
+}
+
 /** A socket removed by a purge, with the rooms it was taken out of. */
 export interface PurgedSocket {
   socketId: string;
@@ -97,6 +107,14 @@ export interface Membership {
    * of them in `from` or all in `to`. Idempotent per `raidId`.
    */
   raid(raidId: string, from: string, to: string): Promise<RaidResult>;
+
+  /**
+   * Hears the room lifecycle events of the changes this instance makes (joins, leaves,
+   * removals, purges, re-asserts, raids), each decided atomically with its change. Every
+   * change runs in exactly one instance, so each event is heard once. Returns a function
+   * that stops listening.
+   */
+  onRoomEvent(listener: (event: RoomEvent) => void): () => void;
 
   /** Releases connections. The instance is unusable afterwards. */
   close(): Promise<void>;

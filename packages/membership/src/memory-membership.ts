@@ -1,5 +1,6 @@
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import type {
+  RoomEvent,
   MemberInfo,
   Membership,
   MovedMember,
@@ -35,6 +36,9 @@ export class MemoryMembership implements Membership {
   private readonly raids = new Map<string, { moved: MovedMember[]; expiresAt: number }>();
   private readonly raidTtlMs: number;
   private closed = false;
+  private readonly roomListeners = new Set<(event: RoomEvent) => void>();
+  /** Lifecycle events of the change in progress, reported once it is complete. */
+  private events: RoomEvent[] = [];
 
   constructor(options: MemoryMembershipOptions = {}) {
     this.raidTtlMs = options.raidResultTtlMs ?? 3_600_000;
@@ -200,6 +204,11 @@ export class MemoryMembership implements Membership {
     });
   }
 
+  onRoomEvent(listener: (event: RoomEvent) => void): () => void {
+    this.roomListeners.add(listener);
+    return () => this.roomListeners.delete(listener);
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.sockets.clear();
@@ -255,7 +264,10 @@ export class MemoryMembership implements Membership {
   private addMember(entry: Entry, room: string): void {
     entry.rooms.add(room);
     let members = this.rooms.get(room);
-    if (!members) this.rooms.set(room, (members = new Set()));
+    if (!members) {
+      this.rooms.set(room, (members = new Set()));
+      this.events.push({ room, kind: 'occupied' });
+    }
     members.add(entry.info.socketId);
   }
 
@@ -263,7 +275,10 @@ export class MemoryMembership implements Membership {
     const members = this.rooms.get(room);
     if (!members) return;
     members.delete(socketId);
-    if (members.size === 0) this.rooms.delete(room);
+    if (members.size === 0) {
+      this.rooms.delete(room);
+      this.events.push({ room, kind: 'vacated' });
+    }
   }
 
   private run<T>(fn: () => T): Promise<T> {
@@ -276,6 +291,10 @@ export class MemoryMembership implements Membership {
       return Promise.resolve(fn());
     } catch (err) {
       return Promise.reject(err);
+    } finally {
+      const events = this.events;
+      this.events = [];
+      for (const event of events) for (const listener of this.roomListeners) listener(event);
     }
   }
 }

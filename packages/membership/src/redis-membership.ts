@@ -2,6 +2,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import { ErrorCode, RoomfabricError, isRoomfabricError } from '@roomfabric/protocol';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
+  RoomEvent,
   MemberInfo,
   Membership,
   MovedMember,
@@ -93,6 +94,7 @@ export class RedisMembership implements Membership {
   private readonly redis: Redis;
   private readonly ownsConnection: boolean;
   private readonly keys: RedisKeys;
+  private readonly roomListeners = new Set<(event: RoomEvent) => void>();
   private readonly raidTtlMs: number;
   private readonly chunk: number;
   private closed = false;
@@ -123,25 +125,25 @@ export class RedisMembership implements Membership {
   removeSocket(socketId: string): Promise<string[]> {
     return this.call('removeSocket', async () => {
       const keys = [this.keys.socketInfo(socketId)];
-      return (await this.script('removeSocket', keys, [socketId])) as string[];
+      return this.withEvents<string[]>(await this.script('removeSocket', keys, [socketId]));
     });
   }
 
   join(socketId: string, rooms: readonly string[]): Promise<string[]> {
     return this.call('join', async () => {
       const keys = [this.keys.socketInfo(socketId), this.keys.socketRooms(socketId)];
-      const added = (await this.script('join', keys, [socketId, ...rooms])) as string[] | null;
-      if (added === null) {
+      const raw = await this.script('join', keys, [socketId, ...rooms]);
+      if (raw === null) {
         throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `unknown socket ${socketId}`);
       }
-      return added;
+      return this.withEvents<string[]>(raw);
     });
   }
 
   leave(socketId: string, rooms: readonly string[]): Promise<string[]> {
     return this.call('leave', async () => {
       const keys = [this.keys.socketRooms(socketId)];
-      return (await this.script('leave', keys, [socketId, ...rooms])) as string[];
+      return this.withEvents<string[]>(await this.script('leave', keys, [socketId, ...rooms]));
     });
   }
 
@@ -224,7 +226,9 @@ export class RedisMembership implements Membership {
       positiveInteger('batch', batch);
       const k = this.keys;
       const keys = [k.lease(nodeId), k.nodeSockets(nodeId), k.leases()];
-      const out = (await this.script('purgeNode', keys, [nodeId, batch])) as [string, string[]][];
+      const out = this.withEvents<[string, string[]][]>(
+        await this.script('purgeNode', keys, [nodeId, batch]),
+      );
       return out.map(([socketId, rooms]) => ({ socketId, rooms }));
     });
   }
@@ -241,14 +245,16 @@ export class RedisMembership implements Membership {
       const stale = current.filter((id) => !listed.has(id));
       const nodeKey = [this.keys.nodeSockets(nodeId)];
       for (let i = 0; i < stale.length; i += this.chunk) {
-        await this.script('reassertPrune', nodeKey, [nodeId, ...stale.slice(i, i + this.chunk)]);
+        this.withEvents(
+          await this.script('reassertPrune', nodeKey, [nodeId, ...stale.slice(i, i + this.chunk)]),
+        );
       }
       for (let i = 0; i < sockets.length; i += this.chunk) {
         const args: Arg[] = [nodeId];
         for (const s of sockets.slice(i, i + this.chunk)) {
           args.push(s.socketId, packData(s.data), s.rooms.length, ...s.rooms);
         }
-        await this.script('reassertUpsert', nodeKey, args);
+        this.withEvents(await this.script('reassertUpsert', nodeKey, args));
       }
     });
   }
@@ -259,14 +265,29 @@ export class RedisMembership implements Membership {
       distinctRooms(from, to);
       const k = this.keys;
       const keys = [k.raid(raidId), k.room(from), k.room(to)];
-      const [repeated, packed] = (await this.script(
-        'raid',
-        keys,
-        [from, to, this.raidTtlMs],
-        true,
-      )) as [number, Buffer];
+      const [repeated, packed] = this.withEvents<[number, Buffer]>(
+        await this.script('raid', keys, [from, to, this.raidTtlMs], true),
+      );
       return { moved: unpackMoved(packed), repeated: repeated === 1 };
     });
+  }
+
+  onRoomEvent(listener: (event: RoomEvent) => void): () => void {
+    this.roomListeners.add(listener);
+    return () => this.roomListeners.delete(listener);
+  }
+
+  /** Unwraps `{ result, occupied, vacated }` from a changing script and reports the events. */
+  private withEvents<T>(raw: unknown): T {
+    const [result, occupied, vacated] = raw as [T, Array<string | Buffer>, Array<string | Buffer>];
+    if (this.roomListeners.size > 0) {
+      const events: RoomEvent[] = [
+        ...occupied.map((r) => ({ room: text(r), kind: 'occupied' as const })),
+        ...vacated.map((r) => ({ room: text(r), kind: 'vacated' as const })),
+      ];
+      for (const event of events) for (const listener of this.roomListeners) listener(event);
+    }
+    return result;
   }
 
   async close(): Promise<void> {

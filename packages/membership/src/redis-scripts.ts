@@ -33,11 +33,22 @@ local function unlink_node(n, s)
   redis.call('SREM', nk, s)
   if redis.call('EXISTS', nk) == 0 then redis.call('SREM', NODES, n) end
 end
+-- Room lifecycle, decided here, atomically with the change: a room that got its first
+-- member (occupied) or lost its last (vacated). Every changing script returns both lists.
+local EV_O, EV_V = {}, {}
+local function added_to(r)
+  if redis.call('HLEN', room_key(r)) == 1 then EV_O[#EV_O + 1] = r end
+end
+local function removed_from(r)
+  if redis.call('EXISTS', room_key(r)) == 0 then EV_V[#EV_V + 1] = r end
+end
 -- Takes a socket out of every room and deletes its keys (not its node's set).
 local function drop_socket(s)
   local rk = rooms_key(s)
   local rooms = redis.call('SMEMBERS', rk)
-  for i = 1, #rooms do redis.call('HDEL', room_key(rooms[i]), s) end
+  for i = 1, #rooms do
+    if redis.call('HDEL', room_key(rooms[i]), s) == 1 then removed_from(rooms[i]) end
+  end
   redis.call('DEL', rk, info_key(s))
   return rooms
 end
@@ -73,7 +84,7 @@ local s = ARGV[2]
 local n = redis.call('HGET', KEYS[1], 'n')
 local rooms = drop_socket(s)
 if n then unlink_node(n, s) end
-return rooms`,
+return { rooms, EV_O, EV_V }`,
   },
   /** KEYS: info, socket rooms. ARGV: P, socket, rooms... Nil for an unknown socket. */
   join: {
@@ -84,11 +95,11 @@ if not n then return false end
 local s, added = ARGV[2], {}
 for i = 3, #ARGV do
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    redis.call('HSET', room_key(ARGV[i]), s, n)
+    if redis.call('HSET', room_key(ARGV[i]), s, n) == 1 then added_to(ARGV[i]) end
     added[#added + 1] = ARGV[i]
   end
 end
-return added`,
+return { added, EV_O, EV_V }`,
   },
   /** KEYS: socket rooms. ARGV: P, socket, rooms... Returns the rooms left. */
   leave: {
@@ -97,11 +108,11 @@ return added`,
 local s, left = ARGV[2], {}
 for i = 3, #ARGV do
   if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
-    redis.call('HDEL', room_key(ARGV[i]), s)
+    if redis.call('HDEL', room_key(ARGV[i]), s) == 1 then removed_from(ARGV[i]) end
     left[#left + 1] = ARGV[i]
   end
 end
-return left`,
+return { left, EV_O, EV_V }`,
   },
   /** KEYS: room. ARGV: P. Returns flat [socket, node, data, ...], read in one step. */
   members: {
@@ -163,7 +174,7 @@ return 1`,
   purgeNode: {
     keys: 3,
     body: `
-if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return { {}, EV_O, EV_V } end
 local n, out = ARGV[2], {}
 local ids = redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))
 for i = 1, #ids do
@@ -175,7 +186,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('ZREM', KEYS[3], n)
   redis.call('SREM', NODES, n)
 end
-return out`,
+return { out, EV_O, EV_V }`,
   },
   /** KEYS: node set. ARGV: P, node, sockets... Drops those still registered on the node. */
   reassertPrune: {
@@ -187,7 +198,7 @@ for i = 3, #ARGV do
   if redis.call('HGET', info_key(s), 'n') == n then drop_socket(s); removed = removed + 1 end
   unlink_node(n, s)
 end
-return removed`,
+return { removed, EV_O, EV_V }`,
   },
   /**
    * KEYS: node set. ARGV: P, node, then per socket: id, data, room count, rooms...
@@ -210,17 +221,17 @@ while i <= #ARGV do
   for _, r in ipairs(redis.call('SMEMBERS', rk)) do
     if not want[r] then
       redis.call('SREM', rk, r)
-      redis.call('HDEL', room_key(r), s)
+      if redis.call('HDEL', room_key(r), s) == 1 then removed_from(r) end
     end
   end
   for j = i, i + k - 1 do
     redis.call('SADD', rk, ARGV[j])
-    redis.call('HSET', room_key(ARGV[j]), s, n)
+    if redis.call('HSET', room_key(ARGV[j]), s, n) == 1 then added_to(ARGV[j]) end
   end
   i = i + k
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', NODES, n) end
-return 1`,
+return { 1, EV_O, EV_V }`,
   },
   /**
    * KEYS: raid result, from, to. ARGV: P, from, to, result ttl ms.
@@ -232,9 +243,13 @@ return 1`,
     keys: 3,
     body: `
 local prev = redis.call('GET', KEYS[1])
-if prev then return { 1, prev } end
+if prev then return { { 1, prev }, EV_O, EV_V } end
 local call, f, t = redis.call, ARGV[2], ARGV[3]
 local moved = call('HGETALL', KEYS[2])
+if #moved > 0 then
+  EV_V[1] = f
+  if call('EXISTS', KEYS[3]) == 0 then EV_O[1] = t end
+end
 for i = 1, #moved, 2 do
   local rk = P .. ':{s:' .. esc(moved[i]) .. '}:r'
   call('SREM', rk, f)
@@ -251,7 +266,7 @@ if #moved > 0 then
 end
 local packed = cmsgpack.pack(moved)
 call('SET', KEYS[1], packed, 'PX', ARGV[4])
-return { 0, packed }`,
+return { { 0, packed }, EV_O, EV_V }`,
   },
 } satisfies Record<string, ScriptSource>;
 

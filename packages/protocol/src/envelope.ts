@@ -13,6 +13,7 @@ export const BusMessageType = {
   REPLY: 5,
   RAID_REQUEST: 6,
   SOCKET_LEFT: 7,
+  ROOM_EVENT: 8,
 } as const;
 
 export type BusMessageType = (typeof BusMessageType)[keyof typeof BusMessageType];
@@ -114,6 +115,16 @@ export interface SocketLeftMessage {
   reason: string;
 }
 
+/**
+ * Published on `rf.evt.room` when a room got its first member in the cluster
+ * (`occupied`) or lost its last (`vacated`), as decided by the index atomically.
+ */
+export interface RoomEventMessage {
+  type: typeof BusMessageType.ROOM_EVENT;
+  room: string;
+  kind: 'occupied' | 'vacated';
+}
+
 export type BusMessage =
   | BroadcastMessage
   | ControlMessage
@@ -121,7 +132,8 @@ export type BusMessage =
   | RaidCommitMessage
   | ReplyMessage
   | RaidRequestMessage
-  | SocketLeftMessage;
+  | SocketLeftMessage
+  | RoomEventMessage;
 
 export function encodeBusMessage(msg: BusMessage): Uint8Array {
   switch (msg.type) {
@@ -155,6 +167,8 @@ export function encodeBusMessage(msg: BusMessage): Uint8Array {
       return encode([msg.type, msg.ok, msg.code, msg.message, msg.data]);
     case BusMessageType.SOCKET_LEFT:
       return encode([msg.type, msg.socketId, msg.nodeId, msg.rooms, msg.reason]);
+    case BusMessageType.ROOM_EVENT:
+      return encode([msg.type, msg.room, msg.kind]);
   }
 }
 
@@ -246,6 +260,13 @@ function checkShape(v: unknown[]): BusMessage | undefined {
       const [, socketId, nodeId, rooms, reason] = v;
       if (isStr(socketId) && isStr(nodeId) && isStrArray(rooms) && isStr(reason)) {
         return { type: BusMessageType.SOCKET_LEFT, socketId, nodeId, rooms, reason };
+      }
+      return undefined;
+    }
+    case BusMessageType.ROOM_EVENT: {
+      const [, room, kind] = v;
+      if (isStr(room) && (kind === 'occupied' || kind === 'vacated')) {
+        return { type: BusMessageType.ROOM_EVENT, room, kind };
       }
       return undefined;
     }

@@ -162,4 +162,6 @@ export const Subject = {
   raid: 'rf.svc.raid',
   /** Sockets the fabric removed on its own (purge of a dead node). */
   socketLeft: 'rf.evt.leave',
+  /** Room lifecycle: first member in (occupied), last member out (vacated). */
+  roomEvents: 'rf.evt.room',
 } as const;

@@ -21,3 +21,4 @@ export { createJsonLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';
 export type { JsonLoggerOptions, Logger, LogLevel } from './logger.js';
 export { purgeNodeSockets } from './purge.js';
 export type { PurgeOptions } from './purge.js';
+export { publishRoomEvents } from './room-events.js';

@@ -174,6 +174,27 @@ export class RoomfabricServer {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Calls `handler` when a room gets its first member anywhere in the cluster (`occupied`)
+   * or loses its last (`vacated`). Resolves with a function that stops it.
+   *
+   * @example
+   * await rf.onRoomEvent(({ room, kind }) => kind === 'vacated' && saveAndUnload(room));
+   */
+  async onRoomEvent(
+    handler: (event: { room: string; kind: 'occupied' | 'vacated' }) => void,
+  ): Promise<() => void> {
+    const sub = await this.fabric.bus.subscribe(Subject.roomEvents, (payload) => {
+      try {
+        const msg = decodeBusMessage(payload);
+        if (msg.type === BusMessageType.ROOM_EVENT) handler({ room: msg.room, kind: msg.kind });
+      } catch (err) {
+        this.fabric.logger.debug({ err }, 'dropped a malformed room event');
+      }
+    });
+    return () => sub.unsubscribe();
+  }
+
   /** Releases the NATS and Redis connections it opened. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -11,6 +11,7 @@ import {
 } from '@roomfabric/protocol';
 import { Fabric } from './fabric.js';
 import { purgeNodeSockets } from './purge.js';
+import { publishRoomEvents } from './room-events.js';
 import type { Logger } from './logger.js';
 import { runRaid, type RaidReport } from './raid.js';
 import type { ServiceMetrics } from './service-metrics.js';
@@ -62,6 +63,7 @@ export class MembershipService {
   private indexAnsweredAt = 0;
 
   constructor(private readonly options: MembershipServiceOptions) {
+    publishRoomEvents(options.membership, options.bus, options.logger);
     this.fabric = new Fabric({
       bus: options.bus,
       membership: options.membership,
