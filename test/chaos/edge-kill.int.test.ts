@@ -23,7 +23,7 @@
  * its lease is still alive (a process supervisor such as systemd or Kubernetes). The
  * fabric must leave no ghost either way.
  */
-import { createServer, type RoomfabricServer } from '@roomfabric/server';
+import type { RoomfabricServer } from '@roomfabric/server';
 import { startCluster, type ClusterHandle, type EdgeHandle } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { openChaosClients, type ChaosClient } from '../support/chaos-clients.js';
@@ -36,7 +36,12 @@ import {
   spread,
 } from '../support/chaos-fabric.js';
 import { indexDiff, stillIndexed } from '../support/chaos-index.js';
-import { duplicates, Traffic, waitDelivered } from '../support/chaos-traffic.js';
+import {
+  chaosBackends,
+  duplicates,
+  type Traffic,
+  waitDelivered,
+} from '../support/chaos-traffic.js';
 
 const CLIENTS = 45;
 const GROUPS = 5;
@@ -57,7 +62,6 @@ interface Fixture {
   traffic: Traffic;
   clients: ChaosClient[];
   left: Map<string, number>;
-  stopLeft: () => void;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -68,13 +72,8 @@ async function fixture(leaseTtlMs = LEASE_TTL_MS): Promise<Fixture> {
     edgeArgs: chaosEdgeArgs(leaseTtlMs),
     membershipArgs: MEMBERSHIP_ARGS,
   });
-  const server = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-  const publisher = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-  const left = new Map<string, number>();
-  const stopLeft = await server.onSocketLeft((e) =>
-    left.set(e.socketId, (left.get(e.socketId) ?? 0) + 1),
-  );
-  const traffic = new Traffic(publisher, ROOMS);
+  const backends = await chaosBackends(cluster, ROOMS);
+  const { server, publisher, traffic, left } = backends;
   const clients = await openChaosClients(
     cluster.edges.map((e) => e.url),
     CLIENTS,
@@ -89,13 +88,9 @@ async function fixture(leaseTtlMs = LEASE_TTL_MS): Promise<Fixture> {
     traffic,
     clients,
     left,
-    stopLeft,
     async [Symbol.asyncDispose]() {
-      await traffic.stop();
-      stopLeft();
       for (const c of clients) c.client.close();
-      await server.close();
-      await publisher.close();
+      await backends.close();
       await cluster[Symbol.asyncDispose]();
     },
   };

@@ -17,7 +17,7 @@
  * log lines are printed as a figure only.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type RaidReport, type RoomfabricServer } from '@roomfabric/server';
+import type { RaidReport, RoomfabricServer } from '@roomfabric/server';
 import { startCluster, startMembership } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import {
@@ -30,7 +30,12 @@ import {
   TEMPORARY_CODES,
 } from '../support/chaos-fabric.js';
 import { indexDiff, stillIndexed } from '../support/chaos-index.js';
-import { duplicates, SwarmReceiver, Traffic, waitDelivered } from '../support/chaos-traffic.js';
+import {
+  chaosBackends,
+  duplicates,
+  SwarmReceiver,
+  waitDelivered,
+} from '../support/chaos-traffic.js';
 import { openSwarm } from '../support/swarm.js';
 
 const CLIENTS = 45;
@@ -81,13 +86,8 @@ describe('chaos: membership service killed and restarted, two replicas', () => {
     if (logLevel === undefined) delete process.env.RF_LOG_LEVEL;
     else process.env.RF_LOG_LEVEL = logLevel;
     const replica1 = cluster.membership;
-    const server = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-    const publisher = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-    const left = new Map<string, number>();
-    const stopLeft = await server.onSocketLeft((e) =>
-      left.set(e.socketId, (left.get(e.socketId) ?? 0) + 1),
-    );
-    const traffic = new Traffic(publisher, ROOMS);
+    const backends = await chaosBackends(cluster, ROOMS);
+    const { server, traffic, left } = backends;
     const swarm = await openSwarm(
       cluster.edges.map((e) => e.url),
       CLIENTS,
@@ -217,11 +217,8 @@ describe('chaos: membership service killed and restarted, two replicas', () => {
       expect(dupes).toBe(0);
       expect(traffic.failures).toBe(0);
     } finally {
-      await traffic.stop();
-      stopLeft();
       for (const c of swarm) c.close();
-      await server.close();
-      await publisher.close();
+      await backends.close();
     }
   }, 90_000);
 });

@@ -17,7 +17,7 @@
  * Clients of the dead node that reconnect and rejoin the source room after the index
  * moved it stay there ("stragglers", printed): they were not connected when the raid ran.
  */
-import { createServer, type RaidReport } from '@roomfabric/server';
+import { type createServer, type RaidReport } from '@roomfabric/server';
 import { startCluster } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { openChaosClients, type ChaosClient } from '../support/chaos-clients.js';
@@ -30,7 +30,7 @@ import {
   sleep,
 } from '../support/chaos-fabric.js';
 import { indexDiff, stillIndexed } from '../support/chaos-index.js';
-import { duplicates, Traffic, waitDelivered } from '../support/chaos-traffic.js';
+import { chaosBackends, duplicates, waitDelivered } from '../support/chaos-traffic.js';
 
 const CLIENTS = 45;
 const MOVERS = 36;
@@ -51,9 +51,8 @@ describe('chaos: raid while an edge dies', () => {
       edgeArgs: chaosEdgeArgs(),
       membershipArgs: MEMBERSHIP_ARGS,
     });
-    const server = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-    const publisher = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-    const traffic = new Traffic(publisher, ROOMS);
+    const backends = await chaosBackends(cluster, ROOMS);
+    const { server, traffic } = backends;
     const clients = await openChaosClients(
       cluster.edges.map((e) => e.url),
       CLIENTS,
@@ -169,10 +168,8 @@ describe('chaos: raid while an edge dies', () => {
       expect(dupes).toBe(0);
       expect(traffic.failures).toBe(0);
     } finally {
-      await traffic.stop();
       for (const c of clients) c.client.close();
-      await server.close();
-      await publisher.close();
+      await backends.close();
     }
   }, 120_000);
 });

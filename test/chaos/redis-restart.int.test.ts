@@ -11,7 +11,6 @@
  *   temporary code, `docs/errors.md`, and succeed when retried);
  * - broadcasts never depend on Redis: every member gets every message, none twice.
  */
-import { createServer } from '@roomfabric/server';
 import { startCluster } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import {
@@ -23,7 +22,12 @@ import {
   TEMPORARY_CODES,
 } from '../support/chaos-fabric.js';
 import { indexDiff } from '../support/chaos-index.js';
-import { duplicates, SwarmReceiver, Traffic, waitDelivered } from '../support/chaos-traffic.js';
+import {
+  chaosBackends,
+  duplicates,
+  SwarmReceiver,
+  waitDelivered,
+} from '../support/chaos-traffic.js';
 import { openSwarm, type SwarmClient } from '../support/swarm.js';
 
 const CLIENTS = 45;
@@ -60,9 +64,8 @@ describe('chaos: Redis restarted empty', () => {
       edgeArgs: chaosEdgeArgs(),
       membershipArgs: MEMBERSHIP_ARGS,
     });
-    const server = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-    const publisher = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
-    const traffic = new Traffic(publisher, ROOMS);
+    const backends = await chaosBackends(cluster, ROOMS);
+    const { server, traffic } = backends;
     const swarm = await openSwarm(
       cluster.edges.map((e) => e.url),
       CLIENTS,
@@ -137,10 +140,8 @@ describe('chaos: Redis restarted empty', () => {
       expect(duplicates(receivers)).toBe(0);
       expect(traffic.failures).toBe(0);
     } finally {
-      await traffic.stop();
       for (const c of swarm) c.close();
-      await server.close();
-      await publisher.close();
+      await backends.close();
     }
   }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { resolveCliBin, type NatsHandle } from '@roomfabric/testkit';
+import { sleep } from './raw-client.js';
 
 /*
  * Shared settings and probes of the chaos suites (test/chaos): fast failure detection,
@@ -44,7 +45,7 @@ export function chaosEdgeArgs(leaseTtlMs = LEASE_TTL_MS): string[] {
   ];
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /**
  * Polls `check` every `everyMs` until it returns true; resolves with the elapsed ms, or

@@ -1,4 +1,4 @@
-import type { RoomfabricServer } from '@roomfabric/server';
+import { createServer, type RoomfabricServer } from '@roomfabric/server';
 import { pollUntil, sleep } from './chaos-fabric.js';
 import type { SwarmClient } from './swarm.js';
 
@@ -275,4 +275,34 @@ export function duplicates(receivers: readonly Receiver[]): number {
     n += r.ledger.duplicates;
   }
   return n;
+}
+
+/**
+ * What every chaos scenario drives the cluster with: a server API connection for checks,
+ * another one publishing the traffic (so the two never share a NATS connection), and a
+ * count of leave events per socket. `close()` stops the traffic and both connections.
+ */
+export async function chaosBackends(
+  cluster: { natsUrls: string[]; redis: { url: string } },
+  rooms: readonly string[],
+) {
+  const server = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
+  const publisher = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
+  const left = new Map<string, number>();
+  const stopLeft = await server.onSocketLeft((e) =>
+    left.set(e.socketId, (left.get(e.socketId) ?? 0) + 1),
+  );
+  const traffic = new Traffic(publisher, rooms);
+  return {
+    server,
+    publisher,
+    traffic,
+    left,
+    async close(): Promise<void> {
+      await traffic.stop();
+      stopLeft();
+      await server.close();
+      await publisher.close();
+    },
+  };
 }
