@@ -243,3 +243,30 @@ export async function startPublisher(
     throw err;
   }
 }
+
+/**
+ * Starts NATS and Redis (and the membership service when asked), runs our system and then,
+ * unless `noPeer`, Socket.IO on them, and stops them again whatever happens.
+ */
+export async function runOursAndPeer<F, C>(
+  options: { withMembership?: boolean; noPeer?: boolean },
+  progress: { step(text: string): void; end(): void },
+  checks: C[],
+  runSystem: (system: 'ours' | 'peer', infra: Infra, checks: C[]) => Promise<F>,
+): Promise<{ ours: F; peer: F | undefined }> {
+  progress.step(
+    options.withMembership
+      ? 'starting NATS, Redis and the membership service'
+      : 'starting NATS and Redis',
+  );
+  const infra = await startInfra(options.withMembership ?? false);
+  try {
+    const ours = await runSystem('ours', infra, checks);
+    const peer = options.noPeer ? undefined : await runSystem('peer', infra, checks);
+    return { ours, peer };
+  } finally {
+    progress.step('stopping NATS and Redis');
+    await infra.stop();
+    progress.end();
+  }
+}

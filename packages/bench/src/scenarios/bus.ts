@@ -6,7 +6,7 @@ import { check, ratio, type Check, type CommonOptions, type ScenarioResult } fro
 import {
   sioUrl,
   startEdges,
-  startInfra,
+  runOursAndPeer,
   startPublisher,
   startSioNodes,
   type Infra,
@@ -53,19 +53,13 @@ const roomName = (i: number) => `bus:${String(i).padStart(5, '0')}`;
  * (`GET /stats`, `busInByRoom`) for the edges, Redis subscriber messages for Socket.IO.
  */
 export async function bus(o: BusOptions, progress: Progress): Promise<ScenarioResult> {
-  progress.step('starting NATS and Redis');
-  const infra = await startInfra();
-  let ours: BusFigures;
-  let peer: BusFigures | undefined;
   const checks: Check[] = [];
-  try {
-    ours = await runSystem('ours', infra, o, progress, checks);
-    if (!o.noPeer) peer = await runSystem('peer', infra, o, progress, checks);
-  } finally {
-    progress.step('stopping NATS and Redis');
-    await infra.stop();
-    progress.end();
-  }
+  const { ours, peer } = await runOursAndPeer(
+    { withMembership: false, noPeer: o.noPeer },
+    progress,
+    checks,
+    (system, infra) => runSystem(system, infra, o, progress, checks),
+  );
   const row = (name: string, f: BusFigures) => [
     name,
     f.broadcasts,

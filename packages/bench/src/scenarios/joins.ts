@@ -3,7 +3,7 @@ import { LoadFleet } from '../load/fleet.js';
 import { startProfiles, stopProfiles, topFunctions, type HotFunction } from '../profile.js';
 import { fmt, table, type Progress } from '../report.js';
 import { check, ratio, type Check, type CommonOptions, type ScenarioResult } from '../scenario.js';
-import { sioUrl, startEdges, startInfra, startSioNodes, type Infra } from '../systems.js';
+import { sioUrl, startEdges, runOursAndPeer, startSioNodes, type Infra } from '../systems.js';
 
 /** Options of the joins scenario. */
 export interface JoinsOptions extends CommonOptions {
@@ -34,19 +34,13 @@ export interface JoinsFigures {
  * update; the Redis adapter keeps no index, so it writes nothing.
  */
 export async function joins(o: JoinsOptions, progress: Progress): Promise<ScenarioResult> {
-  progress.step('starting NATS and Redis');
-  const infra = await startInfra();
   const checks: Check[] = [];
-  let ours: JoinsFigures;
-  let peer: JoinsFigures | undefined;
-  try {
-    ours = await runSystem('ours', infra, o, progress, checks);
-    if (!o.noPeer) peer = await runSystem('peer', infra, o, progress, checks);
-  } finally {
-    progress.step('stopping');
-    await infra.stop();
-    progress.end();
-  }
+  const { ours, peer } = await runOursAndPeer(
+    { withMembership: false, noPeer: o.noPeer },
+    progress,
+    checks,
+    (system, infra) => runSystem(system, infra, o, progress, checks),
+  );
   const row = (name: string, f: JoinsFigures) => [
     name,
     f.clients,

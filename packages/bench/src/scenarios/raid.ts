@@ -7,7 +7,7 @@ import { check, ratio, type Check, type CommonOptions, type ScenarioResult } fro
 import {
   sioUrl,
   startEdges,
-  startInfra,
+  runOursAndPeer,
   startPublisher,
   startSioNodes,
   type Infra,
@@ -52,19 +52,13 @@ const TO = 'raid-b'; // same length as FROM: the same frame length for the load 
  * atomic, no notice to the client).
  */
 export async function raid(o: RaidOptions, progress: Progress): Promise<ScenarioResult> {
-  progress.step('starting NATS, Redis and the membership service');
-  const infra = await startInfra(true);
   const checks: Check[] = [];
-  let ours: RaidFigures;
-  let peer: RaidFigures | undefined;
-  try {
-    ours = await runSystem('ours', infra, o, progress, checks);
-    if (!o.noPeer) peer = await runSystem('peer', infra, o, progress, checks);
-  } finally {
-    progress.step('stopping');
-    await infra.stop();
-    progress.end();
-  }
+  const { ours, peer } = await runOursAndPeer(
+    { withMembership: true, noPeer: o.noPeer },
+    progress,
+    checks,
+    (system, infra) => runSystem(system, infra, o, progress, checks),
+  );
   const text = table(
     [
       'system',
