@@ -2,7 +2,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { encode } from '@msgpack/msgpack';
 import {
   assertEventName,
-  assertRoomId,
   encodeEventFrame,
   encodeServerFrame,
   ErrorCode,
@@ -16,7 +15,7 @@ import type { Edge } from './edge.js';
 import type { AuthGrant } from './jwt-auth.js';
 import { writeFrames, type SharedBatch } from './outbound.js';
 import { RateLimiter } from './rate-limit.js';
-import { Operator } from '@roomfabric/server';
+import { checkRooms, Operator } from '@roomfabric/server';
 import type { FabricSocket } from './edge.js';
 
 /** What the client sent when it connected. */
@@ -114,7 +113,7 @@ export class Socket {
    */
   join(room: string | readonly string[]): Promise<void> {
     try {
-      const rooms = this.checkRooms(room);
+      const rooms = checkRooms(room, this.edge.limits.maxRoomLength);
       const added = rooms.filter((r) => !this.roomSet.has(r));
       const max = this.edge.limits.maxRoomsPerSocket;
       if (this.roomSet.size + added.length > max) {
@@ -174,7 +173,7 @@ export class Socket {
   /** Leaves one room or several. Leaving a room the socket is not in does nothing. */
   leave(room: string | readonly string[]): Promise<void> {
     try {
-      const rooms = this.checkRooms(room);
+      const rooms = checkRooms(room, this.edge.limits.maxRoomLength);
       this.edge.membershipVersion++;
       for (const r of rooms) this.dropLocal(r);
       if (this.state !== 'open') return Promise.resolve();
@@ -411,12 +410,6 @@ export class Socket {
         new RoomfabricError(ErrorCode.HANDLER_FAILED, 'the event handler failed'),
       );
     }
-  }
-
-  private checkRooms(room: string | readonly string[]): string[] {
-    const rooms = typeof room === 'string' ? [room] : [...new Set(room)];
-    for (const r of rooms) assertRoomId(r, this.edge.limits.maxRoomLength);
-    return rooms;
   }
 
   private assertOpen(): void {

@@ -2,7 +2,7 @@ export { createServer, RoomfabricServer } from './server.js';
 export type { ServerOptions } from './server.js';
 export { Operator } from './operator.js';
 export type { OperatorHost } from './operator.js';
-export { RemoteSocket } from './remote-socket.js';
+export { checkRooms, RemoteSocket } from './remote-socket.js';
 export { Fabric } from './fabric.js';
 export type { FabricOptions, Selection } from './fabric.js';
 export { runRaid } from './raid.js';

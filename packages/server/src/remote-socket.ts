@@ -50,8 +50,9 @@ export class RemoteSocket {
   }
 }
 
-export function checkRooms(room: string | readonly string[]): string[] {
+/** One room or several as a list without repeats; throws `RF_ROOM_INVALID` for a bad id. */
+export function checkRooms(room: string | readonly string[], maxLength?: number): string[] {
   const rooms = typeof room === 'string' ? [room] : [...new Set(room)];
-  for (const r of rooms) assertRoomId(r);
+  for (const r of rooms) assertRoomId(r, maxLength);
   return rooms;
 }
