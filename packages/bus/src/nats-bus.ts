@@ -51,7 +51,11 @@ export class NatsBus implements Bus {
   private readonly onError: (err: unknown) => void;
 
   private constructor(
-    private readonly nc: NatsConnection,
+    /**
+     * The NATS connection under this bus, for components that use JetStream on the same
+     * link (history, channel store). Do not close it: {@link close} does.
+     */
+    readonly nc: NatsConnection,
     options: NatsBusOptions,
   ) {
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
