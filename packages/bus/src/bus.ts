@@ -1,9 +1,20 @@
+/** Headers of a message (NATS headers). Names are case-sensitive. */
+export interface BusHeaders {
+  get(name: string): string | undefined;
+}
+
 /**
  * Called for every message on a subscribed subject. `reply` is set when the publisher
  * waits for an answer (see {@link Bus.request}): answer with `bus.publish(reply, ...)`.
+ * `headers` is set when the message has some (history messages: see `History`).
  * Must not throw.
  */
-export type BusHandler = (payload: Uint8Array, subject: string, reply: string | undefined) => void;
+export type BusHandler = (
+  payload: Uint8Array,
+  subject: string,
+  reply: string | undefined,
+  headers: BusHeaders | undefined,
+) => void;
 
 /** An active interest in one subject. */
 export interface BusSubscription {
@@ -26,6 +37,8 @@ export interface SubscribeOptions {
 export interface PublishOptions {
   /** Subject the receiver should answer on. */
   reply?: string;
+  /** Message headers. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface RequestOptions {

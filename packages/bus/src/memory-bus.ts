@@ -3,6 +3,7 @@ import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import type {
   Bus,
   BusHandler,
+  BusHeaders,
   BusStatus,
   BusSubscription,
   PublishOptions,
@@ -21,6 +22,7 @@ interface Queued {
   readonly subject: string;
   readonly payload: Uint8Array;
   readonly reply: string | undefined;
+  readonly headers: BusHeaders | undefined;
   /** Set for requests: called when the message reached no subscriber (NATS sends a 503). */
   readonly onNoResponders: (() => void) | undefined;
 }
@@ -108,7 +110,8 @@ export class MemoryBus implements Bus {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.enqueue({ subject, payload, reply, onNoResponders: undefined });
+    const headers = options?.headers && recordHeaders(options.headers);
+    this.enqueue({ subject, payload, reply, headers, onNoResponders: undefined });
     return Promise.resolve();
   }
 
@@ -151,7 +154,7 @@ export class MemoryBus implements Bus {
             details: { subject },
           }),
         );
-      this.enqueue({ subject, payload, reply: inbox, onNoResponders });
+      this.enqueue({ subject, payload, reply: inbox, headers: undefined, onNoResponders });
     });
   }
 
@@ -226,7 +229,7 @@ export class MemoryBus implements Bus {
     // Messages published by handlers during the drain join the same queue, in order.
     for (let i = 0; i < this.queue.length; i++) {
       const message = this.queue[i]!;
-      const reached = this.dispatch(message.subject, message.payload, message.reply);
+      const reached = this.dispatch(message);
       if (reached === 0) message.onNoResponders?.();
     }
     this.queue.length = 0;
@@ -237,19 +240,20 @@ export class MemoryBus implements Bus {
   };
 
   /** Hands one message to its subscribers; returns how many it reached. */
-  private dispatch(subject: string, payload: Uint8Array, reply: string | undefined): number {
+  private dispatch(message: Queued): number {
+    const { subject, payload, reply, headers } = message;
     let reached = 0;
     const set = this.exact.get(subject);
     if (set) {
       const subs = [...set];
-      for (const sub of subs) this.call(sub, payload, subject, reply);
+      for (const sub of subs) this.call(sub, payload, subject, reply, headers);
       reached += subs.length;
     }
     if (this.wildcard.size === 0 && this.queued.size === 0) return reached;
     const tokens = subject.split('.');
     for (const sub of [...this.wildcard]) {
       if (!subjectMatches(sub.tokens, tokens)) continue;
-      this.call(sub, payload, subject, reply);
+      this.call(sub, payload, subject, reply, headers);
       reached++;
     }
     if (this.queued.size === 0) return reached;
@@ -265,7 +269,7 @@ export class MemoryBus implements Bus {
     for (const [name, members] of groups) {
       const turn = this.turns.get(name) ?? 0;
       this.turns.set(name, turn + 1);
-      this.call(members[turn % members.length]!, payload, subject, reply);
+      this.call(members[turn % members.length]!, payload, subject, reply, headers);
       reached++;
     }
     return reached;
@@ -276,11 +280,17 @@ export class MemoryBus implements Bus {
     payload: Uint8Array,
     subject: string,
     reply: string | undefined,
+    headers: BusHeaders | undefined,
   ): void {
     try {
-      sub.handler?.(payload, subject, reply);
+      sub.handler?.(payload, subject, reply, headers);
     } catch (err) {
       this.onHandlerError(err, subject);
     }
   }
+}
+
+function recordHeaders(record: Readonly<Record<string, string>>): BusHeaders {
+  const copy = { ...record };
+  return { get: (name) => (Object.hasOwn(copy, name) ? copy[name] : undefined) };
 }

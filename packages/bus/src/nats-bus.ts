@@ -1,8 +1,16 @@
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type PublishOptions as NatsPublishOptions,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import type {
   Bus,
   BusHandler,
+  BusHeaders,
   BusStatus,
   BusSubscription,
   PublishOptions,
@@ -18,7 +26,7 @@ export type { NatsBusOptions } from './connect-nats.js';
 interface Pending {
   readonly subject: string;
   readonly payload: Uint8Array;
-  readonly reply: string | undefined;
+  readonly options: NatsPublishOptions | undefined;
 }
 
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -112,7 +120,7 @@ export class NatsBus implements Bus {
       // already read from the socket.
       if (!active || this.current === 'closed') return;
       try {
-        handler(msg.data, msg.subject, msg.reply || undefined);
+        handler(msg.data, msg.subject, msg.reply || undefined, msg.headers && wrap(msg.headers));
       } catch (handlerErr) {
         this.onHandlerError(handlerErr, msg.subject);
       }
@@ -144,10 +152,11 @@ export class NatsBus implements Bus {
       if (this.current === 'closed') throw closedError();
       checkSubject(subject, false);
       if (reply !== undefined) checkSubject(reply, false);
+      const natsOptions = toNatsOptions(options);
       if (this.current === 'connected') {
-        this.nc.publish(subject, payload, reply === undefined ? undefined : { reply });
+        this.nc.publish(subject, payload, natsOptions);
       } else {
-        this.hold({ subject, payload, reply });
+        this.hold({ subject, payload, options: natsOptions });
       }
       return Promise.resolve();
     } catch (err) {
@@ -208,7 +217,8 @@ export class NatsBus implements Bus {
   }
 
   private hold(message: Pending): void {
-    const size = message.payload.byteLength + message.subject.length + (message.reply?.length ?? 0);
+    const size =
+      message.payload.byteLength + message.subject.length + (message.options?.reply?.length ?? 0);
     if (this.pendingBytes + size > this.maxPendingBytes) {
       throw new RoomfabricError(
         ErrorCode.BUS_UNAVAILABLE,
@@ -258,9 +268,9 @@ export class NatsBus implements Bus {
   private sendHeld(): void {
     const held = this.pending;
     this.drop();
-    for (const { subject, payload, reply } of held) {
+    for (const { subject, payload, options } of held) {
       try {
-        this.nc.publish(subject, payload, reply === undefined ? undefined : { reply });
+        this.nc.publish(subject, payload, options);
       } catch (err) {
         this.onError(err);
       }
@@ -278,4 +288,21 @@ export class NatsBus implements Bus {
       }
     }
   }
+}
+
+function toNatsOptions(options: PublishOptions | undefined): NatsPublishOptions | undefined {
+  if (!options || (options.reply === undefined && options.headers === undefined)) return undefined;
+  const out: NatsPublishOptions = {};
+  if (options.reply !== undefined) out.reply = options.reply;
+  if (options.headers !== undefined) {
+    const h = natsHeaders();
+    for (const [name, value] of Object.entries(options.headers)) h.set(name, value);
+    out.headers = h;
+  }
+  return out;
+}
+
+/** nats.js answers '' for a missing header; the bus says undefined. */
+function wrap(h: MsgHdrs): BusHeaders {
+  return { get: (name) => (h.has(name) ? h.get(name) : undefined) };
 }

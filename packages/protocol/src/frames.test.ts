@@ -24,7 +24,14 @@ import {
 const clientFrames: ClientFrame[] = [
   { type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: { token: 'abc' } },
   { type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: null },
-  { type: FrameType.JOIN, id: 1, room: 'lobby' },
+  { type: FrameType.JOIN, id: 1, room: 'lobby', since: null },
+  {
+    type: FrameType.JOIN,
+    id: 2,
+    room: 'chat',
+    since: { offset: 2 ** 40 + 3, epoch: 'e1', socketId: 'old' },
+  },
+  { type: FrameType.JOIN, id: 3, room: 'chat', since: { offset: 0, epoch: '', socketId: null } },
   { type: FrameType.LEAVE, id: 0xffffffff, room: 'a.b c' },
   {
     type: FrameType.EMIT,
@@ -56,8 +63,9 @@ const serverFrames: ServerFrame[] = [
     maxFrameBytes: 65536,
     maxRoomsPerSocket: 128,
   },
-  { type: FrameType.EVENT, event: 'chat', data: { a: 1 }, room: 'lobby', id: 0 },
-  { type: FrameType.EVENT, event: 'direct', data: null, room: null, id: 300 },
+  { type: FrameType.EVENT, event: 'chat', data: { a: 1 }, room: 'lobby', id: 0, offset: 0 },
+  { type: FrameType.EVENT, event: 'direct', data: null, room: null, id: 300, offset: 0 },
+  { type: FrameType.EVENT, event: 'kept', data: 1, room: 'chat', id: 0, offset: 2 ** 33 + 7 },
   { type: FrameType.ACK, id: 9, data: [1, 2] },
   { type: FrameType.ERROR, id: 0, code: 'RF_ROOM_INVALID', message: 'bad' },
   { type: FrameType.PING },
@@ -98,6 +106,20 @@ describe('frames', () => {
       expect(
         Buffer.from(spliced).equals(Buffer.from(encode([FrameType.EVENT, event, data, room, id]))),
       ).toBe(true);
+    }
+    for (const offset of [1, 127, 128, 65535, 65536, 0xffffffff, 2 ** 32, 2 ** 53 - 1]) {
+      const spliced = encodeEventFrame('e', encode('d'), 'r', 0, offset);
+      expect(Buffer.from(spliced)).toEqual(
+        Buffer.from(encode([FrameType.EVENT, 'e', 'd', 'r', 0, offset], { useBigInt64: false })),
+      );
+    }
+  });
+
+  it('rejects a JOIN whose since is not [offset, epoch, socket id]', () => {
+    for (const since of [5, [1], [-1, 'e'], [1.5, 'e'], [1, 2], [1, 'e', 3]]) {
+      expect(() => parseClientFrame([FrameType.JOIN, 1, 'r', since])).toThrow(
+        expect.objectContaining({ code: 'RF_FRAME_INVALID' }),
+      );
     }
   });
 

@@ -32,11 +32,30 @@ export interface ConnectFrame {
   version: number;
   auth: unknown;
 }
-/** Client -> server: join `room`; answered by ACK or ERROR with the same `id`. */
+/**
+ * Where a client stands in a room's history: the offset of the last event it got through
+ * the room, in the history's epoch (docs/history.md).
+ */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** A JOIN's `since`: the position to recover from, and the client's previous socket id. */
+export interface RecoverFrom extends StreamPosition {
+  /** The socket id the client had before; its own broadcasts are not replayed to it. */
+  socketId: string | null;
+}
+
+/**
+ * Client -> server: join `room`; answered by ACK or ERROR with the same `id`. With `since`,
+ * for a room that keeps history, the server first replays what the client missed.
+ */
 export interface JoinFrame {
   type: typeof FrameType.JOIN;
   id: number;
   room: string;
+  since?: RecoverFrom | null;
 }
 /** Client -> server: leave `room`; answered by ACK or ERROR with the same `id`. */
 export interface LeaveFrame {
@@ -96,6 +115,8 @@ export interface EventFrame {
   room: string | null;
   /** Non-zero when the server wants an ACK with this id. */
   id: number;
+  /** The event's offset in the room's history; 0 when the room keeps none. */
+  offset: number;
 }
 /** Server -> client: a request failed (`id` > 0) or a frame was rejected (`id` 0). */
 export interface ErrorFrame {
@@ -183,10 +204,11 @@ export function parseClientFrame(value: unknown): ClientFrame {
     }
     case FrameType.JOIN:
     case FrameType.LEAVE: {
-      const [, id, room] = value as [number, unknown, unknown];
+      const [, id, room, since = null] = value as [number, unknown, unknown, unknown];
       if (!isId(id) || id === 0) throw invalid('JOIN and LEAVE need a non-zero id');
       if (typeof room !== 'string') throw invalid('JOIN and LEAVE need a room id string');
-      return { type, id, room };
+      if (type === FrameType.LEAVE) return { type, id, room };
+      return { type, id, room, since: parseSince(since) };
     }
     case FrameType.EMIT: {
       const [, event, data, id = 0, rooms = null, flags = 0] = value as unknown[];
@@ -218,6 +240,23 @@ export function parseClientFrame(value: unknown): ClientFrame {
   }
 }
 
+function parseSince(since: unknown): RecoverFrom | null {
+  if (since === null) return null;
+  if (!Array.isArray(since)) throw invalid('JOIN since must be nil or [offset, epoch, socket id]');
+  const [offset, epoch, socketId = null] = since as unknown[];
+  if (!isOffset(offset) || typeof epoch !== 'string' || epoch.length > 200) {
+    throw invalid('JOIN since needs an offset and an epoch');
+  }
+  if (socketId !== null && (typeof socketId !== 'string' || socketId.length > 200)) {
+    throw invalid('JOIN since socket id must be nil or a string');
+  }
+  return { offset, epoch, socketId };
+}
+
+function isOffset(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
 /** Checks the shape of one decoded value sent by a server. Throws `RF_FRAME_INVALID`. */
 export function parseServerFrame(value: unknown): ServerFrame {
   if (!Array.isArray(value) || value.length === 0) throw invalid('a frame is a non-empty array');
@@ -241,12 +280,13 @@ export function parseServerFrame(value: unknown): ServerFrame {
       };
     }
     case FrameType.EVENT: {
-      const [, event, data, room = null, id = 0] = value as unknown[];
+      const [, event, data, room = null, id = 0, offset = 0] = value as unknown[];
       if (typeof event !== 'string') throw invalid('EVENT needs an event name');
       if (room !== null && typeof room !== 'string')
         throw invalid('EVENT room must be nil or a string');
       if (!isId(id)) throw invalid('EVENT id must be an unsigned integer');
-      return { type, event, data: data ?? null, room, id };
+      if (!isOffset(offset)) throw invalid('EVENT offset must be an unsigned integer');
+      return { type, event, data: data ?? null, room, id, offset };
     }
     case FrameType.ACK: {
       const [, id, data] = value as [number, unknown, unknown];
@@ -276,7 +316,11 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
   switch (frame.type) {
     case FrameType.CONNECT:
       return encode([frame.type, frame.version, frame.auth]);
-    case FrameType.JOIN:
+    case FrameType.JOIN: {
+      const s = frame.since;
+      if (!s) return encode([frame.type, frame.id, frame.room]);
+      return encode([frame.type, frame.id, frame.room, [s.offset, s.epoch, s.socketId]]);
+    }
     case FrameType.LEAVE:
       return encode([frame.type, frame.id, frame.room]);
     case FrameType.EMIT:
@@ -306,7 +350,7 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
         },
       ]);
     case FrameType.EVENT:
-      return encodeEventFrame(frame.event, encode(frame.data), frame.room, frame.id);
+      return encodeEventFrame(frame.event, encode(frame.data), frame.room, frame.id, frame.offset);
     case FrameType.ACK:
       return encode([frame.type, frame.id, frame.data]);
     case FrameType.ERROR:
@@ -325,15 +369,17 @@ const utf8 = new TextEncoder();
 
 /**
  * Builds an EVENT frame around data that is already msgpack-encoded, without decoding
- * or copying it twice: `[5, event, <data bytes>, room | nil, id]`. A broadcast encodes
- * its data once at the publisher and each node splices the same bytes in here, once per
- * broadcast and room, then writes the result to every local member.
+ * or copying it twice: `[5, event, <data bytes>, room | nil, id]`, plus the history
+ * offset as a sixth element when it is non-zero. A broadcast encodes its data once at the
+ * publisher and each node splices the same bytes in here, once per broadcast and room,
+ * then writes the result to every local member.
  */
 export function encodeEventFrame(
   event: string,
   data: Uint8Array,
   room: string | null,
   id = 0,
+  offset = 0,
 ): Uint8Array {
   const ev = utf8.encode(event);
   const rm = room === null ? null : utf8.encode(room);
@@ -344,17 +390,19 @@ export function encodeEventFrame(
     ev.length +
     data.length +
     (rm === null ? 1 : strHeaderSize(rm.length) + rm.length) +
-    uintSize(id);
+    uintSize(id) +
+    (offset > 0 ? uintSize(offset) : 0);
   const out = new Uint8Array(size);
   let o = 0;
-  out[o++] = 0x95; // fixarray of 5
+  out[o++] = offset > 0 ? 0x96 : 0x95; // fixarray of 6 or 5
   out[o++] = FrameType.EVENT; // positive fixint
   o = writeStr(out, o, ev);
   out.set(data, o);
   o += data.length;
   if (rm === null) out[o++] = 0xc0;
   else o = writeStr(out, o, rm);
-  writeUint(out, o, id);
+  o = writeUint(out, o, id);
+  if (offset > 0) writeUint(out, o, offset);
   return out;
 }
 
@@ -384,7 +432,7 @@ function writeStr(out: Uint8Array, o: number, s: Uint8Array): number {
 }
 
 function uintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n <= 0xffffffff ? 5 : 9;
 }
 
 function writeUint(out: Uint8Array, o: number, n: number): number {
@@ -396,12 +444,23 @@ function writeUint(out: Uint8Array, o: number, n: number): number {
     out[o++] = 0xcd;
     out[o++] = n >> 8;
     out[o++] = n & 0xff;
-  } else {
+  } else if (n <= 0xffffffff) {
     out[o++] = 0xce;
     out[o++] = (n >>> 24) & 0xff;
     out[o++] = (n >>> 16) & 0xff;
     out[o++] = (n >>> 8) & 0xff;
     out[o++] = n & 0xff;
+  } else {
+    // uint 64 (offsets): a safe integer's high word fits in 21 bits.
+    out[o++] = 0xcf;
+    const high = Math.floor(n / 0x100000000);
+    const low = n >>> 0;
+    for (const word of [high, low]) {
+      out[o++] = (word >>> 24) & 0xff;
+      out[o++] = (word >>> 16) & 0xff;
+      out[o++] = (word >>> 8) & 0xff;
+      out[o++] = word & 0xff;
+    }
   }
   return o;
 }

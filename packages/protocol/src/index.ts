@@ -5,3 +5,4 @@ export * from './event.js';
 export * from './frames.js';
 export * from './envelope.js';
 export * from './redact.js';
+export * from './room-pattern.js';
