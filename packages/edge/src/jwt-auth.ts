@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CloseCode, ErrorCode, RoomfabricError } from '@roomfabric/protocol';
+import { CloseCode, ErrorCode, matchesRoomPattern, RoomfabricError } from '@roomfabric/protocol';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -17,7 +17,9 @@ import {
  * The token's `sub` is the user id (`socket.data.user`); its `rf` claim lists room
  * patterns the user may join and publish to, `*` matching any run of characters:
  * `{ "sub": "ada", "rf": { "join": ["doc:*", "lobby"], "publish": ["doc:*"] } }`.
- * Without an `rf` claim the user may join and publish nowhere on their own.
+ * Without an `rf` claim the user may join and publish nowhere on their own. `rf.info`, any
+ * JSON value of at most `maxInfoBytes`, is the user's presence metadata (`socket.data.info`,
+ * shown to presence rooms: docs/presence.md), e.g. `"info": { "name": "Ada" }`.
  */
 export interface JwtAuthOptions {
   secret?: string | Uint8Array;
@@ -30,13 +32,24 @@ export interface JwtAuthOptions {
   audience?: string;
   /** Leeway for `exp` and `nbf`, seconds. Default 5. */
   clockToleranceSec?: number;
+  /**
+   * Largest `rf.info` claim, in bytes of JSON; a token with a larger one is refused with
+   * `RF_TOKEN_INFO_TOO_LARGE`. Presence events carry it to every member of a presence room,
+   * so keep it to a name and an avatar. Default 1024.
+   */
+  maxInfoBytes?: number;
 }
+
+/** Default of {@link JwtAuthOptions.maxInfoBytes}. */
+export const DEFAULT_MAX_INFO_BYTES = 1024;
 
 /** What a verified token grants. */
 export interface AuthGrant {
   user: string;
   join: string[];
   publish: string[];
+  /** The `rf.info` claim: presence metadata (`socket.data.info`); undefined when absent. */
+  info?: unknown;
   /** When the token expires, ms since the epoch; undefined when it has no `exp`. */
   expiresAt: number | undefined;
 }
@@ -129,14 +142,32 @@ export class JwtVerifier {
         closeCode: CloseCode.UNAUTHORIZED,
       });
     }
-    const rf = (payload.rf ?? {}) as { join?: unknown; publish?: unknown };
-    return {
+    const rf = (payload.rf ?? {}) as { join?: unknown; publish?: unknown; info?: unknown };
+    const grant: AuthGrant = {
       user: payload.sub,
       join: patterns(rf.join),
       publish: patterns(rf.publish),
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
     };
+    if (rf.info !== undefined) {
+      grant.info = checkInfo(rf.info, this.options.maxInfoBytes ?? DEFAULT_MAX_INFO_BYTES);
+    }
+    return grant;
   }
+}
+
+/** The `rf.info` claim, if it is at most `maxBytes` of JSON; else `RF_TOKEN_INFO_TOO_LARGE`. */
+function checkInfo(info: unknown, maxBytes: number): unknown {
+  // A verified claim came out of JSON, so it goes back into JSON.
+  const bytes = Buffer.byteLength(JSON.stringify(info));
+  if (bytes > maxBytes) {
+    throw new RoomfabricError(
+      ErrorCode.TOKEN_INFO_TOO_LARGE,
+      `the token's rf.info claim is ${bytes} bytes of JSON, over the limit of ${maxBytes}`,
+      { closeCode: CloseCode.UNAUTHORIZED, details: { bytes, maxBytes } },
+    );
+  }
+  return info;
 }
 
 function patterns(value: unknown): string[] {
@@ -145,26 +176,9 @@ function patterns(value: unknown): string[] {
     : [];
 }
 
-const compiled = new Map<string, RegExp>();
-
-/** True when `room` matches one of `patterns` (`*` matches any run of characters). */
-export function matchesAny(patterns: readonly string[], room: string): boolean {
-  for (const pattern of patterns) {
-    if (!pattern.includes('*')) {
-      if (pattern === room) return true;
-      continue;
-    }
-    let re = compiled.get(pattern);
-    if (!re) {
-      re = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`, 's');
-      if (compiled.size > 10_000) compiled.clear();
-      compiled.set(pattern, re);
-    }
-    if (re.test(room)) return true;
-  }
-  return false;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
+/**
+ * True when `room` matches one of `patterns` (`*` matches any run of characters): the
+ * protocol's `matchesRoomPattern`, so grants, history and presence share one syntax.
+ */
+export const matchesAny: (patterns: readonly string[], room: string) => boolean =
+  matchesRoomPattern;

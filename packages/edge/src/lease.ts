@@ -1,6 +1,7 @@
 import type { NodeSnapshotSocket } from '@roomfabric/membership';
 import { purgeNodeSockets } from '@roomfabric/server';
 import type { Edge } from './edge.js';
+import { presenceUser } from './presence.js';
 
 const MAX_REASSERT_PASSES = 5;
 
@@ -88,9 +89,12 @@ export class LeaseKeeper {
       let snapshot: NodeSnapshotSocket[] = [];
       for (let pass = 0; pass < MAX_REASSERT_PASSES; pass++) {
         const version = this.edge.membershipVersion;
-        snapshot = this.edge
-          .registeredSockets()
-          .map((s) => ({ socketId: s.id, data: s.data, rooms: [...s.rooms] }));
+        snapshot = this.edge.registeredSockets().map((s) => ({
+          socketId: s.id,
+          user: presenceUser(s.data),
+          data: s.data,
+          rooms: [...s.rooms],
+        }));
         await membership.reassert(nodeId, snapshot);
         if (this.edge.membershipVersion === version) break;
       }

@@ -51,17 +51,25 @@ export async function until(check: () => Promise<boolean>, timeoutMs = 3000): Pr
 
 /**
  * Registers `count` sockets `${prefix}${i}` on `nodeId` and joins each to `rooms`, many
- * calls in flight at once (a Redis connection pipelines them).
+ * calls in flight at once (a Redis connection pipelines them). Anonymous, unless `users`:
+ * then each socket is a user of its own (its id).
  */
 export async function fill(
   m: Membership,
-  options: { prefix: string; count: number; nodeId?: string; rooms: readonly string[] },
+  options: {
+    prefix: string;
+    count: number;
+    nodeId?: string;
+    rooms: readonly string[];
+    users?: boolean;
+  },
 ): Promise<string[]> {
   const ids = Array.from({ length: options.count }, (_, i) => `${options.prefix}${i}`);
   for (let i = 0; i < ids.length; i += 1000) {
     await Promise.all(
       ids.slice(i, i + 1000).map(async (id) => {
-        await m.addSocket(member(id, options.nodeId ?? 'n1'));
+        const info = member(id, options.nodeId ?? 'n1');
+        await m.addSocket(options.users ? { ...info, user: id } : info);
         await m.join(id, options.rooms);
       }),
     );

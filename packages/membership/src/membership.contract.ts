@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { leaseContract } from './membership-lease.contract.js';
 import { lifecycleContract } from './membership-lifecycle.contract.js';
 import { nodeContract } from './membership-node.contract.js';
+import { presenceContract } from './membership-presence.contract.js';
 import { raidContract } from './membership-raid.contract.js';
 import { type MakeFixture, member, sorted } from './membership-fixture.contract.js';
 
@@ -124,5 +125,6 @@ export function membershipContract(name: string, make: MakeFixture): void {
     leaseContract(make);
     raidContract(make);
     lifecycleContract(make);
+    presenceContract(make);
   });
 }

@@ -2,6 +2,12 @@
 export interface MemberInfo {
   socketId: string;
   nodeId: string;
+  /**
+   * Who the socket belongs to, for presence (`socket.data.user` on an edge). Sockets of one
+   * user count as one in {@link Membership.presenceStats}; a socket without one is
+   * anonymous: a member of its rooms, but not part of their presence.
+   */
+  user?: string;
   /** `socket.data` as it was when the socket connected (msgpack-serialisable). */
   data: unknown;
 }
@@ -14,6 +20,36 @@ export interface MemberInfo {
 export interface RoomEvent {
   room: string;
   kind: 'occupied' | 'vacated';
+}
+
+/**
+ * A user's presence in a room changed: `join` when the user's first socket entered the
+ * room (their count went 0 -> 1), `leave` when their last socket left it (1 -> 0). A user
+ * with three tabs in a room gives one `join` and, once all three left, one `leave`.
+ * Decided atomically with the change that caused it, like {@link RoomEvent}.
+ */
+export interface PresenceEvent {
+  room: string;
+  kind: 'join' | 'leave';
+  user: string;
+  /** The socket whose arrival or departure made the transition (for a raid: one of the user's). */
+  socketId: string;
+  /** That socket's `data`. */
+  data: unknown;
+}
+
+/** One socket of a user in a room, as {@link Membership.presence} lists it. */
+export interface PresenceMember {
+  socketId: string;
+  nodeId: string;
+  user: string;
+  data: unknown;
+}
+
+/** Sizes of a room: its sockets (anonymous ones included) and its distinct users. */
+export interface PresenceStats {
+  sockets: number;
+  users: number;
 }
 
 /** A socket removed by a purge, with the rooms it was taken out of. */
@@ -38,6 +74,8 @@ export interface RaidResult {
 /** A node's whole local truth, for {@link Membership.reassert}. */
 export interface NodeSnapshotSocket {
   socketId: string;
+  /** The socket's presence identity (see {@link MemberInfo.user}). */
+  user?: string;
   data: unknown;
   rooms: string[];
 }
@@ -68,6 +106,13 @@ export interface Membership {
   members(room: string): Promise<MemberInfo[]>;
   /** How many sockets are in a room. O(1). */
   count(room: string): Promise<number>;
+  /**
+   * The sockets of a room that have a user (anonymous ones are left out), with their
+   * user, node and data: one consistent read, O(members of the room).
+   */
+  presence(room: string): Promise<PresenceMember[]>;
+  /** Sockets and distinct users in a room. O(1): two hash lengths, read together. */
+  presenceStats(room: string): Promise<PresenceStats>;
   /** Rooms a socket is in (empty for an unknown socket). */
   roomsOf(socketId: string): Promise<string[]>;
   /** The socket, or undefined when it is not registered. */
@@ -115,6 +160,14 @@ export interface Membership {
    * that stops listening.
    */
   onRoomEvent(listener: (event: RoomEvent) => void): () => void;
+
+  /**
+   * Hears the presence transitions (a user's first socket into a room, their last out of
+   * it) of the changes this instance makes, each decided atomically with its change, like
+   * {@link onRoomEvent}: concurrent joins of one user through two instances give one
+   * `join`. Returns a function that stops listening.
+   */
+  onPresence(listener: (event: PresenceEvent) => void): () => void;
 
   /** Releases connections. The instance is unusable afterwards. */
   close(): Promise<void>;

@@ -5,6 +5,9 @@ import type {
   Membership,
   MovedMember,
   NodeSnapshotSocket,
+  PresenceEvent,
+  PresenceMember,
+  PresenceStats,
   PurgedSocket,
   RaidResult,
 } from './membership.js';
@@ -30,6 +33,8 @@ export interface MemoryMembershipOptions {
 export class MemoryMembership implements Membership {
   private readonly sockets = new Map<string, Entry>();
   private readonly rooms = new Map<string, Set<string>>();
+  /** Room -> user -> how many of the user's sockets are in the room. */
+  private readonly roomUsers = new Map<string, Map<string, number>>();
   private readonly nodeSockets = new Map<string, Set<string>>();
   /** Node -> lease deadline (ms). A lapsed node stays until it is forgotten by a purge. */
   private readonly leases = new Map<string, number>();
@@ -37,8 +42,10 @@ export class MemoryMembership implements Membership {
   private readonly raidTtlMs: number;
   private closed = false;
   private readonly roomListeners = new Set<(event: RoomEvent) => void>();
+  private readonly presenceListeners = new Set<(event: PresenceEvent) => void>();
   /** Lifecycle events of the change in progress, reported once it is complete. */
   private events: RoomEvent[] = [];
+  private presenceEvents: PresenceEvent[] = [];
 
   constructor(options: MemoryMembershipOptions = {}) {
     this.raidTtlMs = options.raidResultTtlMs ?? 3_600_000;
@@ -46,7 +53,7 @@ export class MemoryMembership implements Membership {
 
   addSocket(member: MemberInfo): Promise<void> {
     return this.run(() => {
-      this.upsert({ ...member });
+      this.upsert(memberInfo(member.socketId, member.nodeId, member.user, member.data));
     });
   }
 
@@ -77,7 +84,7 @@ export class MemoryMembership implements Membership {
       const left: string[] = [];
       for (const room of rooms) {
         if (!entry.rooms.delete(room)) continue;
-        this.removeMember(room, socketId);
+        this.removeMember(room, entry);
         left.push(room);
       }
       return left;
@@ -97,6 +104,26 @@ export class MemoryMembership implements Membership {
 
   count(room: string): Promise<number> {
     return this.run(() => this.rooms.get(room)?.size ?? 0);
+  }
+
+  presence(room: string): Promise<PresenceMember[]> {
+    return this.run(() => {
+      const out: PresenceMember[] = [];
+      for (const id of this.rooms.get(room) ?? []) {
+        const info = this.sockets.get(id)?.info;
+        if (info?.user !== undefined) {
+          out.push({ socketId: id, nodeId: info.nodeId, user: info.user, data: info.data });
+        }
+      }
+      return out;
+    });
+  }
+
+  presenceStats(room: string): Promise<PresenceStats> {
+    return this.run(() => ({
+      sockets: this.rooms.get(room)?.size ?? 0,
+      users: this.roomUsers.get(room)?.size ?? 0,
+    }));
   }
 
   roomsOf(socketId: string): Promise<string[]> {
@@ -170,12 +197,12 @@ export class MemoryMembership implements Membership {
         if (!listed.has(id)) this.drop(id);
       }
       for (const s of sockets) {
-        const entry = this.upsert({ socketId: s.socketId, nodeId, data: s.data });
+        const entry = this.upsert(memberInfo(s.socketId, nodeId, s.user, s.data));
         const wanted = new Set(s.rooms);
         for (const room of [...entry.rooms]) {
           if (wanted.has(room)) continue;
           entry.rooms.delete(room);
-          this.removeMember(room, s.socketId);
+          this.removeMember(room, entry);
         }
         for (const room of wanted) if (!entry.rooms.has(room)) this.addMember(entry, room);
       }
@@ -195,7 +222,7 @@ export class MemoryMembership implements Membership {
         const entry = this.sockets.get(socketId);
         if (!entry) continue;
         entry.rooms.delete(from);
-        this.removeMember(from, socketId);
+        this.removeMember(from, entry);
         if (!entry.rooms.has(to)) this.addMember(entry, to);
         moved.push({ socketId, nodeId: entry.info.nodeId });
       }
@@ -209,10 +236,16 @@ export class MemoryMembership implements Membership {
     return () => this.roomListeners.delete(listener);
   }
 
+  onPresence(listener: (event: PresenceEvent) => void): () => void {
+    this.presenceListeners.add(listener);
+    return () => this.presenceListeners.delete(listener);
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.sockets.clear();
     this.rooms.clear();
+    this.roomUsers.clear();
     this.nodeSockets.clear();
     this.leases.clear();
     this.raids.clear();
@@ -228,12 +261,22 @@ export class MemoryMembership implements Membership {
     return nodes;
   }
 
-  /** Registers a socket, or updates its info (moving it to another node's set). */
+  /**
+   * Registers a socket, or updates its info: moving it to another node's set, and its
+   * presence in its rooms to its new user when that changed.
+   */
   private upsert(info: MemberInfo): Entry {
     let entry = this.sockets.get(info.socketId);
     if (entry) {
       if (entry.info.nodeId !== info.nodeId) this.unlinkNode(entry.info.nodeId, info.socketId);
+      const before = entry.info;
       entry.info = info;
+      if (before.user !== info.user) {
+        for (const room of entry.rooms) {
+          if (before.user !== undefined) this.userOut(room, before.user, before);
+          if (info.user !== undefined) this.userIn(room, info);
+        }
+      }
     } else {
       this.sockets.set(info.socketId, (entry = { info, rooms: new Set() }));
     }
@@ -250,7 +293,7 @@ export class MemoryMembership implements Membership {
     this.sockets.delete(socketId);
     this.unlinkNode(entry.info.nodeId, socketId);
     const left = [...entry.rooms];
-    for (const room of left) this.removeMember(room, socketId);
+    for (const room of left) this.removeMember(room, entry);
     return left;
   }
 
@@ -268,17 +311,43 @@ export class MemoryMembership implements Membership {
       this.rooms.set(room, (members = new Set()));
       this.events.push({ room, kind: 'occupied' });
     }
+    if (members.has(entry.info.socketId)) return;
     members.add(entry.info.socketId);
+    if (entry.info.user !== undefined) this.userIn(room, entry.info);
   }
 
-  private removeMember(room: string, socketId: string): void {
+  private removeMember(room: string, entry: Entry): void {
     const members = this.rooms.get(room);
-    if (!members) return;
-    members.delete(socketId);
+    if (!members?.delete(entry.info.socketId)) return;
+    if (entry.info.user !== undefined) this.userOut(room, entry.info.user, entry.info);
     if (members.size === 0) {
       this.rooms.delete(room);
       this.events.push({ room, kind: 'vacated' });
     }
+  }
+
+  /** One more socket of `info.user` in `room`; the first is a presence `join`. */
+  private userIn(room: string, info: MemberInfo): void {
+    const user = info.user!;
+    let users = this.roomUsers.get(room);
+    if (!users) this.roomUsers.set(room, (users = new Map()));
+    const count = (users.get(user) ?? 0) + 1;
+    users.set(user, count);
+    if (count === 1) this.presenceEvents.push(presenceEvent(room, 'join', user, info));
+  }
+
+  /** One socket fewer of `user` in `room`; the last is a presence `leave`. */
+  private userOut(room: string, user: string, info: MemberInfo): void {
+    const users = this.roomUsers.get(room);
+    const count = (users?.get(user) ?? 0) - 1;
+    if (!users || count < 0) return;
+    if (count > 0) {
+      users.set(user, count);
+      return;
+    }
+    users.delete(user);
+    if (users.size === 0) this.roomUsers.delete(room);
+    this.presenceEvents.push(presenceEvent(room, 'leave', user, info));
   }
 
   private run<T>(fn: () => T): Promise<T> {
@@ -292,9 +361,37 @@ export class MemoryMembership implements Membership {
     } catch (err) {
       return Promise.reject(err);
     } finally {
+      // Like RedisMembership: rooms occupied, then presence transitions, then rooms vacated.
       const events = this.events;
+      const presence = this.presenceEvents;
       this.events = [];
-      for (const event of events) for (const listener of this.roomListeners) listener(event);
+      this.presenceEvents = [];
+      for (const event of events) {
+        if (event.kind === 'occupied') for (const listener of this.roomListeners) listener(event);
+      }
+      for (const event of presence) for (const listener of this.presenceListeners) listener(event);
+      for (const event of events) {
+        if (event.kind === 'vacated') for (const listener of this.roomListeners) listener(event);
+      }
     }
   }
+}
+
+/** A `MemberInfo` with `user` only when it is a non-empty string, as Redis stores it. */
+function memberInfo(
+  socketId: string,
+  nodeId: string,
+  user: string | undefined,
+  data: unknown,
+): MemberInfo {
+  return user ? { socketId, nodeId, user, data } : { socketId, nodeId, data };
+}
+
+function presenceEvent(
+  room: string,
+  kind: PresenceEvent['kind'],
+  user: string,
+  info: MemberInfo,
+): PresenceEvent {
+  return { room, kind, user, socketId: info.socketId, data: info.data };
 }

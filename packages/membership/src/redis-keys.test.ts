@@ -7,6 +7,7 @@ describe('RedisKeys', () => {
 
   it('builds the documented key names', () => {
     expect(keys.room('lobby')).toBe('rf:{r:lobby}:m');
+    expect(keys.roomUsers('lobby')).toBe('rf:{r:lobby}:u');
     expect(keys.socketRooms('s1')).toBe('rf:{s:s1}:r');
     expect(keys.socketInfo('s1')).toBe('rf:{s:s1}:i');
     expect(keys.nodeSockets('n1')).toBe('rf:{n:n1}:s');
@@ -28,6 +29,7 @@ describe('RedisKeys', () => {
   it('never maps two ids to one key', () => {
     const all = tricky.flatMap((id) => [
       keys.room(id),
+      keys.roomUsers(id),
       keys.socketRooms(id),
       keys.socketInfo(id),
       keys.nodeSockets(id),

@@ -34,12 +34,20 @@ export class RedisKeys {
     return `${this.prefix}:{r:${escapeKeyId(room)}}:m`;
   }
 
+  /**
+   * HASH user -> how many of that user's sockets are in the room (presence). Same hash tag
+   * as {@link room}, so both live in one slot.
+   */
+  roomUsers(room: string): string {
+    return `${this.prefix}:{r:${escapeKeyId(room)}}:u`;
+  }
+
   /** SET of the rooms a socket is in. */
   socketRooms(socketId: string): string {
     return `${this.prefix}:{s:${escapeKeyId(socketId)}}:r`;
   }
 
-  /** HASH `n` (node id), `d` (msgpack of `data`, empty for undefined). */
+  /** HASH `n` (node id), `d` (msgpack of `data`, empty for undefined), `u` (user, if any). */
   socketInfo(socketId: string): string {
     return `${this.prefix}:{s:${escapeKeyId(socketId)}}:i`;
   }

@@ -71,39 +71,55 @@ describe('RedisMembership on Redis', () => {
     }
   });
 
-  it('raids 50,000 members in one script', async () => {
-    const raw = new Redis(redis.url);
-    const m = new RedisMembership({ url: redis.url, keyPrefix: freshPrefix() });
-    try {
-      const size = 50_000;
-      const loadStart = performance.now();
-      await fill(m, { prefix: 'viewer-', count: size, rooms: ['channel:a'] });
-      const loadMs = performance.now() - loadStart;
-      await raw.config('SET', 'slowlog-log-slower-than', '0');
-      await raw.slowlog('RESET');
-      const start = performance.now();
-      const result = await m.raid('raid-50k', 'channel:a', 'channel:b');
-      const clientMs = performance.now() - start;
-      const log = (await raw.slowlog('GET', 20)) as [number, number, number, string[]][];
-      await raw.config('SET', 'slowlog-log-slower-than', '10000');
-      const entry = log.find((e) => /^eval/i.test(e[3][0] ?? ''));
-      const scriptMs = entry ? entry[2] / 1000 : NaN;
-      console.log(
-        `raid of ${size} members: script ${scriptMs.toFixed(1)} ms (Redis SLOWLOG), ` +
-          `call ${clientMs.toFixed(1)} ms (client, incl. reply decode); load ${loadMs.toFixed(0)} ms`,
-      );
-      expect(result.moved).toHaveLength(size);
-      expect(await m.count('channel:a')).toBe(0);
-      expect(await m.count('channel:b')).toBe(size);
-      expect(await m.roomsOf('viewer-123')).toEqual(['channel:b']);
-      const again = await m.raid('raid-50k', 'channel:a', 'channel:b');
-      expect(again.repeated).toBe(true);
-      expect(again.moved).toHaveLength(size);
-    } finally {
-      raw.disconnect();
-      await m.close();
-    }
-  }, 60_000);
+  it.each([
+    ['anonymous members', false, false],
+    ['signed-in members, no presence listener', true, false],
+    ['signed-in members, reporting presence', true, true],
+  ])(
+    'raids 50,000 %s in one script',
+    async (what, users, listen) => {
+      const raw = new Redis(redis.url);
+      const m = new RedisMembership({ url: redis.url, keyPrefix: freshPrefix() });
+      let presence = 0;
+      if (listen) m.onPresence(() => presence++);
+      try {
+        const size = 50_000;
+        const loadStart = performance.now();
+        await fill(m, { prefix: 'viewer-', count: size, rooms: ['channel:a'], users });
+        presence = 0;
+        const loadMs = performance.now() - loadStart;
+        await raw.config('SET', 'slowlog-log-slower-than', '0');
+        await raw.slowlog('RESET');
+        const start = performance.now();
+        const result = await m.raid('raid-50k', 'channel:a', 'channel:b');
+        const clientMs = performance.now() - start;
+        const log = (await raw.slowlog('GET', 20)) as [number, number, number, string[]][];
+        await raw.config('SET', 'slowlog-log-slower-than', '10000');
+        const entry = log.find((e) => /^eval/i.test(e[3][0] ?? ''));
+        const scriptMs = entry ? entry[2] / 1000 : NaN;
+        console.log(
+          `raid of ${size} ${what}: script ${scriptMs.toFixed(1)} ms (Redis SLOWLOG), ` +
+            `call ${clientMs.toFixed(1)} ms (client, incl. reply decode); load ${loadMs.toFixed(0)} ms`,
+        );
+        expect(result.moved).toHaveLength(size);
+        expect(presence).toBe(listen ? 2 * size : 0); // each user left a and joined b
+        expect(await m.presenceStats('channel:b')).toEqual({
+          sockets: size,
+          users: users ? size : 0,
+        });
+        expect(await m.count('channel:a')).toBe(0);
+        expect(await m.count('channel:b')).toBe(size);
+        expect(await m.roomsOf('viewer-123')).toEqual(['channel:b']);
+        const again = await m.raid('raid-50k', 'channel:a', 'channel:b');
+        expect(again.repeated).toBe(true);
+        expect(again.moved).toHaveLength(size);
+      } finally {
+        raw.disconnect();
+        await m.close();
+      }
+    },
+    60_000,
+  );
 });
 
 describe('RedisMembership when Redis fails', () => {
@@ -139,8 +155,9 @@ describe('RedisMembership when Redis fails', () => {
       console.log(`Redis restarted empty: calls work again after ${Date.now() - restarted} ms`);
       expect(await m.count('a')).toBe(0); // restarted empty
       expect(await m.renewLease('n1', 10_000)).toBe(false);
-      await m.reassert('n1', [{ socketId: 's1', data: { user: 's1' }, rooms: ['a'] }]);
-      expect(await m.members('a')).toEqual([member('s1')]);
+      await m.reassert('n1', [{ socketId: 's1', user: 'ada', data: { user: 's1' }, rooms: ['a'] }]);
+      expect(await m.members('a')).toEqual([{ ...member('s1'), user: 'ada' }]);
+      expect(await m.presenceStats('a')).toEqual({ sockets: 1, users: 1 }); // presence rebuilt
       expect(await m.renewLease('n1', 10_000)).toBe(true);
     } finally {
       await m.close();

@@ -7,6 +7,9 @@ import type {
   Membership,
   MovedMember,
   NodeSnapshotSocket,
+  PresenceEvent,
+  PresenceMember,
+  PresenceStats,
   PurgedSocket,
   RaidResult,
 } from './membership.js';
@@ -66,6 +69,30 @@ function text(value: unknown): string {
   return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
 }
 
+const texts = (values: unknown): string[] => (values as unknown[]).map(text);
+
+/** The user as scripts take it: `''` for none. */
+const userArg = (user: string | undefined): string => user ?? '';
+
+/** Flat `[socket, node, user, data, ...]` from the `members` script, user `''` for none. */
+function* memberRows(
+  flat: Buffer[],
+): Generator<{ socketId: string; nodeId: string; user: string; data: unknown }> {
+  for (let i = 0; i + 3 < flat.length; i += 4) {
+    yield {
+      socketId: text(flat[i]),
+      nodeId: text(flat[i + 1]),
+      user: text(flat[i + 2]),
+      data: unpackData(flat[i + 3]),
+    };
+  }
+}
+
+/** A `MemberInfo` with `user` only when it has one. */
+function memberInfo(socketId: string, nodeId: string, user: string, data: unknown): MemberInfo {
+  return user === '' ? { socketId, nodeId, data } : { socketId, nodeId, user, data };
+}
+
 /** Connection options under which a call fails in bounded time instead of hanging. */
 function connectionOptions(commandTimeout: number): RedisOptions {
   return {
@@ -95,6 +122,7 @@ export class RedisMembership implements Membership {
   private readonly ownsConnection: boolean;
   private readonly keys: RedisKeys;
   private readonly roomListeners = new Set<(event: RoomEvent) => void>();
+  private readonly presenceListeners = new Set<(event: PresenceEvent) => void>();
   private readonly raidTtlMs: number;
   private readonly chunk: number;
   private closed = false;
@@ -118,47 +146,59 @@ export class RedisMembership implements Membership {
     const { socketId, nodeId } = member;
     return this.call('addSocket', async () => {
       const keys = [this.keys.socketInfo(socketId), this.keys.nodeSockets(nodeId)];
-      await this.script('addSocket', keys, [socketId, nodeId, packData(member.data)]);
+      const args = [socketId, nodeId, packData(member.data), userArg(member.user)];
+      this.withEvents(await this.script('addSocket', keys, args, true));
     });
   }
 
   removeSocket(socketId: string): Promise<string[]> {
     return this.call('removeSocket', async () => {
       const keys = [this.keys.socketInfo(socketId)];
-      return this.withEvents<string[]>(await this.script('removeSocket', keys, [socketId]));
+      return texts(this.withEvents(await this.script('removeSocket', keys, [socketId], true)));
     });
   }
 
   join(socketId: string, rooms: readonly string[]): Promise<string[]> {
     return this.call('join', async () => {
       const keys = [this.keys.socketInfo(socketId), this.keys.socketRooms(socketId)];
-      const raw = await this.script('join', keys, [socketId, ...rooms]);
+      const raw = await this.script('join', keys, [socketId, ...rooms], true);
       if (raw === null) {
         throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `unknown socket ${socketId}`);
       }
-      return this.withEvents<string[]>(raw);
+      return texts(this.withEvents(raw));
     });
   }
 
   leave(socketId: string, rooms: readonly string[]): Promise<string[]> {
     return this.call('leave', async () => {
-      const keys = [this.keys.socketRooms(socketId)];
-      return this.withEvents<string[]>(await this.script('leave', keys, [socketId, ...rooms]));
+      const keys = [this.keys.socketRooms(socketId), this.keys.socketInfo(socketId)];
+      return texts(this.withEvents(await this.script('leave', keys, [socketId, ...rooms], true)));
     });
   }
 
   members(room: string): Promise<MemberInfo[]> {
     return this.call('members', async () => {
-      const flat = (await this.script('members', [this.keys.room(room)], [], true)) as Buffer[];
+      const raw = await this.script('members', [this.keys.room(room)], ['all'], true);
       const out: MemberInfo[] = [];
-      for (let i = 0; i + 2 < flat.length; i += 3) {
-        out.push({
-          socketId: text(flat[i]),
-          nodeId: text(flat[i + 1]),
-          data: unpackData(flat[i + 2]),
-        });
+      for (const m of memberRows(raw as Buffer[])) {
+        out.push(memberInfo(m.socketId, m.nodeId, m.user, m.data));
       }
       return out;
+    });
+  }
+
+  presence(room: string): Promise<PresenceMember[]> {
+    return this.call('presence', async () => {
+      const raw = await this.script('members', [this.keys.room(room)], ['users'], true);
+      return [...memberRows(raw as Buffer[])];
+    });
+  }
+
+  presenceStats(room: string): Promise<PresenceStats> {
+    return this.call('presenceStats', async () => {
+      const keys = [this.keys.room(room), this.keys.roomUsers(room)];
+      const [sockets, users] = (await this.script('presenceStats', keys, [])) as number[];
+      return { sockets: sockets ?? 0, users: users ?? 0 };
     });
   }
 
@@ -172,8 +212,10 @@ export class RedisMembership implements Membership {
 
   socket(socketId: string): Promise<MemberInfo | undefined> {
     return this.call('socket', async () => {
-      const [node, data] = await this.redis.hmgetBuffer(this.keys.socketInfo(socketId), 'n', 'd');
-      return node ? { socketId, nodeId: text(node), data: unpackData(data) } : undefined;
+      const info = this.keys.socketInfo(socketId);
+      const [node, data, user] = await this.redis.hmgetBuffer(info, 'n', 'd', 'u');
+      if (!node) return undefined;
+      return memberInfo(socketId, text(node), user ? text(user) : '', unpackData(data));
     });
   }
 
@@ -226,10 +268,10 @@ export class RedisMembership implements Membership {
       positiveInteger('batch', batch);
       const k = this.keys;
       const keys = [k.lease(nodeId), k.nodeSockets(nodeId), k.leases()];
-      const out = this.withEvents<[string, string[]][]>(
-        await this.script('purgeNode', keys, [nodeId, batch]),
+      const out = this.withEvents<[Buffer, Buffer[]][]>(
+        await this.script('purgeNode', keys, [nodeId, batch], true),
       );
-      return out.map(([socketId, rooms]) => ({ socketId, rooms }));
+      return out.map(([socketId, rooms]) => ({ socketId: text(socketId), rooms: texts(rooms) }));
     });
   }
 
@@ -245,16 +287,15 @@ export class RedisMembership implements Membership {
       const stale = current.filter((id) => !listed.has(id));
       const nodeKey = [this.keys.nodeSockets(nodeId)];
       for (let i = 0; i < stale.length; i += this.chunk) {
-        this.withEvents(
-          await this.script('reassertPrune', nodeKey, [nodeId, ...stale.slice(i, i + this.chunk)]),
-        );
+        const args = [nodeId, ...stale.slice(i, i + this.chunk)];
+        this.withEvents(await this.script('reassertPrune', nodeKey, args, true));
       }
       for (let i = 0; i < sockets.length; i += this.chunk) {
         const args: Arg[] = [nodeId];
         for (const s of sockets.slice(i, i + this.chunk)) {
-          args.push(s.socketId, packData(s.data), s.rooms.length, ...s.rooms);
+          args.push(s.socketId, packData(s.data), userArg(s.user), s.rooms.length, ...s.rooms);
         }
-        this.withEvents(await this.script('reassertUpsert', nodeKey, args));
+        this.withEvents(await this.script('reassertUpsert', nodeKey, args, true));
       }
     });
   }
@@ -264,9 +305,11 @@ export class RedisMembership implements Membership {
     return this.call('raid', async () => {
       distinctRooms(from, to);
       const k = this.keys;
-      const keys = [k.raid(raidId), k.room(from), k.room(to)];
+      const keys = [k.raid(raidId), k.room(from), k.room(to), k.roomUsers(from), k.roomUsers(to)];
+      // Without a presence listener the script skips reading each mover's user.
+      const report = this.presenceListeners.size > 0 ? '1' : '0';
       const [repeated, packed] = this.withEvents<[number, Buffer]>(
-        await this.script('raid', keys, [from, to, this.raidTtlMs], true),
+        await this.script('raid', keys, [from, to, this.raidTtlMs, report], true),
       );
       return { moved: unpackMoved(packed), repeated: repeated === 1 };
     });
@@ -277,17 +320,61 @@ export class RedisMembership implements Membership {
     return () => this.roomListeners.delete(listener);
   }
 
-  /** Unwraps `{ result, occupied, vacated }` from a changing script and reports the events. */
+  onPresence(listener: (event: PresenceEvent) => void): () => void {
+    this.presenceListeners.add(listener);
+    return () => this.presenceListeners.delete(listener);
+  }
+
+  /**
+   * Unwraps `{ result, occupied, vacated, presence, moves? }` from a changing script and
+   * reports the events: rooms occupied, then presence transitions, then rooms vacated.
+   * `presence` is flat `[room, kind, user, socket, data, ...]`; `moves` (raids only) is
+   * `[from, to, then per user: user, socket, data, joined]`: a leave of `from` and, when
+   * `joined` is 1, a join of `to`.
+   */
   private withEvents<T>(raw: unknown): T {
-    const [result, occupied, vacated] = raw as [T, Array<string | Buffer>, Array<string | Buffer>];
+    const [result, occupied, vacated, presence, moves = []] = raw as [
+      T,
+      Buffer[],
+      Buffer[],
+      Buffer[],
+      Array<Buffer | number>?,
+    ];
     if (this.roomListeners.size > 0) {
-      const events: RoomEvent[] = [
-        ...occupied.map((r) => ({ room: text(r), kind: 'occupied' as const })),
-        ...vacated.map((r) => ({ room: text(r), kind: 'vacated' as const })),
-      ];
-      for (const event of events) for (const listener of this.roomListeners) listener(event);
+      for (const r of occupied) this.reportRoom({ room: text(r), kind: 'occupied' });
+    }
+    if (this.presenceListeners.size > 0) {
+      for (let i = 0; i + 4 < presence.length; i += 5) {
+        this.reportPresence({
+          room: text(presence[i]),
+          kind: text(presence[i + 1]) === 'join' ? 'join' : 'leave',
+          user: text(presence[i + 2]),
+          socketId: text(presence[i + 3]),
+          data: unpackData(presence[i + 4]),
+        });
+      }
+      const [from, to] = moves.map(text);
+      for (let i = 2; i + 3 < moves.length; i += 4) {
+        const user = text(moves[i]);
+        const socketId = text(moves[i + 1]);
+        const data = unpackData(moves[i + 2] as Buffer);
+        this.reportPresence({ room: from!, kind: 'leave', user, socketId, data });
+        if (moves[i + 3] === 1)
+          this.reportPresence({ room: to!, kind: 'join', user, socketId, data });
+      }
+    }
+    if (this.roomListeners.size > 0) {
+      for (const r of vacated) this.reportRoom({ room: text(r), kind: 'vacated' });
     }
     return result;
+  }
+
+  private reportRoom(event: RoomEvent): void {
+    for (const listener of this.roomListeners) listener(event);
+  }
+
+  private reportPresence(event: PresenceEvent): void {
+    for (const listener of this.presenceListeners) listener(event);
   }
 
   async close(): Promise<void> {

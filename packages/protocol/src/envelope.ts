@@ -14,6 +14,7 @@ export const BusMessageType = {
   RAID_REQUEST: 6,
   SOCKET_LEFT: 7,
   ROOM_EVENT: 8,
+  PRESENCE_EVENT: 9,
 } as const;
 
 export type BusMessageType = (typeof BusMessageType)[keyof typeof BusMessageType];
@@ -125,6 +126,20 @@ export interface RoomEventMessage {
   kind: 'occupied' | 'vacated';
 }
 
+/**
+ * Published on `rf.evt.presence.<room token>` when a user's first socket entered a room
+ * (`join`) or their last left it (`leave`), as decided by the index atomically. `data` is
+ * the `socket.data` of the socket that made the transition.
+ */
+export interface PresenceEventMessage {
+  type: typeof BusMessageType.PRESENCE_EVENT;
+  room: string;
+  kind: 'join' | 'leave';
+  user: string;
+  socketId: string;
+  data: unknown;
+}
+
 export type BusMessage =
   | BroadcastMessage
   | ControlMessage
@@ -133,7 +148,8 @@ export type BusMessage =
   | ReplyMessage
   | RaidRequestMessage
   | SocketLeftMessage
-  | RoomEventMessage;
+  | RoomEventMessage
+  | PresenceEventMessage;
 
 export function encodeBusMessage(msg: BusMessage): Uint8Array {
   switch (msg.type) {
@@ -169,6 +185,8 @@ export function encodeBusMessage(msg: BusMessage): Uint8Array {
       return encode([msg.type, msg.socketId, msg.nodeId, msg.rooms, msg.reason]);
     case BusMessageType.ROOM_EVENT:
       return encode([msg.type, msg.room, msg.kind]);
+    case BusMessageType.PRESENCE_EVENT:
+      return encode([msg.type, msg.room, msg.kind, msg.user, msg.socketId, msg.data ?? null]);
   }
 }
 
@@ -267,6 +285,13 @@ function checkShape(v: unknown[]): BusMessage | undefined {
       const [, room, kind] = v;
       if (isStr(room) && (kind === 'occupied' || kind === 'vacated')) {
         return { type: BusMessageType.ROOM_EVENT, room, kind };
+      }
+      return undefined;
+    }
+    case BusMessageType.PRESENCE_EVENT: {
+      const [, room, kind, user, socketId, data] = v;
+      if (isStr(room) && (kind === 'join' || kind === 'leave') && isStr(user) && isStr(socketId)) {
+        return { type: BusMessageType.PRESENCE_EVENT, room, kind, user, socketId, data };
       }
       return undefined;
     }

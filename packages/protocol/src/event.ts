@@ -16,6 +16,9 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'state',
   'error',
   'moved',
+  // Sent by the fabric itself to presence rooms (docs/presence.md), so nobody can forge it.
+  '$presence',
+  'rejoined',
 ]);
 
 /** Throws `RF_EVENT_INVALID` or `RF_EVENT_RESERVED` unless `event` may be sent. */
