@@ -12,9 +12,11 @@ import {
   userRoom,
 } from '@roomfabric/protocol';
 import type { WebSocket } from 'ws';
+import { joinChannels } from './channel-join.js';
 import { bindSocket } from './connection.js';
 import type { Edge, Middleware } from './edge.js';
 import type { AuthGrant, JwtVerifier } from './jwt-auth.js';
+import { presenceUser } from './presence.js';
 import { Socket, type SocketState } from './socket.js';
 
 /**
@@ -85,6 +87,7 @@ export class Handshakes {
           await edge.membership.addSocket({
             socketId: socket.id,
             nodeId: edge.nodeId,
+            user: presenceUser(socket.data),
             data: socket.data,
           });
           // The client may have gone (or been refused) while the index was written.
@@ -144,6 +147,8 @@ export class Handshakes {
   private applyGrant(socket: Socket, grant: AuthGrant): void {
     socket.grant = grant;
     socket.data.user = grant.user;
+    // Presence metadata; read by the index at connect (a refresh changes it locally only).
+    if (grant.info !== undefined) socket.data.info = grant.info;
     clearTimeout(socket.authTimer);
     if (grant.expiresAt === undefined) return;
     // setTimeout holds at most 2^31-1 ms (~24.8 days); a later expiry is re-armed then.
@@ -176,21 +181,32 @@ export class Handshakes {
 
   private async open(socket: Socket): Promise<void> {
     const edge = this.edge;
-    this.pending.delete(socket);
     this.authenticating.delete(socket);
     clearTimeout(socket.handshakeTimer);
     socket.handshakeTimer = undefined;
     socket.state = 'open';
-    // An authenticated user's sockets share a personal room, joined before HELLO so that
-    // an emit to the user right after the connection reaches this socket too.
-    const user = socket.data.user;
-    if (typeof user === 'string' && user.length > 0) {
-      const room = userRoom(user);
-      if (roomIdProblem(room, edge.limits.maxRoomLength) === undefined) {
-        await socket.join(room);
-        if ((socket.state as SocketState) !== 'open') return;
+    // Until it is registered the socket stays in `pending` (closed on shutdown, re-asserted
+    // with the lease), and cluster JOIN/LEAVE reach it through `edge.opening`.
+    edge.opening.add(socket);
+    try {
+      // An authenticated user's sockets share a personal room, joined before HELLO so that
+      // an emit to the user right after the connection reaches this socket too. Then the
+      // user's channels, read after that join: a subscribe either is in that read or finds
+      // the socket through the personal room (docs/channels.md, "Ordering").
+      const user = socket.data.user;
+      if (typeof user === 'string' && user.length > 0) {
+        const room = userRoom(user);
+        if (roomIdProblem(room, edge.limits.maxRoomLength) === undefined) {
+          await socket.join(room);
+          if ((socket.state as SocketState) !== 'open') return;
+          if (!(await joinChannels(edge, socket, user))) return;
+        }
       }
+    } finally {
+      // Synchronously up to register(): no control request can fall in between.
+      edge.opening.delete(socket);
     }
+    this.pending.delete(socket);
     socket.send(
       encodeServerFrame({
         type: FrameType.HELLO,

@@ -102,8 +102,9 @@ export class NodeControl {
   }
 
   private async control(msg: ControlMessage): Promise<void> {
+    // A socket still opening gets JOIN and LEAVE too (see OpeningSockets).
     const sockets = msg.sockets
-      .map((id) => this.edge.sockets.get(id))
+      .map((id) => this.edge.sockets.get(id) ?? this.edge.opening.forControl(id, msg.op, msg.rooms))
       .filter((s): s is Socket => s !== undefined && s.connected);
     switch (msg.op) {
       case ControlOp.JOIN:

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  assertChannelName,
   assertRoomId,
+  channelOfRoom,
+  channelRoom,
   isReservedRoom,
   roomIdProblem,
   roomToSubjectToken,
@@ -57,6 +60,33 @@ describe('room ids', () => {
   it('reserves the $ prefix', () => {
     expect(isReservedRoom('$user:1')).toBe(true);
     expect(isReservedRoom('user:$1')).toBe(false);
+  });
+});
+
+describe('channel rooms', () => {
+  it('puts the live room of a channel in the reserved namespace and maps it back', () => {
+    expect(channelRoom('general')).toBe('$chan:general');
+    expect(isReservedRoom(channelRoom('general'))).toBe(true);
+    expect(channelOfRoom('$chan:general')).toBe('general');
+    expect(channelOfRoom('$chan:a:b')).toBe('a:b');
+    for (const room of ['$chan:', 'chan:general', '$user:general', 'general']) {
+      expect(channelOfRoom(room), room).toBeUndefined();
+    }
+  });
+
+  it('accepts channel names whose live room is a valid room id, and only those', () => {
+    for (const name of ['general', 'a.b', 'émoji 🎉', '$odd', 'x'.repeat(194), '🎉'.repeat(194)]) {
+      expect(() => assertChannelName(name), name).not.toThrow();
+    }
+    for (const name of ['', 'x'.repeat(195), '🎉'.repeat(195), 'a\nb', '\ud800', 7, null]) {
+      expect(() => assertChannelName(name), String(name)).toThrow(
+        expect.objectContaining({ code: 'RF_ROOM_INVALID' }),
+      );
+    }
+    expect(() => assertChannelName('abcd', 9)).toThrow(
+      expect.objectContaining({ code: 'RF_ROOM_INVALID' }),
+    );
+    expect(() => assertChannelName('abc', 9)).not.toThrow();
   });
 });
 

@@ -54,6 +54,48 @@ export function userRoom(userId: string): string {
   return `${RESERVED_ROOM_PREFIX}user:${userId}`;
 }
 
+/** Prefix of the live rooms of channels (see {@link channelRoom}). */
+export const CHANNEL_ROOM_PREFIX = `${RESERVED_ROOM_PREFIX}chan:`;
+
+/**
+ * The live room of a persistent channel (docs/channels.md): every socket of every user
+ * subscribed to `name` is in it, so `to(channelRoom(name)).emit(...)` reaches the channel.
+ * Reserved, so a client can neither join a channel it is not subscribed to nor address it.
+ */
+export function channelRoom(name: string): string {
+  return `${CHANNEL_ROOM_PREFIX}${name}`;
+}
+
+/** The channel whose live room is `room`, or `undefined` for any other room. */
+export function channelOfRoom(room: string): string | undefined {
+  return room.startsWith(CHANNEL_ROOM_PREFIX) && room.length > CHANNEL_ROOM_PREFIX.length
+    ? room.slice(CHANNEL_ROOM_PREFIX.length)
+    : undefined;
+}
+
+/**
+ * Throws `RF_ROOM_INVALID` unless `name` is a valid channel name: a valid room id whose
+ * live room ({@link channelRoom}) is a valid room id too, so at most `maxLength` minus 6
+ * code points.
+ */
+export function assertChannelName(
+  name: unknown,
+  maxLength: number = DEFAULT_LIMITS.maxRoomLength,
+): asserts name is string {
+  const problem =
+    roomIdProblem(name, maxLength) ??
+    (typeof name === 'string' && roomIdProblem(channelRoom(name), maxLength) !== undefined
+      ? `a channel name must be at most ${maxLength - CHANNEL_ROOM_PREFIX.length} characters`
+      : undefined);
+  if (problem !== undefined) {
+    throw new RoomfabricError(
+      ErrorCode.ROOM_INVALID,
+      `${problem.replace('a room id', 'a channel name')}: ${describe(name)}`,
+      { details: { channel: typeof name === 'string' ? name.slice(0, 64) : undefined } },
+    );
+  }
+}
+
 /** True for ids in the fabric's reserved namespace (see {@link RESERVED_ROOM_PREFIX}). */
 export function isReservedRoom(room: string): boolean {
   return room.startsWith(RESERVED_ROOM_PREFIX);
@@ -164,4 +206,11 @@ export const Subject = {
   socketLeft: 'rf.evt.leave',
   /** Room lifecycle: first member in (occupied), last member out (vacated). */
   roomEvents: 'rf.evt.room',
+  /**
+   * Presence of one room: a user's first socket in (join), last out (leave). One subject
+   * per room, so a backend can follow one room; {@link Subject.allPresence} follows all.
+   */
+  presence: (room: string): string => `rf.evt.presence.${roomToSubjectToken(room)}`,
+  /** Every room's presence events (a wildcard subscription). */
+  allPresence: 'rf.evt.presence.>',
 } as const;
