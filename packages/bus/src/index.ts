@@ -1,6 +1,7 @@
 export type {
   Bus,
   BusHandler,
+  BusHeaders,
   BusStatus,
   BusSubscription,
   PublishOptions,

@@ -8,6 +8,7 @@ import {
 } from '@roomfabric/testkit';
 import { intFlag, parseFlags } from './args.js';
 import { untilSignal, urlList } from './backends.js';
+import { historyFlags, historyFromFlags } from './history-flags.js';
 
 export const clusterHelp = `Usage: roomfabric cluster [--edges N] [--port N] [--nats URLS] [--redis URL]
 
@@ -23,6 +24,9 @@ Options:
   --port N      port of the first edge (default 3000; the others follow)
   --nats URLS   use these NATS servers instead of starting one
   --redis URL   use this Redis instead of starting one
+  --history PATTERNS, --history-max-messages N, --history-max-age-ms N
+                rooms that keep history, passed to every edge (see roomfabric edge --help;
+                a started nats-server runs JetStream)
   -h, --help    show this help
 `;
 
@@ -32,12 +36,17 @@ export async function runCluster(argv: string[], print: (line: string) => void):
     port: { type: 'string' },
     nats: { type: 'string' },
     redis: { type: 'string' },
+    ...historyFlags,
   });
   if (flags.help) {
     print(clusterHelp);
     return;
   }
   const edges = intFlag('edges', flags.edges, 3, 1, 32);
+  historyFromFlags(flags); // checks them before anything starts
+  const historyArgs = Object.keys(historyFlags).flatMap((name) =>
+    flags[name] === undefined ? [] : [`--${name}`, String(flags[name])],
+  );
   const basePort = intFlag('port', flags.port, 3000, 1, 65535 - edges);
   const started: Array<{ [Symbol.asyncDispose](): Promise<void> }> = [];
   const stopAll = async () => {
@@ -48,7 +57,7 @@ export async function runCluster(argv: string[], print: (line: string) => void):
     let nats: string[];
     if (flags.nats !== undefined) nats = urlList('nats', flags.nats, ['nats', 'tls']);
     else {
-      const server = await startNats();
+      const server = await startNats({ jetstream: true });
       started.push(server);
       nats = [server.url];
       print(`nats        ${server.url} (started, pid ${server.pid ?? '?'})`);
@@ -77,7 +86,7 @@ export async function runCluster(argv: string[], print: (line: string) => void):
         redis,
         nodeId: `n${i + 1}`,
         port: basePort + i,
-        args: ['--policy', 'open', '--insecure', '--demo'],
+        args: ['--policy', 'open', '--insecure', '--demo', ...historyArgs],
       });
       started.push(edge);
       print(

@@ -83,6 +83,11 @@ client.on('connected', (info) => {
   refreshMembers();
 });
 client.on('error', (err) => log('error ' + err.code + ': ' + err.message, null, 'sys'));
+// Rooms that keep history (roomfabric dev --history 'lobby') replay what was missed.
+client.on('rejoined', (r) => {
+  if (r.recovered === true) log('back in #' + r.room + ': ' + r.missed + ' missed messages replayed', null, 'sys');
+  if (r.recovered === false) log('back in #' + r.room + ': history gap, messages were lost', null, 'sys');
+});
 
 // Chat
 client.on('chat', (m, meta) => log(String(m.name) + ' @' + String(m.node) + ': ' + String(m.text), meta.room));

@@ -1,8 +1,10 @@
 import { MemoryBus } from '@roomfabric/bus';
 import { createEdge, EdgeMetrics, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
-import { MembershipService, ServiceMetrics } from '@roomfabric/server';
+import { MemoryChannelStore, MembershipService, ServiceMetrics } from '@roomfabric/server';
 import { intFlag, parseFlags } from './args.js';
+import { historyFlags, historyFromFlags, historyHelp } from './history-flags.js';
+import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
 import { cliLogger } from './cli-logger.js';
 import { installDemo } from './demo-app.js';
 import {
@@ -24,6 +26,11 @@ Clients may join rooms and broadcast to their rooms (policy "open").
 Options:
   --port N    port to listen on (default 3000, or $PORT; 0 picks a free one)
   --host H    address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
+
+${presenceHelp}
+
+${historyHelp}
+
   -h, --help  show this help
 `;
 
@@ -38,7 +45,14 @@ export async function startDev(
   argv: string[],
   print: (line: string) => void,
 ): Promise<DevServer | undefined> {
-  const flags = parseFlags(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  const flags = parseFlags(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    ...historyFlags,
+    ...presenceFlags,
+  });
+  const history = historyFromFlags(flags);
+  const presence = presenceFromFlags(flags);
   if (flags.help) {
     print(devHelp);
     return undefined;
@@ -58,9 +72,21 @@ export async function startDev(
     membership,
     logger: logger.child({ component: 'membership', node: 'dev' }),
     metrics: serviceMetrics,
+    presence,
   });
   const server = createEdgeHttpServer(() => edge, demo);
-  const edge = createEdge({ server, bus, membership, policy: 'open', logger, nodeId: 'dev' });
+  const edge = createEdge({
+    server,
+    bus,
+    membership,
+    history,
+    presence,
+    // The edge makes one only when it owns the bus and index; the demo's are timed.
+    channels: new MemoryChannelStore(),
+    policy: 'open',
+    logger,
+    nodeId: 'dev',
+  });
   metrics.bind(edge);
   installDemo(edge);
   const release = async () => {

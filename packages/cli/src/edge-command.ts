@@ -12,6 +12,9 @@ import {
   loadDemoAssets,
   shownHost,
 } from './edge-http.js';
+import { channelFlags, channelHelp, channelsFromFlags } from './channel-flags.js';
+import { historyFlags, historyFromFlags, historyHelp } from './history-flags.js';
+import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
 import { TimedMembership } from './timed-membership.js';
 
 export const edgeHelp = `Usage: roomfabric edge --nats URL[,URL...] --redis URL [options]
@@ -29,9 +32,11 @@ Options:
   --host H               address to bind (default 127.0.0.1)
   --node-id ID           this node's id, unique in the cluster (default: node-<random>)
   --path P               WebSocket path (default /ws)
-  --policy open|closed   may clients join rooms and broadcast on their own (default closed)
+  --policy open|closed   may clients join rooms and broadcast on their own (default closed;
+                         with token auth and no --policy, each token's grants decide)
   --demo                 serve the browser demo at / (chat, cursors, members, raids)
   --drain-ms N           on shutdown, answer /readyz 503 this long before closing (default 0)
+${presenceHelp}
   --heartbeat-ms N       ping interval (default 25000)
   --lease-interval-ms N  lease renewal interval (default 1000)
   --lease-ttl-ms N       lease lifetime; the node is purged after this long silent (default 5000)
@@ -49,6 +54,10 @@ Auth (one of them is required, or --insecure):
   --insecure             accept clients without tokens (trusted networks and tests only)
   Clients send { token } in connect(url, { auth }); the token's "sub" is the user and its
   "rf" claim ({ join: [...], publish: [...] } room patterns, * = any) what it may do.
+
+${historyHelp}
+
+${channelHelp}
 
   -h, --help             show this help
 `;
@@ -78,6 +87,9 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     insecure: { type: 'boolean' },
     demo: { type: 'boolean' },
     'drain-ms': { type: 'string' },
+    ...historyFlags,
+    ...channelFlags,
+    ...presenceFlags,
   });
   if (flags.help) {
     print(edgeHelp);
@@ -94,6 +106,8 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     (flags['node-id'] as string | undefined) ?? `node-${randomBytes(4).toString('hex')}`;
   const drainMs = intFlag('drain-ms', flags['drain-ms'], 0, 0, 600_000);
   const auth = authOptions(flags);
+  const history = historyFromFlags(flags);
+  const presence = presenceFromFlags(flags);
   const logger = cliLogger();
   const metrics = new EdgeMetrics();
   const wsPath = (flags.path as string | undefined) ?? '/ws';
@@ -105,13 +119,24 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     () => draining,
   );
   const backends = await connectBackends(nats, redis!, `roomfabric-edge-${nodeId ?? 'node'}`);
+  let channels: Awaited<ReturnType<typeof channelsFromFlags>>;
+  try {
+    channels = await channelsFromFlags(flags, backends.bus);
+  } catch (err) {
+    await backends.close();
+    throw err;
+  }
   const edge = createEdge({
     nodeId,
     path: wsPath,
     server: http,
     bus: backends.bus,
     membership: new TimedMembership(backends.membership, metrics),
-    policy,
+    history,
+    channels,
+    presence,
+    // With token auth the grants decide unless --policy narrows it (the edge's default).
+    policy: auth && flags.policy === undefined ? undefined : policy,
     logger,
     heartbeatMs: intFlag('heartbeat-ms', flags['heartbeat-ms'], 25_000, 100, 3_600_000),
     leaseIntervalMs: intFlag('lease-interval-ms', flags['lease-interval-ms'], 1000, 50, 600_000),

@@ -5,6 +5,7 @@ import { connectBackends, redactUrl, untilSignal, urlList } from './backends.js'
 import { cliLogger } from './cli-logger.js';
 import { closeServer, listenOn, shownHost } from './edge-http.js';
 import { createServiceHttpServer } from './service-http.js';
+import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
 import { TimedMembership } from './timed-membership.js';
 
 export const membershipHelp = `Usage: roomfabric membership --nats URL[,URL...] --redis URL [options]
@@ -23,6 +24,7 @@ Options:
   --port N             HTTP port for health and metrics (default: no HTTP; 0 picks one)
   --host H             address the HTTP port binds (default 127.0.0.1)
   --node-id ID         this replica's name in logs and metrics (default membership-HOST-PID)
+${presenceHelp}
   -h, --help           show this help
 `;
 
@@ -35,6 +37,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
     port: { type: 'string' },
     host: { type: 'string' },
     'node-id': { type: 'string' },
+    ...presenceFlags,
   });
   if (flags.help) {
     print(membershipHelp);
@@ -44,6 +47,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
   const [redis] = urlList('redis', flags.redis, ['redis', 'rediss']);
   const leaseCheckMs = intFlag('lease-check-ms', flags['lease-check-ms'], 1000, 20, 600_000);
   const purgeBatch = intFlag('purge-batch', flags['purge-batch'], 500, 1, 100_000);
+  const presence = presenceFromFlags(flags);
   const port = flags.port === undefined ? undefined : intFlag('port', flags.port, 0, 0, 65535);
   const host = (flags.host as string | undefined) ?? '127.0.0.1';
   const node =
@@ -58,6 +62,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
     leaseCheckMs,
     purgeBatch,
     metrics,
+    presence,
   });
   let closing = false;
   const http =

@@ -1,5 +1,8 @@
 import type {
   RoomEvent,
+  PresenceEvent,
+  PresenceMember,
+  PresenceStats,
   MemberInfo,
   Membership,
   NodeSnapshotSocket,
@@ -46,6 +49,12 @@ export class TimedMembership implements Membership {
   members(room: string): Promise<MemberInfo[]> {
     return this.time('members', () => this.inner.members(room));
   }
+  presence(room: string): Promise<PresenceMember[]> {
+    return this.time('presence', () => this.inner.presence(room));
+  }
+  presenceStats(room: string): Promise<PresenceStats> {
+    return this.time('presenceStats', () => this.inner.presenceStats(room));
+  }
   count(room: string): Promise<number> {
     return this.time('count', () => this.inner.count(room));
   }
@@ -82,11 +91,14 @@ export class TimedMembership implements Membership {
   raid(raidId: string, from: string, to: string): Promise<RaidResult> {
     return this.time('raid', () => this.inner.raid(raidId, from, to));
   }
-  /** Closes the wrapped index (not timed). */
+  onPresence(listener: (event: PresenceEvent) => void): () => void {
+    return this.inner.onPresence(listener);
+  }
   onRoomEvent(listener: (event: RoomEvent) => void): () => void {
     return this.inner.onRoomEvent(listener);
   }
 
+  /** Closes the wrapped index (not timed). */
   close(): Promise<void> {
     return this.inner.close();
   }

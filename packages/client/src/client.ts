@@ -9,6 +9,7 @@ import {
   RoomfabricError,
   type ClientFrame,
   type ServerFrame,
+  type StreamPosition,
 } from '@roomfabric/protocol';
 import { backoffDelay, resolveReconnect, type ResolvedReconnect } from './backoff.js';
 import { ClientBroadcast, emitFrame } from './broadcast.js';
@@ -80,6 +81,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private urlIndex = 0;
   private socketId: string | undefined;
+  /** The socket id of the previous connection: the server skips its broadcasts on replay. */
+  private previousSocketId: string | undefined;
+  /** Where the client stands in each history room (docs/history.md). */
+  private readonly positions = new Map<string, StreamPosition>();
   private node: string | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastError: RoomfabricError | undefined;
@@ -154,9 +159,24 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   }
 
   /**
+   * Where this client stands in a room that keeps history: the offset of the last event
+   * it got through the room, and the history's epoch. Sent on every rejoin so that the
+   * server replays what was missed (see the `rejoined` event). Undefined for rooms
+   * without history, and for rooms the server (not this client) joined.
+   *
+   * @example
+   * client.position('chat:general'); // { offset: 1042, epoch: '2026-11-25T20:29:45.648Z' }
+   */
+  position(room: string): StreamPosition | undefined {
+    const p = this.positions.get(room);
+    return p && { ...p };
+  }
+
+  /**
    * Listens for a server event (`(data, meta) => ...`) or a lifecycle event: `state`
    * (on every change of state), `connecting` (on each reconnect cycle, with its reason),
-   * `connected`, `disconnected`, `error`.
+   * `connected`, `disconnected`, `error`, `rejoined` (each room after a reconnect, with
+   * `recovered`: whether every missed event of a history room was replayed).
    *
    * @example
    * client.on('chat', (text, meta) => render(meta.room, text));
@@ -226,6 +246,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       return Promise.reject(err);
     }
     this.desired.delete(room);
+    this.positions.delete(room);
     for (const waiter of this.joinWaiters.get(room) ?? []) this.settle(waiter, null);
     this.joinWaiters.delete(room);
     if (!this.live) return Promise.resolve();
@@ -497,12 +518,17 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private handleFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case FrameType.HELLO:
+        this.previousSocketId = this.socketId;
         this.socketId = frame.socketId;
         this.node = frame.nodeId;
         this.link?.connected(frame.heartbeatMs);
         void this.rejoin();
         return;
       case FrameType.EVENT: {
+        if (frame.offset > 0 && frame.room !== null) {
+          const position = this.positions.get(frame.room);
+          if (position && frame.offset > position.offset) position.offset = frame.offset;
+        }
         const meta: EventMeta = { room: frame.room };
         if (frame.id !== 0) {
           let answered = false;
@@ -535,6 +561,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.requests.delete(frame.id);
         if (err && request.kind === 'join' && request.room !== undefined)
           this.desired.delete(request.room);
+        if (frame.type === FrameType.ACK && request.kind === 'join' && request.room !== undefined)
+          this.notePosition(request.room, frame.data);
         this.settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
         return;
       }
@@ -544,9 +572,24 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       case FrameType.MOVED:
         // Raids (a later protocol addition): follow the server's move.
         if (this.desired.delete(frame.from)) this.desired.add(frame.to);
+        this.positions.delete(frame.from);
         this.fire('moved', { from: frame.from, to: frame.to });
         return;
     }
+  }
+
+  /**
+   * A join's ACK names the room's position when the room keeps history. While replayed
+   * events follow the ACK (`missed` > 0), the position advances with them, so that a drop
+   * in the middle of the replay resumes from the last event handled.
+   */
+  private notePosition(room: string, data: unknown): void {
+    const ack = data as { offset?: unknown; epoch?: unknown; missed?: unknown } | null;
+    if (typeof ack?.offset !== 'number' || typeof ack.epoch !== 'string') return;
+    const prior = this.positions.get(room);
+    const replaying =
+      typeof ack.missed === 'number' && ack.missed > 0 && prior?.epoch === ack.epoch;
+    this.positions.set(room, { offset: replaying ? prior.offset : ack.offset, epoch: ack.epoch });
   }
 
   /** After HELLO: rejoin every room, then report `connected`, then flush the queue. */
@@ -557,14 +600,26 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       rooms.map(
         (room) =>
           new Promise<RoomfabricError | null>((resolve) => {
+            const since = this.positions.get(room);
             const request = this.makeRequest(
               'join',
-              () => resolve(null),
+              (data) => {
+                const ack = data as { recovered?: unknown; missed?: unknown } | null;
+                const recovered = typeof ack?.recovered === 'boolean' ? ack.recovered : null;
+                const missed = typeof ack?.missed === 'number' ? ack.missed : 0;
+                this.fire('rejoined', { room, recovered, missed });
+                resolve(null);
+              },
               resolve,
               this.ackTimeoutMs,
               room,
             );
-            this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
+            this.sendRequest(request, (id) => ({
+              type: FrameType.JOIN,
+              id,
+              room,
+              since: since && { ...since, socketId: this.previousSocketId ?? null },
+            }));
           }),
       ),
     );

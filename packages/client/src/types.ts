@@ -51,4 +51,10 @@ export type ClientEvents = {
   connected: (info: { socketId: string; nodeId: string }) => void;
   disconnected: (change: StateChange) => void;
   error: (err: RoomfabricError) => void;
+  /**
+   * A room was joined again after a reconnect. For a room that keeps history, `recovered`
+   * says whether the `missed` events replayed before the live ones are all that the client
+   * missed; when false, reload the room's state some other way. Null for other rooms.
+   */
+  rejoined: (info: { room: string; recovered: boolean | null; missed: number }) => void;
 };

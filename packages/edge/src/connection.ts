@@ -12,6 +12,7 @@ import {
   parseClientFrame,
   PROTOCOL_VERSION,
   RoomfabricError,
+  type RecoverFrom,
   type ClientFrame,
   type EmitFrame,
 } from '@roomfabric/protocol';
@@ -19,6 +20,7 @@ import type WebSocket from 'ws';
 import type { RawData } from 'ws';
 import { type Operator } from '@roomfabric/server';
 import type { FabricSocket } from './edge.js';
+import { joinWithHistory } from './history-join.js';
 import type { AckFn, Socket } from './socket.js';
 
 /*
@@ -162,8 +164,10 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
   }
   switch (frame.type) {
     case FrameType.JOIN:
+      handleJoinLeave(socket, frame.type, frame.id, frame.room, frame.since ?? null);
+      return;
     case FrameType.LEAVE:
-      handleJoinLeave(socket, frame.type, frame.id, frame.room);
+      handleJoinLeave(socket, frame.type, frame.id, frame.room, null);
       return;
     case FrameType.EMIT:
       handleEmit(socket, frame);
@@ -198,7 +202,13 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
   }
 }
 
-function handleJoinLeave(socket: Socket, type: 2 | 3, id: number, room: string): void {
+function handleJoinLeave(
+  socket: Socket,
+  type: 2 | 3,
+  id: number,
+  room: string,
+  since: RecoverFrom | null,
+): void {
   const edge = socket.edge;
   try {
     assertRoomId(room, edge.limits.maxRoomLength);
@@ -210,6 +220,12 @@ function handleJoinLeave(socket: Socket, type: 2 | 3, id: number, room: string):
     }
   } catch (err) {
     socket.sendError(id, asRoomfabricError(socket, err));
+    return;
+  }
+  if (type === FrameType.JOIN && edge.history?.covers(room)) {
+    joinWithHistory(socket, id, room, since).catch((err: unknown) =>
+      socket.sendError(id, asRoomfabricError(socket, err)),
+    );
     return;
   }
   const done = type === FrameType.JOIN ? socket.join(room) : socket.leave(room);

@@ -9,7 +9,15 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Decoder } from '@msgpack/msgpack';
-import { MemoryBus, type Bus, type BusSubscription } from '@roomfabric/bus';
+import {
+  createHistory,
+  historyOffset,
+  MemoryBus,
+  type Bus,
+  type BusHeaders,
+  type BusSubscription,
+  type History,
+} from '@roomfabric/bus';
 import { MemoryMembership, type MemberInfo, type Membership } from '@roomfabric/membership';
 import {
   BroadcastFlag,
@@ -26,13 +34,17 @@ import {
   type BusMessage,
 } from '@roomfabric/protocol';
 import {
+  Channels,
   createJsonLogger,
   Fabric,
   logLevelFromEnv,
   MembershipService,
+  MemoryChannelStore,
   Operator,
+  publishPresenceEvents,
   publishRoomEvents,
   RemoteSocket,
+  type ChannelStore,
   type Logger,
   type OperatorHost,
   type RaidReport,
@@ -44,6 +56,7 @@ import { Handshakes } from './handshake.js';
 import { JwtVerifier, matchesAny } from './jwt-auth.js';
 import { LeaseKeeper } from './lease.js';
 import { NodeControl } from './node-control.js';
+import { OpeningSockets } from './opening-sockets.js';
 import { TickStream, type TickStreamOptions } from './tick-stream.js';
 import {
   positiveMs,
@@ -125,6 +138,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal */ readonly logger: Logger;
   /** @internal */ readonly decoder: Decoder;
   /** @internal */ readonly localRooms: LocalRooms;
+  /** @internal Rooms that keep history (undefined: none do). */
+  readonly history: History | undefined;
+  /** @internal */ readonly recoveryLimit: number;
+  private readonly ownsHistory: boolean;
   /** @internal */ readonly counters: EdgeCounters = {
     connections: 0,
     messagesIn: 0,
@@ -148,6 +165,12 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal */ readonly operatorHost: OperatorHost<FabricSocket>;
   private readonly socketMap = new Map<string, Socket>();
   /** @internal */ readonly handshakes: Handshakes;
+  /** @internal Sockets between the index and HELLO, reachable by cluster JOIN and LEAVE. */
+  readonly opening = new OpeningSockets();
+  /** @internal Where users' channels are read on connect (undefined: no channels). */
+  readonly channelStore: ChannelStore | undefined;
+  private readonly ownsChannels: boolean;
+  private channelApi: Channels<FabricSocket> | undefined;
   private readonly policy: ClientPolicy;
   private readonly jwt: JwtVerifier | undefined;
   /** @internal */ readonly heartbeatMs: number;
@@ -190,19 +213,34 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.ownsMembership = options.membership === undefined;
     this.bus = options.bus ?? new MemoryBus();
     this.membership = options.membership ?? new MemoryMembership();
+    // Embedded mode keeps channels in the process, like the bus and the index.
+    this.ownsChannels = options.channels === undefined && this.ownsBus && this.ownsMembership;
+    this.channelStore =
+      options.channels ?? (this.ownsChannels ? new MemoryChannelStore() : undefined);
     this.decoder = createFrameDecoder(this.limits);
     this.control = new NodeControl(this);
+    this.ownsHistory = Array.isArray(options.history);
+    this.history = Array.isArray(options.history)
+      ? createHistory(this.bus, options.history)
+      : (options.history as History | undefined);
+    this.recoveryLimit = positiveMs('recoveryLimit', options.recoveryLimit, 1000);
     this.localRooms = new LocalRooms(
       this.bus,
-      (room, payload) => this.onRoomMessage(room, payload),
+      (room, payload, headers) => this.onRoomMessage(room, payload, headers),
       (room) => this.emit('room:created', room),
       (room) => {
         this.control.onRoomDeleted(room);
         this.emit('room:deleted', room);
       },
     );
-    this.fabric = new Fabric({ bus: this.bus, membership: this.membership, logger: this.logger });
+    this.fabric = new Fabric({
+      bus: this.bus,
+      membership: this.membership,
+      logger: this.logger,
+      history: this.history,
+    });
     publishRoomEvents(this.membership, this.bus, this.logger);
+    publishPresenceEvents(this.membership, this.bus, this.logger, options.presence);
     this.operatorHost = {
       fabric: this.fabric,
       toSocket: (m: MemberInfo) =>
@@ -372,6 +410,28 @@ export class Edge extends EventEmitter<EdgeEvents> {
   }
 
   /**
+   * Persistent channels (docs/channels.md), on this node's channel store: the same API as
+   * `RoomfabricServer.channels`, which is how embedded mode manages channels (or pass
+   * `channels.store` to `createServer` with the edge's bus and index). Throws
+   * `RF_INVALID_ARGUMENT` when the edge has no channel store (`EdgeOptions.channels`).
+   *
+   * @example
+   * const edge = createEdge({ auth: { secret } });
+   * await edge.channels.create('general');
+   * await edge.channels.subscribe('ada', 'general'); // her sockets join `$chan:general`
+   */
+  get channels(): Channels<FabricSocket> {
+    if (!this.channelStore) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'this edge has no channel store (EdgeOptions.channels)',
+      );
+    }
+    this.channelApi ??= new Channels(this.channelStore, this.operatorHost);
+    return this.channelApi;
+  }
+
+  /**
    * True once the node serves: subscriptions registered, lease held, bus connected. What
    * `GET /readyz` reports.
    */
@@ -496,7 +556,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
     return new Operator(this.operatorHost);
   }
 
-  private onRoomMessage(room: LocalRoom, payload: Uint8Array): void {
+  private onRoomMessage(
+    room: LocalRoom,
+    payload: Uint8Array,
+    headers: BusHeaders | undefined,
+  ): void {
+    const offset = historyOffset(headers);
+    if (offset < 0) return; // a history anchor: a position, not a message
     this.counters.busIn++;
     this.busInByRoom.set(room.id, (this.busInByRoom.get(room.id) ?? 0) + 1);
     const msg = this.decode(payload);
@@ -514,7 +580,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
       return;
     }
     this.control.onRoomBroadcast(room, msg);
-    this.deliver(msg, room.sockets, room.id, index);
+    this.deliver(msg, room.sockets, room.id, index, offset);
   }
 
   private onAllMessage(payload: Uint8Array): void {
@@ -544,15 +610,17 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /**
    * The delivery path: one EVENT frame per broadcast and room, the same bytes queued for
    * every local member that passes the filters. A member of an earlier listed room gets
-   * the message through that room instead (DESIGN.md, "Multi-room broadcasts").
+   * the message through that room instead (DESIGN.md, "Multi-room broadcasts"). A socket
+   * catching up on a history room holds what arrives meanwhile (see history-join.ts).
    */
   private deliver(
     msg: BroadcastMessage,
     sockets: Iterable<Socket>,
     room: string | null,
     index: number,
+    offset = 0,
   ): void {
-    const frame = encodeEventFrame(msg.event, msg.data, room, 0);
+    const frame = encodeEventFrame(msg.event, msg.data, room, 0, offset);
     const volatile = (msg.flags & BroadcastFlag.VOLATILE) !== 0;
     const { rooms, except, exceptSocket } = msg;
     let delivered = 0;
@@ -560,6 +628,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
       if (socket.id === exceptSocket) continue;
       if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
       if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
+      if (offset > 0 && socket.holding?.has(room!)) {
+        socket.holding.get(room!)!.push({ offset, frame });
+        continue;
+      }
       if (socket.send(frame, volatile)) delivered++;
     }
     this.counters.deliveries += delivered;
@@ -616,8 +688,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.localRooms.clear();
     // The sockets were removed one by one as they closed; the lease goes last.
     await this.membership.dropLease(this.nodeId).catch(this.onBackgroundError);
+    if (this.ownsHistory) await this.history?.close();
     if (this.ownsBus) await this.bus.close();
     if (this.ownsMembership) await this.membership.close();
+    if (this.ownsChannels) await this.channelStore?.close();
   }
 }
 

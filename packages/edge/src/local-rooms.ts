@@ -1,4 +1,4 @@
-import type { Bus, BusSubscription } from '@roomfabric/bus';
+import type { Bus, BusHeaders, BusSubscription } from '@roomfabric/bus';
 import { ErrorCode, RoomfabricError, Subject } from '@roomfabric/protocol';
 import type { Socket } from './socket.js';
 
@@ -14,11 +14,11 @@ export class LocalRoom {
   constructor(
     readonly id: string,
     bus: Bus,
-    onMessage: (room: LocalRoom, payload: Uint8Array) => void,
+    onMessage: (room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined) => void,
   ) {
     this.ready = bus
-      .subscribe(Subject.room(id), (payload) => {
-        if (!this.deleted) onMessage(this, payload);
+      .subscribe(Subject.room(id), (payload, _subject, _reply, headers) => {
+        if (!this.deleted) onMessage(this, payload, headers);
       })
       .then(
         (sub) => {
@@ -57,7 +57,11 @@ export class LocalRooms {
 
   constructor(
     private readonly bus: Bus,
-    private readonly onMessage: (room: LocalRoom, payload: Uint8Array) => void,
+    private readonly onMessage: (
+      room: LocalRoom,
+      payload: Uint8Array,
+      headers: BusHeaders | undefined,
+    ) => void,
     private readonly onCreated: (room: string) => void,
     private readonly onDeleted: (room: string) => void,
   ) {}

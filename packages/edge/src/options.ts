@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
-import type { Bus } from '@roomfabric/bus';
+import type { Bus, History, HistoryPolicy } from '@roomfabric/bus';
 import type { Membership } from '@roomfabric/membership';
 import { ErrorCode, resolveLimits, RoomfabricError, type Limits } from '@roomfabric/protocol';
-import type { Logger } from '@roomfabric/server';
+import type { ChannelStore, Logger } from '@roomfabric/server';
 import type { JwtAuthOptions } from './jwt-auth.js';
 import type { Socket } from './socket.js';
 
@@ -60,6 +60,29 @@ export interface EdgeOptions {
   leaseIntervalMs?: number;
   /** Lease lifetime, ms: a node silent for this long is purged by the membership service. Default 5000. */
   leaseTtlMs?: number;
+  /**
+   * Presence rooms (docs/presence.md): room patterns (`*` matches any run of characters,
+   * as in token grants) whose members get a `$presence` event `{ kind, user, info }` when a
+   * user's first socket joins or their last leaves. Give the membership service the same.
+   */
+  presence?: { rooms: readonly string[] };
+  /**
+   * Persistent channels (docs/channels.md): on connect, a socket with a user id joins the
+   * room of each channel the user is subscribed to, before HELLO; a connection whose
+   * channels cannot be read is refused with `RF_CHANNEL_STORE_UNAVAILABLE` (1011, the SDK
+   * reconnects). Default: a `MemoryChannelStore` in embedded mode (no `bus`, no
+   * `membership`), else none. On a cluster pass a `KvChannelStore` on the bus's NATS
+   * connection, the same bucket as the servers'.
+   */
+  channels?: ChannelStore;
+  /**
+   * Rooms that keep history, so that clients that reconnect get what they missed
+   * (docs/history.md): policies (kept in JetStream on a `NatsBus`, in the process in
+   * embedded mode), or a `History` of your own. Every node and server must use the same.
+   */
+  history?: readonly HistoryPolicy[] | History;
+  /** A reconnecting client missing more than this many events of a room is told `recovered: false`. Default 1000. */
+  recoveryLimit?: number;
 }
 
 export const DEFAULT_EDGE_LIMITS = {

@@ -14,6 +14,7 @@ import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
 import type { AuthGrant } from './jwt-auth.js';
 import { writeFrames, type SharedBatch } from './outbound.js';
+import { presenceUser } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
 import { checkRooms, Operator } from '@roomfabric/server';
 import type { FabricSocket } from './edge.js';
@@ -72,6 +73,11 @@ export class Socket {
   /** @internal Closes the socket when its token expires. */
   authTimer: NodeJS.Timeout | undefined;
   /** @internal */ readonly rate: RateLimiter;
+  /**
+   * @internal History rooms this socket is catching up on: live events that arrive
+   * meanwhile wait here (see history-join.ts). Undefined when there are none.
+   */
+  holding: Map<string, Array<{ offset: number; frame: Uint8Array }>> | undefined;
   private readonly roomSet = new Set<string>();
   // Created on first use: most sockets of a fan-out node never get an app handler or an
   // ack, and idle connections are what a node holds most of (docs/benchmarks.md, memory).
@@ -165,7 +171,12 @@ export class Socket {
       )
         throw err;
       // Re-register with every room it holds locally (the new ones included), its truth.
-      await membership.addSocket({ socketId: this.id, nodeId: this.nodeId, data: this.data });
+      await membership.addSocket({
+        socketId: this.id,
+        nodeId: this.nodeId,
+        user: presenceUser(this.data),
+        data: this.data,
+      });
       await membership.join(this.id, [...this.roomSet]);
     }
   }

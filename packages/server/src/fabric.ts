@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
-import type { Bus } from '@roomfabric/bus';
+import type { Bus, History } from '@roomfabric/bus';
 import type { MemberInfo, Membership } from '@roomfabric/membership';
 import {
   assertRoomId,
@@ -25,6 +25,8 @@ export interface FabricOptions {
   bus: Bus;
   membership: Membership;
   logger: Logger;
+  /** Rooms that keep history: their broadcasts are stored, then delivered (docs/history.md). */
+  history?: History;
   /** Timeout of control requests to nodes and of raid steps, ms. Default 5000. */
   requestTimeoutMs?: number;
 }
@@ -45,25 +47,38 @@ export class Fabric {
   readonly bus: Bus;
   readonly membership: Membership;
   readonly logger: Logger;
+  readonly history: History | undefined;
   readonly requestTimeoutMs: number;
 
   constructor(options: FabricOptions) {
     this.bus = options.bus;
     this.membership = options.membership;
     this.logger = options.logger;
+    this.history = options.history;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   }
 
   /**
    * Publishes a broadcast once per target room subject (once on `rf.all` without rooms).
-   * Resolves with the number of bus messages published.
+   * A room that keeps history gets it through its history instead: stored, then
+   * delivered with its offset; then this resolves only once it is stored, and rejects
+   * with `RF_HISTORY_UNAVAILABLE` if it could not be. Resolves with the number of bus
+   * messages published.
    */
   async broadcast(msg: BroadcastMessage): Promise<number> {
     const payload = encodeBusMessage(msg);
-    const subjects = msg.rooms.length === 0 ? [Subject.all] : msg.rooms.map(Subject.room);
-    if (subjects.length === 1) await this.bus.publish(subjects[0]!, payload);
-    else await Promise.all(subjects.map((s) => this.bus.publish(s, payload)));
-    return subjects.length;
+    if (msg.rooms.length === 0) {
+      await this.bus.publish(Subject.all, payload);
+      return 1;
+    }
+    const history = this.history;
+    const send = (room: string): Promise<unknown> =>
+      history?.covers(room)
+        ? history.append(room, payload)
+        : this.bus.publish(Subject.room(room), payload);
+    if (msg.rooms.length === 1) await send(msg.rooms[0]!);
+    else await Promise.all(msg.rooms.map(send));
+    return msg.rooms.length;
   }
 
   /** The members a selection targets, read from the index (each socket once). */

@@ -1,17 +1,34 @@
-import { NatsBus, type Bus } from '@roomfabric/bus';
+import {
+  createHistory,
+  NatsBus,
+  type Bus,
+  type History,
+  type HistoryPolicy,
+} from '@roomfabric/bus';
 import { RedisMembership, type MemberInfo, type Membership } from '@roomfabric/membership';
 import {
+  assertChannelName,
   assertRoomId,
   BusMessageType,
+  channelRoom,
   decodeBusMessage,
   ErrorCode,
   RoomfabricError,
   Subject,
   type SocketLeftMessage,
 } from '@roomfabric/protocol';
+import type { ChannelStore } from './channels/channel-store.js';
+import { Channels } from './channels/channels.js';
+import { KvChannelStore } from './channels/kv-channel-store.js';
 import { Fabric } from './fabric.js';
 import { createJsonLogger, logLevelFromEnv, type Logger } from './logger.js';
 import { Operator } from './operator.js';
+import {
+  subscribePresence,
+  type PresenceEvent,
+  type PresenceMember,
+  type PresenceStats,
+} from './presence-events.js';
 import type { RaidReport } from './raid.js';
 import { RemoteSocket } from './remote-socket.js';
 
@@ -25,6 +42,18 @@ export interface ServerOptions {
   logger?: Logger;
   /** Timeout of requests to nodes and to the membership service, ms. Default 5000. */
   requestTimeoutMs?: number;
+  /**
+   * Rooms that keep history (docs/history.md): the same policies as the edges, so that
+   * emits to those rooms are stored and recoverable. In embedded mode pass the edge's
+   * own `edge.history` instead, which holds the entries.
+   */
+  history?: readonly HistoryPolicy[] | History;
+  /**
+   * Where persistent channels live (docs/channels.md). Default: a `KvChannelStore` on the
+   * NATS connection when the bus is a `NatsBus` (the bucket is created on first use);
+   * none over another bus. In embedded mode pass the edge's `channels.store`.
+   */
+  channels?: ChannelStore;
 }
 
 /**
@@ -50,7 +79,11 @@ export async function createServer(options: ServerOptions): Promise<RoomfabricSe
   const servers = typeof options.nats === 'string' ? [options.nats] : [...(options.nats ?? [])];
   const bus = options.bus ?? (await NatsBus.connect({ servers, name: 'roomfabric-server' }));
   let membership: Membership;
+  let history: History | undefined;
   try {
+    history = Array.isArray(options.history)
+      ? createHistory(bus, options.history)
+      : (options.history as History | undefined);
     membership = options.membership ?? new RedisMembership({ url: options.redis! });
   } catch (err) {
     if (ownsBus) await bus.close();
@@ -63,20 +96,28 @@ export async function createServer(options: ServerOptions): Promise<RoomfabricSe
     bus,
     membership,
     logger,
+    history,
     requestTimeoutMs: options.requestTimeoutMs,
   });
-  return new RoomfabricServer(fabric, ownsBus, ownsMembership);
+  const channels =
+    options.channels ?? (bus instanceof NatsBus ? new KvChannelStore({ nc: bus.nc }) : undefined);
+  return new RoomfabricServer(fabric, ownsBus, ownsMembership, {
+    store: channels,
+    owned: options.channels === undefined,
+  });
 }
 
 export class RoomfabricServer {
   private readonly root: Operator<RemoteSocket>;
   private closed = false;
+  private channelApi: Channels<RemoteSocket> | undefined;
 
   /** @internal Use {@link createServer}. */
   constructor(
     readonly fabric: Fabric,
     private readonly ownsBus: boolean,
     private readonly ownsMembership: boolean,
+    private readonly channelStore: { store?: ChannelStore; owned?: boolean } = {},
   ) {
     this.root = new Operator<RemoteSocket>({
       fabric,
@@ -154,6 +195,40 @@ export class RoomfabricServer {
   }
 
   /**
+   * The signed-in sockets of a room (those with a user; docs/presence.md), with user, node
+   * and `socket.data`, from the index in one read: O(members). A user with three tabs is
+   * listed three times; `new Set(list.map((m) => m.user))` gives the users.
+   */
+  presence(room: string): Promise<PresenceMember[]> {
+    assertRoomId(room);
+    return this.fabric.membership.presence(room);
+  }
+
+  /** Sockets (anonymous ones included) and distinct users in a room, from the index. O(1). */
+  presenceStats(room: string): Promise<PresenceStats> {
+    assertRoomId(room);
+    return this.fabric.membership.presenceStats(room);
+  }
+
+  /**
+   * Calls `handler` when a user's first socket enters a room (`join`) or their last leaves
+   * it (`leave`), anywhere in the cluster: of one room with `{ room }`, else of all rooms.
+   * Events are NATS messages, at most once; reconcile with {@link presence} after a gap.
+   * Resolves with a function that stops it.
+   *
+   * @example
+   * await rf.onPresence(({ room, kind, user }) => console.log(`${user} ${kind} ${room}`));
+   */
+  onPresence(
+    handler: (event: PresenceEvent) => void,
+    options: { room?: string } = {},
+  ): Promise<() => void> {
+    if (options.room !== undefined) assertRoomId(options.room);
+    const { bus, logger } = this.fabric;
+    return subscribePresence(bus, logger, handler, options.room);
+  }
+
+  /**
    * Calls `handler` for every socket the fabric removed on its own (its node died).
    * Resolves with a function that stops it.
    */
@@ -195,10 +270,51 @@ export class RoomfabricServer {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Persistent channels (docs/channels.md): create and delete them, subscribe users durably
+   * (their sockets join the channel's room now and on every connect), list subscribers.
+   * Throws `RF_INVALID_ARGUMENT` when the server has no channel store (see
+   * `ServerOptions.channels`).
+   *
+   * @example
+   * await rf.channels.create('general');
+   * await rf.channels.subscribe('ada', 'general');
+   */
+  get channels(): Channels<RemoteSocket> {
+    if (this.channelApi) return this.channelApi;
+    const store = this.channelStore.store;
+    if (!store) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'this server has no channel store: connect it with `nats`, or pass `channels`',
+      );
+    }
+    const fabric = this.fabric;
+    this.channelApi = new Channels(store, {
+      fabric,
+      toSocket: (m: MemberInfo) => new RemoteSocket(fabric, m),
+      onEmitError: (err) => fabric.logger.warn({ err }, 'emit failed'),
+    });
+    return this.channelApi;
+  }
+
+  /**
+   * Targets the live room of channel `name` (`channelRoom(name)`): the connected sockets
+   * of its subscribers. Needs no channel store: an emit is a broadcast.
+   *
+   * @example
+   * await rf.channel('general').emit('message', { text: 'hello' });
+   */
+  channel(name: string): Operator<RemoteSocket> {
+    assertChannelName(name);
+    return this.root.to(channelRoom(name));
+  }
+
   /** Releases the NATS and Redis connections it opened. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.channelStore.owned) await this.channelStore.store?.close();
     if (this.ownsBus) await this.fabric.bus.close();
     if (this.ownsMembership) await this.fabric.membership.close();
   }

@@ -12,6 +12,7 @@ import {
 import { Fabric } from './fabric.js';
 import { purgeNodeSockets } from './purge.js';
 import { publishRoomEvents } from './room-events.js';
+import { publishPresenceEvents, type PresenceOptions } from './presence-events.js';
 import type { Logger } from './logger.js';
 import { runRaid, type RaidReport } from './raid.js';
 import type { ServiceMetrics } from './service-metrics.js';
@@ -29,6 +30,11 @@ export interface MembershipServiceOptions {
   purgeBatch?: number;
   /** Prometheus metrics to record raids in and to read `stats` from at scrape time. */
   metrics?: ServiceMetrics;
+  /**
+   * Rooms whose members get `$presence` events (docs/presence.md); give the edges the same
+   * patterns, so the leaves of purges and the moves of raids, which run here, reach them too.
+   */
+  presence?: PresenceOptions;
 }
 
 export interface MembershipServiceStats {
@@ -64,6 +70,7 @@ export class MembershipService {
 
   constructor(private readonly options: MembershipServiceOptions) {
     publishRoomEvents(options.membership, options.bus, options.logger);
+    publishPresenceEvents(options.membership, options.bus, options.logger, options.presence);
     this.fabric = new Fabric({
       bus: options.bus,
       membership: options.membership,

@@ -27,6 +27,8 @@ export interface StartClusterOptions {
   edges?: number;
   /** Run a 3-server NATS cluster instead of one server. */
   natsCluster?: boolean;
+  /** Enable JetStream on the (single) NATS server, for history. */
+  jetstream?: boolean;
   /** Extra arguments for every edge. */
   edgeArgs?: string[];
   /** Extra arguments for the membership service. */
@@ -54,7 +56,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     // Both start at once; wait for both so that neither is left running unseen.
     const natsStart: Promise<NatsHandle | NatsClusterHandle> = natsCluster
       ? startNatsCluster(3)
-      : startNats();
+      : startNats({ jetstream: options.jetstream ?? false });
     const [natsResult, redisResult] = await Promise.allSettled([
       natsStart.then(track),
       startRedis().then(track),

@@ -1,0 +1,151 @@
+/*
+ * History and recovery in embedded mode (MemoryHistory): positions, offsets on events,
+ * the replay on rejoin after a dropped connection, and the cases that cannot recover.
+ * test/cluster/history.int.test.ts runs the same promises on JetStream across nodes.
+ */
+import type { RoomfabricClient } from '@roomfabric/client';
+import { describe, expect, it } from 'vitest';
+import { connected } from './support/clients.js';
+import { startTestEdge, type TestEdge } from './support/edge.js';
+import { RawClient } from './support/raw-client.js';
+
+const history = [{ rooms: ['chat:*'], maxMessages: 20 }];
+const fastReconnect = { reconnect: { minDelayMs: 20, maxDelayMs: 50 } };
+
+interface Seen {
+  texts: string[];
+  offsets: number[];
+  rejoins: Array<{ room: string; recovered: boolean | null; missed: number }>;
+}
+
+function watch(client: RoomfabricClient, room: string): Seen {
+  const seen: Seen = { texts: [], offsets: [], rejoins: [] };
+  client.on('msg', (data, meta) => {
+    if (meta.room !== room) return;
+    seen.texts.push(data as string);
+    seen.offsets.push(client.position(room)!.offset);
+  });
+  client.on('rejoined', (info) => seen.rejoins.push(info));
+  return seen;
+}
+
+/** Cuts a client's connection from the server side, as a dying network would. */
+function cut(t: TestEdge, client: RoomfabricClient): void {
+  for (const socket of t.edge.sockets.values()) {
+    if (socket.id === (client as unknown as { socketId: string }).socketId) socket.ws.terminate();
+  }
+}
+
+function nextConnect(client: RoomfabricClient): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      client.off('connected', done);
+      resolve();
+    };
+    client.on('connected', done);
+  });
+}
+
+async function publisher(t: TestEdge, room: string): Promise<RoomfabricClient> {
+  const client = await connected(t.url);
+  await client.join(room);
+  return client;
+}
+
+describe('history and recovery (embedded)', () => {
+  it('gives a join a position and every event an offset that grows', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    const reader = await connected(t.url);
+    const seen = watch(reader, 'chat:a');
+    await reader.join('chat:a');
+    const start = reader.position('chat:a')!;
+    expect(start.offset).toBeGreaterThan(0);
+    expect(start.epoch).not.toBe('');
+    const writer = await publisher(t, 'chat:a');
+    for (let i = 0; i < 5; i++) writer.to('chat:a').emit('msg', `m${i}`);
+    await expect.poll(() => seen.texts.length).toBe(5);
+    expect(seen.texts).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    for (let i = 1; i < 5; i++) expect(seen.offsets[i]).toBeGreaterThan(seen.offsets[i - 1]!);
+    expect(seen.offsets[0]).toBeGreaterThan(start.offset);
+    // A room without history: no position.
+    await reader.join('plain');
+    expect(reader.position('plain')).toBeUndefined();
+    reader.close();
+    writer.close();
+  });
+
+  it('replays what a dropped client missed, in order, once, without its own messages', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    const reader = await connected(t.url, fastReconnect);
+    const seen = watch(reader, 'chat:b');
+    await reader.join('chat:b');
+    const writer = await publisher(t, 'chat:b');
+    for (let i = 0; i < 3; i++) writer.to('chat:b').emit('msg', `before${i}`);
+    await expect.poll(() => seen.texts.length).toBe(3);
+    reader.to('chat:b').emit('msg', 'own'); // delivered to the writer, never back to the reader
+    await new Promise((r) => setTimeout(r, 50));
+    const reconnected = nextConnect(reader);
+    cut(t, reader);
+    // While the reader is away (its reconnect waits at least 20 ms).
+    for (let i = 0; i < 6; i++) await writer.to('chat:b').emitWithAck('msg', `during${i}`);
+    await reconnected;
+    for (let i = 0; i < 3; i++) writer.to('chat:b').emit('msg', `after${i}`);
+    await expect.poll(() => seen.texts.length).toBe(12);
+    expect(seen.texts).toEqual([
+      'before0',
+      'before1',
+      'before2',
+      ...Array.from({ length: 6 }, (_, i) => `during${i}`),
+      ...Array.from({ length: 3 }, (_, i) => `after${i}`),
+    ]);
+    expect(new Set(seen.offsets).size).toBe(12);
+    expect(seen.rejoins.filter((r) => r.room === 'chat:b')).toEqual([
+      { room: 'chat:b', recovered: true, missed: 6 },
+    ]);
+    reader.close();
+    writer.close();
+  });
+
+  it('says recovered: false when more was missed than the room keeps', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    const reader = await connected(t.url, { reconnect: { minDelayMs: 300, maxDelayMs: 300 } });
+    const seen = watch(reader, 'chat:c');
+    await reader.join('chat:c');
+    const writer = await publisher(t, 'chat:c');
+    const reconnected = nextConnect(reader);
+    cut(t, reader);
+    for (let i = 0; i < 30; i++) await writer.to('chat:c').emitWithAck('msg', `lost${i}`);
+    await reconnected;
+    expect(seen.rejoins).toEqual([{ room: 'chat:c', recovered: false, missed: 0 }]);
+    expect(seen.texts).toEqual([]);
+    // The position moved to the room's latest: what comes next is delivered and recoverable.
+    writer.to('chat:c').emit('msg', 'next');
+    await expect.poll(() => seen.texts).toEqual(['next']);
+    reader.close();
+    writer.close();
+  });
+
+  it('says recovered: false when the history was lost (a new epoch)', async () => {
+    await using a = await startTestEdge({ policy: 'open', history });
+    const reader = await connected(a.url, fastReconnect);
+    const seen = watch(reader, 'chat:d');
+    await reader.join('chat:d');
+    const port = a.port;
+    await a.edge.close();
+    // A new process on the same port: its in-memory history starts empty, in a new epoch.
+    await using b = await startTestEdge({ policy: 'open', history }, port);
+    await expect.poll(() => seen.rejoins.length, { timeout: 5000 }).toBe(1);
+    expect(seen.rejoins[0]).toMatchObject({ room: 'chat:d', recovered: false });
+    expect(b.edge.sockets.size).toBe(1);
+    reader.close();
+  });
+
+  it('refuses a malformed since with RF_FRAME_INVALID', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    const raw = await RawClient.open(t.url);
+    raw.sendValue([2, 1, 'chat:e', ['x', 'e']]);
+    const err = await raw.next((f) => f.type === 7);
+    expect(err).toMatchObject({ code: 'RF_FRAME_INVALID' });
+    raw.ws.close();
+  });
+});
