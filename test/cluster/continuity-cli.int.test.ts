@@ -1,0 +1,152 @@
+/*
+ * The continuity features through the `roomfabric edge` and `roomfabric membership`
+ * processes, as an operator runs them: --channels, --presence and --history together,
+ * with token auth and no --policy (the tokens' grants decide), on real NATS (JetStream)
+ * and Redis. The in-process suites test each feature in depth; this one proves the flags
+ * reach the same code.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RoomfabricClient } from '@roomfabric/client';
+import { channelRoom } from '@roomfabric/protocol';
+import { createServer } from '@roomfabric/server';
+import { startEdge, startMembership, startNats, startRedis } from '@roomfabric/testkit';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { connected } from '../support/clients.js';
+
+const SECRET = 'continuity-cli-secret-that-is-32-bytes-long';
+const HISTORY = { rooms: ['doc:*'], maxMessages: 50 };
+const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
+
+const token = async (sub: string) => ({
+  token: await new SignJWT({ rf: { join: ['doc:*'], publish: ['doc:*'], info: { name: sub } } })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .sign(new TextEncoder().encode(SECRET)),
+});
+
+describe('roomfabric edge with --channels, --presence and --history', () => {
+  it('auto-joins channels, announces presence and replays history across two edge processes', async () => {
+    await using nats = await startNats({ jetstream: true });
+    await using redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'rf-continuity-'));
+    writeFileSync(join(dir, 'secret'), SECRET);
+    const args = [
+      '--jwt-secret-file',
+      join(dir, 'secret'),
+      '--channels',
+      '--presence',
+      'doc:*',
+      '--history',
+      'doc:*',
+      '--history-max-messages',
+      '50',
+    ];
+    await using membership = await startMembership({
+      nats: nats.url,
+      redis: redis.url,
+      args: ['--presence', 'doc:*'],
+    });
+    await using a = await startEdge({ nats: nats.url, redis: redis.url, nodeId: 'a', args });
+    await using b = await startEdge({ nats: nats.url, redis: redis.url, nodeId: 'b', args });
+    expect(membership.running).toBe(true);
+    const server = await createServer({ nats: nats.url, redis: redis.url, history: [HISTORY] });
+    const clients: RoomfabricClient[] = [];
+    try {
+      // Channels: created and subscribed while the user is offline, joined on connect.
+      await server.channels.create('general');
+      await server.channels.subscribe('ada', 'general');
+      const ada = await connected(a.url, {
+        auth: () => token('ada'),
+        reconnect: { minDelayMs: 20, maxDelayMs: 50 },
+      });
+      clients.push(ada);
+      const news: unknown[] = [];
+      ada.on('news', (data, meta) => {
+        if (meta.room === channelRoom('general')) news.push(data);
+      });
+      await server.channel('general').emit('news', 'hello channel');
+      await expect.poll(() => news).toEqual(['hello channel']);
+
+      // Presence: grace joins the doc on the other node; ada sees one join.
+      const notices: Array<{ kind: string; user: string }> = [];
+      ada.on('$presence', (data) => notices.push(data as { kind: string; user: string }));
+      await ada.join('doc:1');
+      const grace = await connected(b.url, { auth: () => token('grace') });
+      clients.push(grace);
+      await grace.join('doc:1');
+      await expect
+        .poll(() => notices)
+        .toContainEqual(expect.objectContaining({ kind: 'join', user: 'grace' }));
+      expect(await server.presenceStats('doc:1')).toEqual({ sockets: 2, users: 2 });
+
+      // History: ada's edge dies; she gets what grace sent meanwhile when she is back.
+      const got: string[] = [];
+      const rejoins: Array<{ room: string; recovered: boolean | null; missed: number }> = [];
+      ada.on('edit', (data) => got.push(data as string));
+      ada.on('rejoined', (r) => rejoins.push(r));
+      await grace.to('doc:1').emitWithAck('edit', 'e0');
+      await expect.poll(() => got).toEqual(['e0']);
+      await a.kill('SIGKILL');
+      for (let i = 1; i <= 5; i++) await grace.to('doc:1').emitWithAck('edit', `e${i}`);
+      // Ada's SDK knows only a's URL: a process restarted on a's port and node id takes
+      // her back, and her position in doc:1 comes with her.
+      await a.restart();
+      await expect
+        .poll(() => rejoins.find((r) => r.room === 'doc:1'), { timeout: 10_000 })
+        .toEqual({
+          room: 'doc:1',
+          recovered: true,
+          missed: 5,
+        });
+      await expect.poll(() => got).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']);
+      // Back on a (restarted), ada is in her channel again.
+      await server.channel('general').emit('news', 'after restart');
+      await expect.poll(() => news).toEqual(['hello channel', 'after restart']);
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+  });
+
+  it('refuses to start with --channels when the NATS server has no JetStream, saying why', async () => {
+    await using nats = await startNats();
+    await using redis = await startRedis();
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'edge',
+        '--nats',
+        nats.url,
+        '--redis',
+        redis.url,
+        '--insecure',
+        '--channels',
+        '--port',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 20_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(out).toMatch(/RF_CHANNEL_STORE_UNAVAILABLE|JetStream/);
+  });
+});
