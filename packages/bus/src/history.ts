@@ -134,6 +134,21 @@ export function policyFor(
   return undefined;
 }
 
+/**
+ * The policy of a room a history is asked about: throws `RF_HISTORY_UNAVAILABLE` once the
+ * history is closed, `RF_INVALID_ARGUMENT` for a room no policy covers.
+ */
+export function requirePolicy(
+  policies: readonly ResolvedPolicy[],
+  room: string,
+  closed: boolean,
+): ResolvedPolicy {
+  if (closed) throw historyUnavailable('the history is closed');
+  const policy = policyFor(policies, room);
+  if (!policy) throw invalid(`room ${JSON.stringify(room)} keeps no history`);
+  return policy;
+}
+
 /** The subject a policy stores `room`'s entries under. */
 export function historySubject(policy: ResolvedPolicy, room: string): string {
   return `rf.hist.${policy.name}.${roomToSubjectToken(room)}`;
@@ -157,11 +172,6 @@ export function historyUnavailable(what: string, cause?: unknown): RoomfabricErr
     cause,
     temporary: true,
   });
-}
-
-/** The error for a room no policy covers (a caller's mistake: check `covers` first). */
-export function noHistory(room: string): RoomfabricError {
-  return invalid(`room ${JSON.stringify(room)} keeps no history`);
 }
 
 function isPattern(p: unknown): boolean {

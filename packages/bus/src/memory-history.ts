@@ -3,8 +3,7 @@ import { Subject, type StreamPosition } from '@roomfabric/protocol';
 import type { Bus } from './bus.js';
 import {
   HistoryHeader,
-  historyUnavailable,
-  noHistory,
+  requirePolicy,
   policyFor,
   resolvePolicies,
   type History,
@@ -104,10 +103,7 @@ export class MemoryHistory implements History {
   }
 
   private stream(room: string): MemoryStream {
-    if (this.closed) throw historyUnavailable('the history is closed');
-    const policy = policyFor(this.policies, room);
-    if (!policy) throw noHistory(room);
-    return this.streams.get(policy.name)!;
+    return this.streams.get(requirePolicy(this.policies, room, this.closed).name)!;
   }
 
   private async store(room: string, payload: Uint8Array, anchor: boolean): Promise<Stored> {

@@ -16,7 +16,7 @@ import {
   HistoryHeader,
   historySubject,
   historyUnavailable,
-  noHistory,
+  requirePolicy,
   policyFor,
   resolvePolicies,
   type History,
@@ -200,10 +200,7 @@ export class NatsHistory implements History {
   }
 
   private policy(room: string): ResolvedPolicy {
-    if (this.closed) throw historyUnavailable('the history is closed');
-    const policy = policyFor(this.policies, room);
-    if (!policy) throw noHistory(room);
-    return policy;
+    return requirePolicy(this.policies, room, this.closed);
   }
 
   /** Creates the policy's stream, or brings its limits in line, once per instance. */
