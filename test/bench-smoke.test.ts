@@ -82,4 +82,9 @@ describe('benchmarks, small', { timeout: 45_000 }, () => {
     const result = await bench(['streams', '--clients', '10', '--duration', '0.5']);
     expectCounts(result, 2);
   });
+
+  it('recovery: every dropped client gets every missed message, ours and socket.io', async () => {
+    const result = await bench(['recovery', '--clients', '10', '--messages', '50']);
+    expectCounts(result, 2);
+  });
 });

@@ -8,6 +8,7 @@ import { fanout } from './scenarios/fanout.js';
 import { joins } from './scenarios/joins.js';
 import { memory } from './scenarios/memory.js';
 import { raid } from './scenarios/raid.js';
+import { recovery } from './scenarios/recovery.js';
 import { streams } from './scenarios/streams.js';
 
 const HELP = `Usage: npm run bench -- <scenario> [options]
@@ -23,12 +24,15 @@ Scenarios:
   joins     acked joins per second on one edge, Redis index on (peer: acked socket.join)
   memory    heap and RSS per idle connection: edge vs plain ws vs Socket.IO
   streams   --clients players at --hz in one room: naive volatile broadcasts vs a tick stream
+  recovery  --clients dropped at once, --messages published while away, replayed on reconnect
+            (history in JetStream; peer: Socket.IO connection state recovery)
   profile-top FILE   the hottest functions of a .cpuprofile
 
 Options:
   --json              print one JSON object (ours, peer, ratio, goals, checks)
-  --clients N         clients (fanout 5000, raid 50000, joins 1000, memory 10000)
-  --messages N        fanout: cap on saturation messages (1000000); bus: broadcasts per room (3)
+  --clients N         clients (fanout 5000, raid 50000, joins 1000, memory 10000, recovery 200)
+  --messages N        fanout: cap on saturation messages (1000000); bus: broadcasts per room (3);
+                      recovery: messages missed (1000)
   --burst N           fanout: messages per burst (10)
   --window N          fanout: bursts in flight at saturation (8)
   --duration S        fanout: seconds per measured phase (5)
@@ -181,6 +185,16 @@ async function main(): Promise<void> {
           hz: num('hz', 60, 1, 240),
           tickHz: num('tick-hz', 60, 1, 240),
           durationMs: num('duration', 3, 0.5, 600) * 1000,
+        },
+        progress,
+      );
+      break;
+    case 'recovery':
+      result = await recovery(
+        {
+          clients: num('clients', 200, 1, 5000),
+          missed: num('messages', 1000, 1, 100_000),
+          noPeer: common.noPeer,
         },
         progress,
       );

@@ -7,7 +7,6 @@ import {
   StorageType,
   type JetStreamClient,
   type JetStreamManager,
-  type MsgRequest,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
@@ -153,21 +152,38 @@ export class NatsHistory implements History {
     // is still stored, so is everything after it.
     const at = await jsm.streams.getMessage(stream, { seq: from.offset }).catch(notFound);
     if (!at || at.subject !== subject) return latest();
-    const entries: Recovery['entries'] = [];
-    let cursor = from.offset;
-    for (;;) {
-      // The stream leader answers (not a direct get, which a lagging replica may answer).
-      const next = await jsm.streams.getMessage(stream, {
-        seq: cursor + 1,
-        next_by_subj: subject,
-      } as unknown as MsgRequest);
-      if (!next) break;
-      cursor = next.seq;
-      if (next.header?.has(HistoryHeader.ANCHOR)) continue;
-      if (entries.length === limit) return latest();
-      entries.push({ offset: next.seq, payload: next.data });
+    const last = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    if (!last || last.seq <= from.offset) {
+      return { recovered: true, entries: [], position: { offset: from.offset, epoch: from.epoch } };
     }
-    return { recovered: true, entries, position: { offset: cursor, epoch: from.epoch } };
+    // One ordered consumer streams the room's entries up to the last one read above (what
+    // comes later reaches the client live); one request per entry was 10x slower.
+    const consumer = await this.js.consumers.get(stream, {
+      filter_subjects: subject,
+      opt_start_seq: from.offset + 1,
+    });
+    const messages = await consumer.consume({ max_messages: Math.min(limit + 1, 1000) });
+    const entries: Recovery['entries'] = [];
+    // Entries that expire meanwhile would leave the loop waiting: give up after the timeout.
+    const timer = setTimeout(() => messages.stop(), this.timeoutMs);
+    let reached = false;
+    try {
+      for await (const m of messages) {
+        if (!m.headers?.has(HistoryHeader.ANCHOR)) {
+          if (entries.length === limit) return await latest();
+          entries.push({ offset: m.seq, payload: m.data });
+        }
+        if (m.seq >= last.seq) {
+          reached = true;
+          break;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      messages.stop();
+    }
+    if (!reached) return latest();
+    return { recovered: true, entries, position: { offset: last.seq, epoch: from.epoch } };
   }
 
   /**

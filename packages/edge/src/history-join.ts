@@ -1,4 +1,4 @@
-import type { HistoryEntry, Recovery } from '@roomfabric/bus';
+import type { History, HistoryEntry, Recovery } from '@roomfabric/bus';
 import {
   BusMessageType,
   decodeBusMessage,
@@ -39,13 +39,7 @@ export async function joinWithHistory(
   holding.set(room, held);
   try {
     await socket.join(room);
-    let recovery: Recovery;
-    if (since) {
-      recovery = await history!.since(room, since, recoveryLimit);
-    } else {
-      const position = await history!.position(room);
-      recovery = { recovered: false, entries: [], position };
-    }
+    const recovery = await shared(history!, room, since, recoveryLimit);
     const frames = replay(socket, room, since?.socketId ?? null, recovery.entries);
     const missed = frames.length;
     const last = recovery.position.offset;
@@ -64,6 +58,52 @@ export async function joinWithHistory(
     holding.delete(room);
     if (holding.size === 0) socket.holding = undefined;
   }
+}
+
+/** A read not started yet, which later askers may still share. */
+interface PendingRead {
+  started: boolean;
+  promise: Promise<Recovery>;
+}
+
+const pending = new WeakMap<History, Map<string, PendingRead>>();
+
+/**
+ * The room's position, or what came after `since`. Identical asks made in the same turn
+ * share one read, which starts at the end of the turn: a reconnect storm reads each room
+ * and position once per turn. Only reads that have not started are shared, so every
+ * asker's read still begins after its own join (and hold) was in place.
+ */
+function shared(
+  history: History,
+  room: string,
+  since: RecoverFrom | null,
+  limit: number,
+): Promise<Recovery> {
+  let reads = pending.get(history);
+  if (!reads) pending.set(history, (reads = new Map()));
+  const key = since ? `${room}\n${since.epoch}\n${since.offset}` : `${room}\n`;
+  const waiting = reads.get(key);
+  if (waiting && !waiting.started) return waiting.promise;
+  const read: PendingRead = {
+    started: false,
+    promise: new Promise<Recovery>((resolve, reject) => {
+      setImmediate(() => {
+        read.started = true;
+        if (reads.get(key) === read) reads.delete(key);
+        const run = since
+          ? history.since(room, since, limit)
+          : history.position(room).then((position) => ({
+              recovered: false,
+              entries: [],
+              position,
+            }));
+        run.then(resolve, reject);
+      });
+    }),
+  };
+  reads.set(key, read);
+  return read.promise;
 }
 
 /**
