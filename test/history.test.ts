@@ -106,6 +106,27 @@ describe('history and recovery (embedded)', () => {
     writer.close();
   });
 
+  it('never stores volatile broadcasts: delivered live, without an offset, not replayed', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    const reader = await connected(t.url, fastReconnect);
+    const seen = watch(reader, 'chat:v');
+    await reader.join('chat:v');
+    const start = reader.position('chat:v')!;
+    const writer = await publisher(t, 'chat:v');
+    writer.volatile.to('chat:v').emit('msg', 'cursor');
+    await expect.poll(() => seen.texts).toEqual(['cursor']);
+    expect(reader.position('chat:v')).toEqual(start);
+    const reconnected = nextConnect(reader);
+    cut(t, reader);
+    writer.volatile.to('chat:v').emit('msg', 'cursor while away');
+    await writer.to('chat:v').emitWithAck('msg', 'stored while away');
+    await reconnected;
+    await expect.poll(() => seen.texts).toEqual(['cursor', 'stored while away']);
+    expect(seen.rejoins).toEqual([{ room: 'chat:v', recovered: true, missed: 1 }]);
+    reader.close();
+    writer.close();
+  });
+
   it('says recovered: false when more was missed than the room keeps', async () => {
     await using t = await startTestEdge({ policy: 'open', history });
     const reader = await connected(t.url, { reconnect: { minDelayMs: 300, maxDelayMs: 300 } });

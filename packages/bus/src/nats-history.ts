@@ -26,7 +26,10 @@ import {
 
 /** Options of {@link NatsHistory}. */
 export interface NatsHistoryOptions {
-  /** Stream replicas (1 to 5; up to the JetStream cluster's size). Default 1. */
+  /**
+   * Replicas of the streams this instance creates (1 to 5; up to the JetStream cluster's
+   * size). An existing stream keeps its replicas. Default 1.
+   */
   replicas?: number;
   /** Timeout of each JetStream call, ms. Default 5000. */
   timeoutMs?: number;
@@ -246,15 +249,12 @@ export class NatsHistory implements History {
       state.epoch = created.created;
     } else {
       const c = info.config;
-      if (
-        c.max_msgs_per_subject !== config.max_msgs_per_subject ||
-        c.max_age !== config.max_age ||
-        c.num_replicas !== config.num_replicas
-      ) {
+      // Limits follow the policy; replicas stay as created (a process started with the
+      // default must not shrink a replicated stream).
+      if (c.max_msgs_per_subject !== config.max_msgs_per_subject || c.max_age !== config.max_age) {
         await jsm.streams.update(config.name, {
           max_msgs_per_subject: config.max_msgs_per_subject,
           max_age: config.max_age,
-          num_replicas: config.num_replicas,
         });
       }
       state.epoch = info.created;

@@ -13,7 +13,12 @@ import {
   shownHost,
 } from './edge-http.js';
 import { channelFlags, channelHelp, channelsFromFlags } from './channel-flags.js';
-import { historyFlags, historyFromFlags, historyHelp } from './history-flags.js';
+import {
+  historyFlags,
+  historyFromFlags,
+  historyHelp,
+  natsHistoryFromFlags,
+} from './history-flags.js';
 import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
 import { TimedMembership } from './timed-membership.js';
 
@@ -106,7 +111,7 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     (flags['node-id'] as string | undefined) ?? `node-${randomBytes(4).toString('hex')}`;
   const drainMs = intFlag('drain-ms', flags['drain-ms'], 0, 0, 600_000);
   const auth = authOptions(flags);
-  const history = historyFromFlags(flags);
+  historyFromFlags(flags); // checks the history flags before anything connects
   const presence = presenceFromFlags(flags);
   const logger = cliLogger();
   const metrics = new EdgeMetrics();
@@ -132,7 +137,7 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     server: http,
     bus: backends.bus,
     membership: new TimedMembership(backends.membership, metrics),
-    history,
+    history: natsHistoryFromFlags(flags, backends.bus),
     channels,
     presence,
     // With token auth the grants decide unless --policy narrows it (the edge's default).

@@ -1,4 +1,4 @@
-import type { HistoryPolicy } from '@roomfabric/bus';
+import { NatsHistory, type HistoryPolicy, type NatsBus } from '@roomfabric/bus';
 import { intFlag, UsageError } from './args.js';
 
 /** The history flags, shared by `roomfabric edge` and `roomfabric dev`. */
@@ -6,13 +6,16 @@ export const historyFlags = {
   history: { type: 'string' },
   'history-max-messages': { type: 'string' },
   'history-max-age-ms': { type: 'string' },
+  'history-replicas': { type: 'string' },
 } as const;
 
 export const historyHelp = `History (docs/history.md; every node and server must use the same):
   --history PATTERNS         rooms that keep history, comma-separated patterns (* = any),
                              e.g. 'chat:*,doc:*'; reconnecting clients get what they missed
   --history-max-messages N   entries kept per room (default 100)
-  --history-max-age-ms N     how long entries are kept, 0 = no limit (default 3600000)`;
+  --history-max-age-ms N     how long entries are kept, 0 = no limit (default 3600000)
+  --history-replicas N       replicas of a history stream this node creates (default 1;
+                             3 on a 3-server JetStream cluster)`;
 
 /** The history policy the flags describe, or undefined without `--history`. */
 export function historyFromFlags(
@@ -20,8 +23,8 @@ export function historyFromFlags(
 ): HistoryPolicy[] | undefined {
   const patterns = flags.history;
   if (patterns === undefined) {
-    if (flags['history-max-messages'] !== undefined || flags['history-max-age-ms'] !== undefined) {
-      throw new UsageError('--history-max-messages and --history-max-age-ms need --history');
+    for (const name of ['history-max-messages', 'history-max-age-ms', 'history-replicas']) {
+      if (flags[name] !== undefined) throw new UsageError(`--${name} needs --history`);
     }
     return undefined;
   }
@@ -37,4 +40,15 @@ export function historyFromFlags(
       maxAgeMs: intFlag('history-max-age-ms', flags['history-max-age-ms'], 3_600_000, 0, 2 ** 47),
     },
   ];
+}
+
+/** The JetStream history of a clustered node, with `--history-replicas`. */
+export function natsHistoryFromFlags(
+  flags: Record<string, string | boolean | undefined>,
+  bus: NatsBus,
+): NatsHistory | undefined {
+  const policies = historyFromFlags(flags);
+  if (!policies) return undefined;
+  const replicas = intFlag('history-replicas', flags['history-replicas'], 1, 1, 5);
+  return new NatsHistory(bus.nc, policies, { replicas });
 }

@@ -4,6 +4,7 @@ import type { Bus, History } from '@roomfabric/bus';
 import type { MemberInfo, Membership } from '@roomfabric/membership';
 import {
   assertRoomId,
+  BroadcastFlag,
   BusMessageType,
   ControlOp,
   decodeBusMessage,
@@ -71,7 +72,8 @@ export class Fabric {
       await this.bus.publish(Subject.all, payload);
       return 1;
     }
-    const history = this.history;
+    // Volatile broadcasts (cursors, positions) may be dropped anyway: never stored.
+    const history = (msg.flags & BroadcastFlag.VOLATILE) === 0 ? this.history : undefined;
     const send = (room: string): Promise<unknown> =>
       history?.covers(room)
         ? history.append(room, payload)
