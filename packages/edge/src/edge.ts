@@ -11,27 +11,19 @@ import type { Duplex } from 'node:stream';
 import type { Decoder } from '@msgpack/msgpack';
 import {
   createHistory,
-  historyOffset,
   MemoryBus,
   type Bus,
-  type BusHeaders,
   type BusSubscription,
   type History,
 } from '@roomfabric/bus';
 import { MemoryMembership, type MemberInfo, type Membership } from '@roomfabric/membership';
 import {
-  BroadcastFlag,
-  BusMessageType,
   CloseCode,
   createFrameDecoder,
-  decodeBusMessage,
-  encodeEventFrame,
   ErrorCode,
   PING_BYTES,
   RoomfabricError,
   Subject,
-  type BroadcastMessage,
-  type BusMessage,
 } from '@roomfabric/protocol';
 import {
   Channels,
@@ -50,11 +42,13 @@ import {
   type RaidReport,
 } from '@roomfabric/server';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { LocalRooms, type LocalRoom } from './local-rooms.js';
+import { LocalRooms } from './local-rooms.js';
 import { handleHttp } from './http.js';
 import { Handshakes } from './handshake.js';
 import { JwtVerifier, matchesAny } from './jwt-auth.js';
 import { LeaseKeeper } from './lease.js';
+import { Delivery } from './delivery.js';
+import { newCounters, type EdgeCounters, type EdgeStats } from './stats.js';
 import { NodeControl } from './node-control.js';
 import { OpeningSockets } from './opening-sockets.js';
 import { TickStream, type TickStreamOptions } from './tick-stream.js';
@@ -81,34 +75,6 @@ export interface EdgeEvents {
   'room:created': [room: string];
   'room:deleted': [room: string];
   error: [err: Error];
-}
-
-/** Counters of this node since it started; cheap to read, never reset. */
-export interface EdgeCounters {
-  connections: number;
-  messagesIn: number;
-  rejectedFrames: number;
-  unhandledEvents: number;
-  busOut: number;
-  busIn: number;
-  busMalformed: number;
-  deliveries: number;
-  volatileDrops: number;
-  slowConsumerCloses: number;
-  writes: number;
-  backgroundErrors: number;
-  raidMoves: number;
-  rateLimited: number;
-}
-
-export interface EdgeStats extends EdgeCounters {
-  nodeId: string;
-  sockets: number;
-  rooms: number;
-  /** Bus messages received per room subject (rooms this node was subscribed to). */
-  busInByRoom: Record<string, number>;
-  leaseReasserts: number;
-  leaseFailures: number;
 }
 
 const DEFAULT_HEARTBEAT_MS = 25_000;
@@ -142,22 +108,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
   readonly history: History | undefined;
   /** @internal */ readonly recoveryLimit: number;
   private readonly ownsHistory: boolean;
-  /** @internal */ readonly counters: EdgeCounters = {
-    connections: 0,
-    messagesIn: 0,
-    rejectedFrames: 0,
-    unhandledEvents: 0,
-    busOut: 0,
-    busIn: 0,
-    busMalformed: 0,
-    deliveries: 0,
-    volatileDrops: 0,
-    slowConsumerCloses: 0,
-    writes: 0,
-    backgroundErrors: 0,
-    raidMoves: 0,
-    rateLimited: 0,
-  };
+  /** @internal */ readonly counters: EdgeCounters = newCounters();
+
   /** @internal */ readonly busInByRoom = new Map<string, number>();
   /** @internal Bumped by every local membership change, so a re-assert can tell it raced one. */
   membershipVersion = 0;
@@ -183,6 +135,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
   private allSub: BusSubscription | undefined;
   private nodeSub: BusSubscription | undefined;
   private readonly control: NodeControl;
+  /** @internal The delivery path of bus messages to local sockets. */
+  readonly delivery: Delivery;
   private readonly lease: LeaseKeeper;
   private readonly service: MembershipService | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -219,6 +173,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
       options.channels ?? (this.ownsChannels ? new MemoryChannelStore() : undefined);
     this.decoder = createFrameDecoder(this.limits);
     this.control = new NodeControl(this);
+    this.delivery = new Delivery(this, this.control);
     this.ownsHistory = Array.isArray(options.history);
     this.history = Array.isArray(options.history)
       ? createHistory(this.bus, options.history)
@@ -226,7 +181,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.recoveryLimit = positiveMs('recoveryLimit', options.recoveryLimit, 1000);
     this.localRooms = new LocalRooms(
       this.bus,
-      (room, payload, headers) => this.onRoomMessage(room, payload, headers),
+      (room, payload, headers) => this.delivery.onRoomMessage(room, payload, headers),
       (room) => this.emit('room:created', room),
       (room) => {
         this.control.onRoomDeleted(room);
@@ -541,7 +496,9 @@ export class Edge extends EventEmitter<EdgeEvents> {
   }
 
   private async start(): Promise<void> {
-    this.allSub = await this.bus.subscribe(Subject.all, (payload) => this.onAllMessage(payload));
+    this.allSub = await this.bus.subscribe(Subject.all, (payload) =>
+      this.delivery.onAllMessage(payload),
+    );
     this.nodeSub = await this.bus.subscribe(Subject.node(this.nodeId), (payload, _subject, reply) =>
       this.control.onNodeMessage(payload, reply),
     );
@@ -554,87 +511,6 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private operator(): Operator<FabricSocket> {
     return new Operator(this.operatorHost);
-  }
-
-  private onRoomMessage(
-    room: LocalRoom,
-    payload: Uint8Array,
-    headers: BusHeaders | undefined,
-  ): void {
-    const offset = historyOffset(headers);
-    if (offset < 0) return; // a history anchor: a position, not a message
-    this.counters.busIn++;
-    this.busInByRoom.set(room.id, (this.busInByRoom.get(room.id) ?? 0) + 1);
-    const msg = this.decode(payload);
-    if (msg?.type === BusMessageType.RAID_COMMIT) {
-      this.control.onRoomCommit(msg);
-      return;
-    }
-    if (msg?.type !== BusMessageType.BROADCAST) {
-      if (msg) this.counters.busMalformed++;
-      return;
-    }
-    const index = msg.rooms.indexOf(room.id);
-    if (index < 0) {
-      this.counters.busMalformed++;
-      return;
-    }
-    this.control.onRoomBroadcast(room, msg);
-    this.deliver(msg, room.sockets, room.id, index, offset);
-  }
-
-  private onAllMessage(payload: Uint8Array): void {
-    this.counters.busIn++;
-    const msg = this.decode(payload);
-    if (msg?.type === BusMessageType.BROADCAST) this.deliver(msg, this.socketMap.values(), null, 0);
-    else if (msg) this.counters.busMalformed++;
-  }
-
-  private decode(payload: Uint8Array): BusMessage | undefined {
-    try {
-      return decodeBusMessage(payload);
-    } catch (err) {
-      // Anyone can publish on a subject: count and drop, never crash.
-      this.counters.busMalformed++;
-      this.logger.debug({ err }, 'dropped a malformed bus message');
-      return undefined;
-    }
-  }
-
-  /** @internal Delivers a broadcast received through `room` to some of its members only (raid movers). */
-  deliverTo(msg: BroadcastMessage, sockets: Iterable<Socket>, room: string): void {
-    const index = msg.rooms.indexOf(room);
-    if (index >= 0) this.deliver(msg, sockets, room, index);
-  }
-
-  /**
-   * The delivery path: one EVENT frame per broadcast and room, the same bytes queued for
-   * every local member that passes the filters. A member of an earlier listed room gets
-   * the message through that room instead (DESIGN.md, "Multi-room broadcasts"). A socket
-   * catching up on a history room holds what arrives meanwhile (see history-join.ts).
-   */
-  private deliver(
-    msg: BroadcastMessage,
-    sockets: Iterable<Socket>,
-    room: string | null,
-    index: number,
-    offset = 0,
-  ): void {
-    const frame = encodeEventFrame(msg.event, msg.data, room, 0, offset);
-    const volatile = (msg.flags & BroadcastFlag.VOLATILE) !== 0;
-    const { rooms, except, exceptSocket } = msg;
-    let delivered = 0;
-    for (const socket of sockets) {
-      if (socket.id === exceptSocket) continue;
-      if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
-      if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
-      if (offset > 0 && socket.holding?.has(room!)) {
-        socket.holding.get(room!)!.push({ offset, frame });
-        continue;
-      }
-      if (socket.send(frame, volatile)) delivered++;
-    }
-    this.counters.deliveries += delivered;
   }
 
   private readonly flush = (): void => {
@@ -702,8 +578,3 @@ const LIFECYCLE: Record<keyof EdgeEvents, true> = {
   'room:deleted': true,
   error: true,
 };
-
-function inAny(set: ReadonlySet<string>, rooms: readonly string[], end: number): boolean {
-  for (let i = 0; i < end; i++) if (set.has(rooms[i]!)) return true;
-  return false;
-}

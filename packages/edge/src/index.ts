@@ -1,5 +1,6 @@
 export { createEdge, Edge } from './edge.js';
-export type { EdgeCounters, EdgeEvents, EdgeStats, FabricSocket, Middleware } from './edge.js';
+export type { EdgeEvents, FabricSocket, Middleware } from './edge.js';
+export type { EdgeCounters, EdgeStats } from './stats.js';
 export { Socket } from './socket.js';
 export type { Ack, DisconnectReason, EventHandler, Handshake, SocketState } from './socket.js';
 export type { ClientPolicy, ClientPolicyOption, EdgeLimits, EdgeOptions } from './options.js';

@@ -1,7 +1,8 @@
 import { indexCallHistogram, scrapedCounter, type IndexCallObserver } from '@roomfabric/server';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Histogram } from 'prom-client';
-import type { Edge, EdgeCounters } from './edge.js';
+import type { Edge } from './edge.js';
+import type { EdgeCounters } from './stats.js';
 
 /** Options of {@link EdgeMetrics}. */
 export interface EdgeMetricsOptions {

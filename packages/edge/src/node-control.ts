@@ -165,7 +165,7 @@ export class NodeControl {
       // What `to` received since PREPARE is owed to the movers, after their MOVED frame.
       const room = this.edge.localRooms.get(msg.to);
       if (room && moved.length > 0)
-        for (const b of raid.buffer) this.edge.deliverTo(b, moved, room.id);
+        for (const b of raid.buffer) this.edge.delivery.deliverTo(b, moved, room.id);
       raid.partsDone.add(msg.part);
       if (raid.partsDone.size >= msg.parts) this.forget(msg.raidId);
     }

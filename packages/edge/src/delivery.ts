@@ -1,0 +1,108 @@
+import { historyOffset, type BusHeaders } from '@roomfabric/bus';
+import {
+  BroadcastFlag,
+  BusMessageType,
+  decodeBusMessage,
+  encodeEventFrame,
+  type BroadcastMessage,
+  type BusMessage,
+} from '@roomfabric/protocol';
+import type { Edge } from './edge.js';
+import type { LocalRoom } from './local-rooms.js';
+import type { NodeControl } from './node-control.js';
+import type { Socket } from './socket.js';
+
+/**
+ * The delivery path of a node: bus messages for its rooms and for the whole fabric,
+ * decoded once, turned into one EVENT frame per broadcast and room, and queued for each
+ * local member (the end-of-turn write is in outbound.ts).
+ */
+export class Delivery {
+  constructor(
+    private readonly edge: Edge,
+    private readonly control: NodeControl,
+  ) {}
+
+  onRoomMessage(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): void {
+    const offset = historyOffset(headers);
+    if (offset < 0) return; // a history anchor: a position, not a message
+    this.edge.counters.busIn++;
+    this.edge.busInByRoom.set(room.id, (this.edge.busInByRoom.get(room.id) ?? 0) + 1);
+    const msg = this.decode(payload);
+    if (msg?.type === BusMessageType.RAID_COMMIT) {
+      this.control.onRoomCommit(msg);
+      return;
+    }
+    if (msg?.type !== BusMessageType.BROADCAST) {
+      if (msg) this.edge.counters.busMalformed++;
+      return;
+    }
+    const index = msg.rooms.indexOf(room.id);
+    if (index < 0) {
+      this.edge.counters.busMalformed++;
+      return;
+    }
+    this.control.onRoomBroadcast(room, msg);
+    this.deliver(msg, room.sockets, room.id, index, offset);
+  }
+
+  onAllMessage(payload: Uint8Array): void {
+    this.edge.counters.busIn++;
+    const msg = this.decode(payload);
+    if (msg?.type === BusMessageType.BROADCAST)
+      this.deliver(msg, this.edge.sockets.values(), null, 0);
+    else if (msg) this.edge.counters.busMalformed++;
+  }
+
+  private decode(payload: Uint8Array): BusMessage | undefined {
+    try {
+      return decodeBusMessage(payload);
+    } catch (err) {
+      // Anyone can publish on a subject: count and drop, never crash.
+      this.edge.counters.busMalformed++;
+      this.edge.logger.debug({ err }, 'dropped a malformed bus message');
+      return undefined;
+    }
+  }
+
+  /** Delivers a broadcast received through `room` to some of its members only (raid movers). */
+  deliverTo(msg: BroadcastMessage, sockets: Iterable<Socket>, room: string): void {
+    const index = msg.rooms.indexOf(room);
+    if (index >= 0) this.deliver(msg, sockets, room, index);
+  }
+
+  /**
+   * The delivery path: one EVENT frame per broadcast and room, the same bytes queued for
+   * every local member that passes the filters. A member of an earlier listed room gets
+   * the message through that room instead (DESIGN.md, "Multi-room broadcasts"). A socket
+   * catching up on a history room holds what arrives meanwhile (see history-join.ts).
+   */
+  private deliver(
+    msg: BroadcastMessage,
+    sockets: Iterable<Socket>,
+    room: string | null,
+    index: number,
+    offset = 0,
+  ): void {
+    const frame = encodeEventFrame(msg.event, msg.data, room, 0, offset);
+    const volatile = (msg.flags & BroadcastFlag.VOLATILE) !== 0;
+    const { rooms, except, exceptSocket } = msg;
+    let delivered = 0;
+    for (const socket of sockets) {
+      if (socket.id === exceptSocket) continue;
+      if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
+      if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
+      if (offset > 0 && socket.holding?.has(room!)) {
+        socket.holding.get(room!)!.push({ offset, frame });
+        continue;
+      }
+      if (socket.send(frame, volatile)) delivered++;
+    }
+    this.edge.counters.deliveries += delivered;
+  }
+}
+
+function inAny(set: ReadonlySet<string>, rooms: readonly string[], end: number): boolean {
+  for (let i = 0; i < end; i++) if (set.has(rooms[i]!)) return true;
+  return false;
+}
