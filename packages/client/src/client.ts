@@ -15,6 +15,7 @@ import { backoffDelay, resolveReconnect, type ResolvedReconnect } from './backof
 import { ClientBroadcast, emitFrame } from './broadcast.js';
 import { Emitter } from './emitter.js';
 import { Link } from './link.js';
+import { Positions } from './positions.js';
 import type {
   ClientEvents,
   ClientOptions,
@@ -84,7 +85,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   /** The socket id of the previous connection: the server skips its broadcasts on replay. */
   private previousSocketId: string | undefined;
   /** Where the client stands in each history room (docs/history.md). */
-  private readonly positions = new Map<string, StreamPosition>();
+  private readonly positions = new Positions();
   private node: string | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private lastError: RoomfabricError | undefined;
@@ -168,8 +169,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * client.position('chat:general'); // { offset: 1042, epoch: '2026-11-25T20:29:45.648Z' }
    */
   position(room: string): StreamPosition | undefined {
-    const p = this.positions.get(room);
-    return p && { ...p };
+    return this.positions.get(room);
   }
 
   /**
@@ -526,8 +526,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         return;
       case FrameType.EVENT: {
         if (frame.offset > 0 && frame.room !== null) {
-          const position = this.positions.get(frame.room);
-          if (position && frame.offset > position.offset) position.offset = frame.offset;
+          this.positions.advance(frame.room, frame.offset);
         }
         const meta: EventMeta = { room: frame.room };
         if (frame.id !== 0) {
@@ -562,7 +561,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         if (err && request.kind === 'join' && request.room !== undefined)
           this.desired.delete(request.room);
         if (frame.type === FrameType.ACK && request.kind === 'join' && request.room !== undefined)
-          this.notePosition(request.room, frame.data);
+          this.positions.joined(request.room, frame.data);
         this.settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
         return;
       }
@@ -578,20 +577,6 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     }
   }
 
-  /**
-   * A join's ACK names the room's position when the room keeps history. While replayed
-   * events follow the ACK (`missed` > 0), the position advances with them, so that a drop
-   * in the middle of the replay resumes from the last event handled.
-   */
-  private notePosition(room: string, data: unknown): void {
-    const ack = data as { offset?: unknown; epoch?: unknown; missed?: unknown } | null;
-    if (typeof ack?.offset !== 'number' || typeof ack.epoch !== 'string') return;
-    const prior = this.positions.get(room);
-    const replaying =
-      typeof ack.missed === 'number' && ack.missed > 0 && prior?.epoch === ack.epoch;
-    this.positions.set(room, { offset: replaying ? prior.offset : ack.offset, epoch: ack.epoch });
-  }
-
   /** After HELLO: rejoin every room, then report `connected`, then flush the queue. */
   private async rejoin(): Promise<void> {
     const link = this.link;
@@ -600,7 +585,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       rooms.map(
         (room) =>
           new Promise<RoomfabricError | null>((resolve) => {
-            const since = this.positions.get(room);
+            const since = this.positions.since(room, this.previousSocketId);
             const request = this.makeRequest(
               'join',
               (data) => {
@@ -618,7 +603,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
               type: FrameType.JOIN,
               id,
               room,
-              since: since && { ...since, socketId: this.previousSocketId ?? null },
+              since,
             }));
           }),
       ),
