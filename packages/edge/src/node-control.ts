@@ -114,7 +114,7 @@ export class NodeControl {
         await Promise.all(sockets.map((s) => s.leave(msg.rooms)));
         return;
       case ControlOp.DISCONNECT:
-        for (const s of sockets) s.disconnect();
+        await Promise.all(sockets.map((s) => s.disconnect()));
         return;
       case ControlOp.EMIT: {
         const frame = encodeEventFrame(msg.event, msg.data, null, 0);

@@ -284,9 +284,16 @@ export class Socket {
 
   /**
    * Closes the connection with code 4501 (`RF_KICKED`); the client does not reconnect.
+   * Resolves once the socket is out of the global index (without waiting for the client to
+   * answer the close), so that a `disconnectSockets()` that resolved is seen by every
+   * reader of the index.
    */
-  disconnect(): void {
+  disconnect(): Promise<void> {
+    const wasOpen = this.state === 'open';
     this.close(CloseCode.KICKED, ErrorCode.KICKED);
+    if (!wasOpen) return Promise.resolve();
+    // Removing twice is harmless: the close handler's removal then finds nothing.
+    return this.serial(() => this.edge.membership.removeSocket(this.id)).then(() => undefined);
   }
 
   /** @internal Queues bytes for this socket; all frames of one event-loop turn go in one write. */
