@@ -132,7 +132,7 @@ describe('client SDK', () => {
     const changes: StateChange[] = [];
     kicked.on('disconnected', (c) => changes.push(c));
     const pending = kicked.emitWithAck('never-answered', 1);
-    for (const s of t.edge.sockets.values()) s.disconnect();
+    for (const s of t.edge.sockets.values()) void s.disconnect();
     await expect(pending).rejects.toMatchObject({ code: 'RF_KICKED' });
     expect(changes).toEqual([{ code: 4501, reason: 'RF_KICKED' }]);
     await new Promise((r) => setTimeout(r, 100));
