@@ -34,7 +34,7 @@ describe('slow consumers', () => {
       const ticks = 2000;
       const bulkCount = 1000; // 64 MiB at the paused client: 32x its allowance
       // Once the edge gives up on it, the client reads again and must find, behind its
-      // backlog, the 3008 close frame (a client that never reads again is cut off 2 s later).
+      // backlog, the 3008 close frame (a client that never reads again is cut off 5 s later).
       let detectedAt = 0;
       const watcher = (async () => {
         const deadline = Date.now() + 30_000;

@@ -310,7 +310,7 @@ export class Socket {
       // What is still queued for this turn would only grow the jam: drop it.
       this.out = [];
       this.outBytes = 0;
-      this.close(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER);
+      this.close(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER, SLOW_CLOSE_GRACE_MS);
       return false;
     }
     this.out.push(frame);
@@ -347,7 +347,7 @@ export class Socket {
   }
 
   /** @internal Closes the WebSocket; cleanup runs in `handleClose`. */
-  close(code: number, reason: string): void {
+  close(code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
     if (this.state === 'closed' || this.closing) return;
     this.closing = true;
     // Flush what is queued (an ERROR frame explaining the close, typically) first.
@@ -356,7 +356,7 @@ export class Socket {
     // A peer that never answers the close handshake (or whose buffer is jammed, so it
     // cannot even read our close frame) is cut off instead of holding memory for the 30 s
     // `ws` would wait.
-    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+    setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
 
   /** @internal Runs the client's handlers for an event. */
@@ -455,3 +455,9 @@ export interface AckFn extends Ack {
 
 /** How long a closing peer gets to complete the close handshake before it is cut off. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * The same for a slow consumer: its close frame waits behind a backlog it reads slowly by
+ * definition, and a client that learns 3008 (not 1006) knows why it was dropped. The
+ * backlog is already bounded by `maxBufferedBytes`.
+ */
+const SLOW_CLOSE_GRACE_MS = 5000;
