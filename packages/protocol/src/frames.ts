@@ -1,30 +1,13 @@
 import { Decoder, encode } from '@msgpack/msgpack';
 import { CloseCode, ErrorCode, RoomfabricError } from './errors.js';
+import { encodeEventFrame } from './event-frame.js';
+import { FrameType } from './frame-type.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 
 /** Wire protocol version carried in CONNECT and HELLO. */
 export const PROTOCOL_VERSION = 1;
 
-/**
- * Frame types. A frame is a msgpack array whose first element is its type; a WebSocket
- * message holds one or more frames, concatenated. See docs/protocol.md.
- */
-export const FrameType = {
-  CONNECT: 0,
-  HELLO: 1,
-  JOIN: 2,
-  LEAVE: 3,
-  EMIT: 4,
-  EVENT: 5,
-  ACK: 6,
-  ERROR: 7,
-  PING: 8,
-  PONG: 9,
-  MOVED: 10,
-  REFRESH: 11,
-} as const;
-
-export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+export { FrameType };
 
 /** Client -> server: first frame of every connection. */
 export interface ConnectFrame {
@@ -365,102 +348,4 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
 export const PING_BYTES: Uint8Array = encode([FrameType.PING]);
 export const PONG_BYTES: Uint8Array = encode([FrameType.PONG]);
 
-const utf8 = new TextEncoder();
-
-/**
- * Builds an EVENT frame around data that is already msgpack-encoded, without decoding
- * or copying it twice: `[5, event, <data bytes>, room | nil, id]`, plus the history
- * offset as a sixth element when it is non-zero. A broadcast encodes its data once at the
- * publisher and each node splices the same bytes in here, once per broadcast and room,
- * then writes the result to every local member.
- */
-export function encodeEventFrame(
-  event: string,
-  data: Uint8Array,
-  room: string | null,
-  id = 0,
-  offset = 0,
-): Uint8Array {
-  const ev = utf8.encode(event);
-  const rm = room === null ? null : utf8.encode(room);
-  const size =
-    1 +
-    1 +
-    strHeaderSize(ev.length) +
-    ev.length +
-    data.length +
-    (rm === null ? 1 : strHeaderSize(rm.length) + rm.length) +
-    uintSize(id) +
-    (offset > 0 ? uintSize(offset) : 0);
-  const out = new Uint8Array(size);
-  let o = 0;
-  out[o++] = offset > 0 ? 0x96 : 0x95; // fixarray of 6 or 5
-  out[o++] = FrameType.EVENT; // positive fixint
-  o = writeStr(out, o, ev);
-  out.set(data, o);
-  o += data.length;
-  if (rm === null) out[o++] = 0xc0;
-  else o = writeStr(out, o, rm);
-  o = writeUint(out, o, id);
-  if (offset > 0) writeUint(out, o, offset);
-  return out;
-}
-
-function strHeaderSize(n: number): number {
-  return n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-}
-
-function writeStr(out: Uint8Array, o: number, s: Uint8Array): number {
-  const n = s.length;
-  if (n < 32) out[o++] = 0xa0 | n;
-  else if (n < 0x100) {
-    out[o++] = 0xd9;
-    out[o++] = n;
-  } else if (n < 0x10000) {
-    out[o++] = 0xda;
-    out[o++] = n >> 8;
-    out[o++] = n & 0xff;
-  } else {
-    out[o++] = 0xdb;
-    out[o++] = (n >>> 24) & 0xff;
-    out[o++] = (n >>> 16) & 0xff;
-    out[o++] = (n >>> 8) & 0xff;
-    out[o++] = n & 0xff;
-  }
-  out.set(s, o);
-  return o + n;
-}
-
-function uintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n <= 0xffffffff ? 5 : 9;
-}
-
-function writeUint(out: Uint8Array, o: number, n: number): number {
-  if (n < 0x80) out[o++] = n;
-  else if (n < 0x100) {
-    out[o++] = 0xcc;
-    out[o++] = n;
-  } else if (n < 0x10000) {
-    out[o++] = 0xcd;
-    out[o++] = n >> 8;
-    out[o++] = n & 0xff;
-  } else if (n <= 0xffffffff) {
-    out[o++] = 0xce;
-    out[o++] = (n >>> 24) & 0xff;
-    out[o++] = (n >>> 16) & 0xff;
-    out[o++] = (n >>> 8) & 0xff;
-    out[o++] = n & 0xff;
-  } else {
-    // uint 64 (offsets): a safe integer's high word fits in 21 bits.
-    out[o++] = 0xcf;
-    const high = Math.floor(n / 0x100000000);
-    const low = n >>> 0;
-    for (const word of [high, low]) {
-      out[o++] = (word >>> 24) & 0xff;
-      out[o++] = (word >>> 16) & 0xff;
-      out[o++] = (word >>> 8) & 0xff;
-      out[o++] = word & 0xff;
-    }
-  }
-  return o;
-}
+export { encodeEventFrame };
