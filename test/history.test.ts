@@ -4,6 +4,7 @@
  * test/cluster/history.int.test.ts runs the same promises on JetStream across nodes.
  */
 import type { RoomfabricClient } from '@roomfabric/client';
+import { createEdge } from '@roomfabric/edge';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
 import { startTestEdge, type TestEdge } from './support/edge.js';
@@ -159,6 +160,19 @@ describe('history and recovery (embedded)', () => {
     expect(seen.rejoins[0]).toMatchObject({ room: 'chat:d', recovered: false });
     expect(b.edge.sockets.size).toBe(1);
     reader.close();
+  });
+
+  it('refuses invalid history settings at creation with RF_INVALID_ARGUMENT', () => {
+    for (const options of [
+      { history: [{ rooms: [] }] },
+      { history: [{ rooms: ['a'], maxMessages: 0 }] },
+      { history, recoveryLimit: 0 },
+      { history, recoveryLimit: 1.5 },
+    ]) {
+      expect(() => createEdge(options)).toThrow(
+        expect.objectContaining({ code: 'RF_INVALID_ARGUMENT' }),
+      );
+    }
   });
 
   it('refuses a malformed since with RF_FRAME_INVALID', async () => {

@@ -53,6 +53,7 @@ import { NodeControl } from './node-control.js';
 import { OpeningSockets } from './opening-sockets.js';
 import { TickStream, type TickStreamOptions } from './tick-stream.js';
 import {
+  positiveInt,
   positiveMs,
   resolveEdgeLimits,
   resolvePolicy,
@@ -178,7 +179,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.history = Array.isArray(options.history)
       ? createHistory(this.bus, options.history)
       : (options.history as History | undefined);
-    this.recoveryLimit = positiveMs('recoveryLimit', options.recoveryLimit, 1000);
+    this.recoveryLimit = positiveInt('recoveryLimit', options.recoveryLimit, 1000);
     this.localRooms = new LocalRooms(
       this.bus,
       (room, payload, headers) => this.delivery.onRoomMessage(room, payload, headers),

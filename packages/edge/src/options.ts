@@ -136,3 +136,12 @@ export function positiveMs(name: string, value: number | undefined, fallback: nu
   }
   return value;
 }
+
+/** Checks an optional positive integer option; throws `RF_INVALID_ARGUMENT`. */
+export function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive integer`);
+  }
+  return value;
+}
