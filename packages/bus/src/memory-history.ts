@@ -114,7 +114,8 @@ export class MemoryHistory implements History {
     const entry: Stored = { offset: ++stream.seq, payload, room, time: now, anchor };
     if (list.length === 0) stream.rooms.set(room, [entry]);
     else list.push(entry);
-    stream.entries(room, now);
+    // The count limit, once the new entry is in (ages were applied just above).
+    if (list.length > stream.policy.maxMessages + 1) list.shift();
     const headers: Record<string, string> = {
       [HistoryHeader.OFFSET]: String(entry.offset),
       [HistoryHeader.PREVIOUS]: String(previous),

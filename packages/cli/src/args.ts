@@ -42,3 +42,13 @@ export function intFlag(
   }
   return n;
 }
+
+/** A comma-separated list of room patterns (`--history 'chat:*,doc:*'`); at least one. */
+export function patternsFlag(name: string, value: string | boolean): string[] {
+  const patterns = String(value)
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  if (patterns.length === 0) throw new UsageError(`--${name} needs at least one room pattern`);
+  return patterns;
+}

@@ -1,5 +1,5 @@
 import { NatsHistory, type HistoryPolicy, type NatsBus } from '@roomfabric/bus';
-import { intFlag, UsageError } from './args.js';
+import { intFlag, patternsFlag, UsageError } from './args.js';
 
 /** The history flags, shared by `roomfabric edge` and `roomfabric dev`. */
 export const historyFlags = {
@@ -28,11 +28,7 @@ export function historyFromFlags(
     }
     return undefined;
   }
-  const rooms = String(patterns)
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p.length > 0);
-  if (rooms.length === 0) throw new UsageError('--history needs at least one room pattern');
+  const rooms = patternsFlag('history', patterns);
   return [
     {
       rooms,

@@ -1,4 +1,4 @@
-import { UsageError } from './args.js';
+import { patternsFlag } from './args.js';
 
 /** The presence flag of `roomfabric edge`, `membership` and `dev`. */
 export const presenceFlags = { presence: { type: 'string' } } as const;
@@ -12,10 +12,5 @@ export function presenceFromFlags(
   flags: Record<string, string | boolean | undefined>,
 ): { rooms: string[] } | undefined {
   if (flags.presence === undefined) return undefined;
-  const rooms = String(flags.presence)
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p.length > 0);
-  if (rooms.length === 0) throw new UsageError('--presence needs at least one room pattern');
-  return { rooms };
+  return { rooms: patternsFlag('presence', flags.presence) };
 }

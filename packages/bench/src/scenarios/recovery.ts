@@ -30,6 +30,14 @@ interface Figures {
   complete: number;
 }
 
+/** A client and what it got: the missed messages, when it had them all, how it rejoined. */
+interface Watched<C> {
+  client: C;
+  got: number[];
+  done: number;
+  recovered: boolean | null;
+}
+
 const ROOM = 'hist:bench';
 const RECONNECT_MS = 1000;
 const WINDOW = 64;
@@ -94,18 +102,13 @@ async function runOurs(o: RecoveryOptions, progress: Progress): Promise<Figures>
   const server = await createServer({ nats: nats.url, redis: redis.url, history });
   const { port } = await edge.listen(0);
   const url = `ws://127.0.0.1:${port}/ws`;
-  const clients: Array<{
-    client: RoomfabricClient;
-    got: number[];
-    done: number;
-    recovered: boolean | null;
-  }> = [];
+  const clients: Array<Watched<RoomfabricClient>> = [];
   try {
     for (let i = 0; i < o.clients; i++) {
       const client = connect(url, {
         reconnect: { minDelayMs: RECONNECT_MS, maxDelayMs: RECONNECT_MS, jitter: 0 },
       });
-      const c = { client, got: [] as number[], done: 0, recovered: null as boolean | null };
+      const c: Watched<typeof client> = { client, got: [], done: 0, recovered: null };
       client.on('n', (n) => {
         c.got.push(n as number);
         if (c.got.length === o.missed) c.done = performance.now();
@@ -144,12 +147,7 @@ async function runPeer(o: RecoveryOptions, progress: Progress): Promise<Figures>
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
-  const clients: Array<{
-    client: SioClient;
-    got: number[];
-    done: number;
-    recovered: boolean | null;
-  }> = [];
+  const clients: Array<Watched<SioClient>> = [];
   try {
     for (let i = 0; i < o.clients; i++) {
       const client = sioConnect(`http://127.0.0.1:${port}`, {
@@ -158,7 +156,7 @@ async function runPeer(o: RecoveryOptions, progress: Progress): Promise<Figures>
         reconnectionDelayMax: RECONNECT_MS,
         randomizationFactor: 0,
       });
-      const c = { client, got: [] as number[], done: 0, recovered: null as boolean | null };
+      const c: Watched<typeof client> = { client, got: [], done: 0, recovered: null };
       client.on('n', (n: number) => {
         c.got.push(n);
         if (c.got.length === o.missed) c.done = performance.now();
@@ -200,7 +198,7 @@ function figures(
   o: RecoveryOptions,
   dropped: number,
   publishMs: number,
-  clients: ReadonlyArray<{ got: number[]; done: number; recovered: boolean | null }>,
+  clients: ReadonlyArray<Watched<unknown>>,
 ): Figures {
   const expected = Array.from({ length: o.missed }, (_, i) => i);
   const complete = clients.filter(
