@@ -113,40 +113,50 @@ describe('roomfabric edge with --channels, --presence and --history', () => {
     }
   });
 
-  it('refuses to start with --channels when the NATS server has no JetStream, saying why', async () => {
+  it('refuses to start with --channels or --history when the NATS server has no JetStream, saying why', async () => {
     await using nats = await startNats();
     await using redis = await startRedis();
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        'edge',
-        '--nats',
-        nats.url,
-        '--redis',
-        redis.url,
-        '--insecure',
-        '--channels',
-        '--port',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, 20_000);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
+    const cases = [
+      { flags: ['--channels'], says: /RF_CHANNEL_STORE_UNAVAILABLE.*jetstream is not enabled/i },
+      {
+        flags: ['--history', 'hist:*'],
+        says: /RF_HISTORY_UNAVAILABLE.*history needs NATS JetStream.*jetstream is not enabled/i,
+      },
+    ];
+    for (const { flags, says } of cases) {
+      const child = spawn(
+        process.execPath,
+        [
+          bin,
+          'edge',
+          '--nats',
+          nats.url,
+          '--redis',
+          redis.url,
+          '--insecure',
+          '--port',
+          '0',
+          ...flags,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve(null);
+        }, 20_000);
+        child.on('exit', (c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
       });
-    });
-    expect(code).not.toBe(0);
-    expect(code).not.toBeNull();
-    expect(out).toMatch(/RF_CHANNEL_STORE_UNAVAILABLE|JetStream/);
+      expect(code, flags.join(' ')).not.toBe(0);
+      expect(code, flags.join(' ')).not.toBeNull();
+      expect(out).toMatch(says);
+      expect(out).not.toMatch(/roomfabric edge .*ws:\/\//); // never served
+    }
   });
 });

@@ -197,6 +197,21 @@ export function historyContract(name: string, setup: () => Promise<HistoryFixtur
       }
     });
 
+    it('gets ready again and again, and refuses once closed', async () => {
+      const f = await setup();
+      try {
+        const h = f.make([{ rooms: ['ready:*'], name: unique('ready') }]);
+        await h.ready();
+        await h.ready(); // idempotent: every process calls it at start
+        const position = await h.position('ready:a');
+        expect(position.offset).toBeGreaterThan(0);
+        await h.close();
+        await expect(h.ready()).rejects.toMatchObject({ code: 'RF_HISTORY_UNAVAILABLE' });
+      } finally {
+        await f.dispose();
+      }
+    });
+
     it('rejects rooms that keep no history with RF_INVALID_ARGUMENT', async () => {
       const f = await setup();
       try {

@@ -91,6 +91,13 @@ export interface History {
   position(room: string): Promise<StreamPosition>;
   /** What `room` got after `from`, at most `limit` entries (more -> not recovered). */
   since(room: string, from: StreamPosition, limit: number): Promise<Recovery>;
+  /**
+   * Gets every policy's storage ready (for JetStream: creates the streams, or brings their
+   * limits in line) and checks that it answers. Processes call it at start, so that a
+   * misconfigured store fails there and no client's first join waits for a stream to be
+   * created. Rejects with `RF_HISTORY_UNAVAILABLE`.
+   */
+  ready(): Promise<void>;
   /** Releases what the instance holds (not the stored history). */
   close(): Promise<void>;
 }

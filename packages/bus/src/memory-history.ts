@@ -3,6 +3,7 @@ import { Subject, type StreamPosition } from '@roomfabric/protocol';
 import type { Bus } from './bus.js';
 import {
   HistoryHeader,
+  historyUnavailable,
   requirePolicy,
   policyFor,
   resolvePolicies,
@@ -95,6 +96,11 @@ export class MemoryHistory implements History {
   reset(): void {
     this.epoch = randomBytes(6).toString('base64url');
     for (const p of this.policies) this.streams.set(p.name, new MemoryStream(p));
+  }
+
+  ready(): Promise<void> {
+    if (this.closed) return Promise.reject(historyUnavailable('the history is closed'));
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -69,7 +69,7 @@ export class NatsHistory implements History {
   private closed = false;
 
   constructor(
-    nc: NatsConnection,
+    private readonly nc: NatsConnection,
     policies: readonly HistoryPolicy[],
     options: NatsHistoryOptions = {},
   ) {
@@ -211,6 +211,27 @@ export class NatsHistory implements History {
         throw historyUnavailable(what, err);
       }
     }
+  }
+
+  /**
+   * Creates every policy's stream, or brings its limits in line. A server without
+   * JetStream is told apart from one that does not answer.
+   */
+  async ready(): Promise<void> {
+    if (this.closed) throw historyUnavailable('the history is closed');
+    try {
+      // Asks for the account's JetStream info: "jetstream is not enabled" when it is not.
+      await jetstreamManager(this.nc, { timeout: this.timeoutMs });
+    } catch (err) {
+      throw historyUnavailable('history needs NATS JetStream', err);
+    }
+    await Promise.all(
+      this.policies.map((p) =>
+        this.withStream(p, `could not create the history stream ${streamName(p)}`, () =>
+          Promise.resolve(),
+        ),
+      ),
+    );
   }
 
   close(): Promise<void> {

@@ -497,6 +497,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
   }
 
   private async start(): Promise<void> {
+    // First, before anything subscribes: a history store that cannot work refuses the start.
+    await this.history?.ready();
     this.allSub = await this.bus.subscribe(Subject.all, (payload) =>
       this.delivery.onAllMessage(payload),
     );

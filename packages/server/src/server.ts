@@ -84,8 +84,11 @@ export async function createServer(options: ServerOptions): Promise<RoomfabricSe
     history = Array.isArray(options.history)
       ? createHistory(bus, options.history)
       : (options.history as History | undefined);
+    // A history store that cannot work fails here, not on the first emit to a history room.
+    if (Array.isArray(options.history)) await history!.ready();
     membership = options.membership ?? new RedisMembership({ url: options.redis! });
   } catch (err) {
+    if (Array.isArray(options.history)) await history?.close();
     if (ownsBus) await bus.close();
     throw err;
   }
