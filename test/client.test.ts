@@ -188,6 +188,61 @@ describe('client SDK', () => {
     client.close();
   });
 
+  it('reconnects when a rejoin gets no answer, keeping every room', async () => {
+    // Connection 0 answers everything; connection 1 never answers the rejoin of 'b'
+    // (a node that stalls); connection 2 answers everything again.
+    const closeCodes: number[] = [];
+    await using fake = await startFakeServer((peer) => {
+      const index = fake.peers.length - 1;
+      peer.ws.on('close', (code) => (closeCodes[index] = code));
+      peer.ws.on('message', () => {
+        const frame = peer.frames.at(-1)!;
+        if (frame.type === FrameType.CONNECT) peer.hello();
+        if (frame.type === FrameType.JOIN && !(index === 1 && frame.room === 'b')) {
+          peer.send({ type: FrameType.ACK, id: frame.id, data: null });
+        }
+      });
+    });
+    const client = connect(fake.url, {
+      ackTimeoutMs: 300,
+      reconnect: { minDelayMs: 10, maxDelayMs: 20 },
+    });
+    const changes: StateChange[] = [];
+    client.on('connecting', (c) => changes.push(c));
+    const rejoined: string[] = [];
+    client.on('rejoined', ({ room }) => rejoined.push(`${fake.peers.length - 1}:${room}`));
+    await client.ready();
+    await Promise.all([client.join('a'), client.join('b')]);
+    fake.peers[0]!.ws.close(1001, 'going away');
+    await waitFor(() => fake.peers.length >= 3 && client.state === 'connected', 3000, 'third');
+    expect(closeCodes[1]).toBe(4003);
+    expect(changes.find((c) => c.code === 4003)).toEqual({ code: 4003, reason: 'RF_ACK_TIMEOUT' });
+    // Nothing was given up: no LEAVE to the stalled node, both rooms rejoined on the next.
+    expect(fake.peers[1]!.frames.filter((f) => f.type === FrameType.LEAVE)).toEqual([]);
+    expect([...client.rooms].sort()).toEqual(['a', 'b']);
+    expect(rejoined.filter((r) => r.startsWith('2:')).sort()).toEqual(['2:a', '2:b']);
+    const joins = fake.peers[2]!.frames.filter((f) => f.type === FrameType.JOIN);
+    expect(joins.map((f) => (f as { room: string }).room).sort()).toEqual(['a', 'b']);
+    client.close();
+  });
+
+  it('says which room a join timed out on', async () => {
+    await using fake = await startFakeServer((peer) => {
+      peer.ws.on('message', () => {
+        if (peer.frames.at(-1)!.type === FrameType.CONNECT) peer.hello();
+      });
+    });
+    const client = connect(fake.url, { ackTimeoutMs: 100, reconnect: false });
+    await client.ready();
+    await expect(client.join('quiet')).rejects.toMatchObject({
+      code: 'RF_ACK_TIMEOUT',
+      message: 'join of "quiet": no answer within 100 ms',
+      details: { room: 'quiet' },
+    });
+    expect(client.rooms.has('quiet')).toBe(false); // all or nothing
+    client.close();
+  });
+
   it('times out a connection attempt with no HELLO and retries', async () => {
     await using fake = await startFakeServer(() => undefined);
     const client = connect(fake.url, {

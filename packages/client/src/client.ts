@@ -33,6 +33,8 @@ interface Request {
   timer: ReturnType<typeof setTimeout> | undefined;
   kind: 'join' | 'leave' | 'emit';
   room?: string;
+  /** A join the client sent itself after a reconnect. */
+  rejoin?: true;
 }
 
 interface Queued {
@@ -427,7 +429,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private timedOut(request: Request, timeout: number): void {
     for (const [id, r] of this.requests) if (r === request) this.requests.delete(id);
     this.queue = this.queue.filter((q) => q.request !== request);
-    if (request.kind === 'join' && request.room !== undefined) {
+    if (request.kind === 'join' && request.room !== undefined && !request.rejoin) {
       const room = request.room;
       const waiters = this.joinWaiters.get(room)?.filter((w) => w !== request);
       if (waiters?.length) this.joinWaiters.set(room, waiters);
@@ -438,9 +440,11 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     }
     this.settle(
       request,
-      new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no answer within ${timeout} ms`, {
-        temporary: true,
-      }),
+      new RoomfabricError(
+        ErrorCode.ACK_TIMEOUT,
+        `${request.kind}${request.room === undefined ? '' : ` of ${JSON.stringify(request.room)}`}: no answer within ${timeout} ms`,
+        { temporary: true, ...(request.room !== undefined && { details: { room: request.room } }) },
+      ),
     );
   }
 
@@ -599,6 +603,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
               this.ackTimeoutMs,
               room,
             );
+            request.rejoin = true;
             this.sendRequest(request, (id) => ({
               type: FrameType.JOIN,
               id,
@@ -608,10 +613,23 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
           }),
       ),
     );
-    if (this.link !== link) return; // the connection dropped meanwhile; the next one rejoins
+    if (this.link !== link || !link) return; // the connection dropped; the next one rejoins
+    const unanswered = rooms.filter((_, i) => results[i]?.code === ErrorCode.ACK_TIMEOUT);
+    if (unanswered.length > 0) {
+      // A node that does not answer a rejoin is not serving this connection: drop it and
+      // reconnect (with backoff, maybe to another node), keeping every room and position.
+      link.abort(
+        CloseCode.REJOIN_TIMEOUT,
+        new RoomfabricError(
+          ErrorCode.ACK_TIMEOUT,
+          `no answer to the rejoin of ${unanswered.map((r) => JSON.stringify(r)).join(', ')} within ${this.ackTimeoutMs} ms`,
+          { temporary: true, details: { rooms: unanswered } },
+        ),
+      );
+      return;
+    }
     rooms.forEach((room, i) => {
       const err = results[i] ?? null;
-      if (err && err.code === ErrorCode.ACK_TIMEOUT) return; // timedOut() already handled it
       if (err) {
         this.desired.delete(room);
         this.fire('error', err);

@@ -103,6 +103,11 @@ export class Link {
     );
   }
 
+  /** Drops a link the client judged broken: closes it and reports it through `closed`. */
+  abort(code: number, error: RoomfabricError): void {
+    this.fail(code, error);
+  }
+
   /** Closes the link on the client's own decision; `closed` is not called. */
   close(code: number, reason: string): void {
     if (this.done) return;
