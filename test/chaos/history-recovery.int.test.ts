@@ -66,7 +66,9 @@ describe('chaos: history recovery across an edge kill', () => {
         return watch(connect(rotated, { reconnect: FAST_RECONNECT, ackTimeoutMs: 5000 }));
       });
       await Promise.all(watched.map((w) => w.client.ready()));
+      const joinStarted = performance.now();
       await Promise.all(watched.map((w) => w.client.join(ROOM)));
+      const joinAllMs = Math.round(performance.now() - joinStarted);
 
       const victim = cluster.edges[0]!;
       const onVictim = watched.filter((w) => w.nodes[0] === victim.nodeId);
@@ -96,6 +98,7 @@ describe('chaos: history recovery across an edge kill', () => {
         clients: CLIENTS,
         onKilledNode: onVictim.length,
         messages: MESSAGES,
+        joinAllMs,
         replayed: onVictim.map((w) => w.rejoins[0]?.missed ?? -1).join('/'),
         allCompleteAfterKillMs: Math.round(recoveredAt - killedAt),
         pollMs: done ?? -1,
