@@ -263,9 +263,9 @@ export class NatsHistory implements History {
     const state = this.state.get(policy.name)!;
     if (!info) {
       const created = await jsm.streams.add(config).catch(async (err: unknown) => {
-        // Another process created it at the same instant.
-        if (err instanceof JetStreamApiError) return jsm.streams.info(config.name);
-        throw err;
+        if (!(err instanceof JetStreamApiError)) throw err;
+        // Another process may have created it at the same instant; if not, say why not.
+        return jsm.streams.info(config.name).catch(() => Promise.reject(err));
       });
       state.epoch = created.created;
     } else {

@@ -63,8 +63,10 @@ export class Fabric {
    * Publishes a broadcast once per target room subject (once on `rf.all` without rooms).
    * A room that keeps history gets it through its history instead: stored, then
    * delivered with its offset; then this resolves only once it is stored, and rejects
-   * with `RF_HISTORY_UNAVAILABLE` if it could not be. Resolves with the number of bus
-   * messages published.
+   * with `RF_HISTORY_UNAVAILABLE` if it could not be. Rooms without history are published
+   * only once every history room has stored it: a failed store leaves them untouched
+   * (`details.stored` lists the history rooms that did store it, when several were
+   * targeted). Resolves with the number of bus messages published.
    */
   async broadcast(msg: BroadcastMessage): Promise<number> {
     const payload = encodeBusMessage(msg);
@@ -74,13 +76,34 @@ export class Fabric {
     }
     // Volatile broadcasts (cursors, positions) may be dropped anyway: never stored.
     const history = (msg.flags & BroadcastFlag.VOLATILE) === 0 ? this.history : undefined;
-    const send = (room: string): Promise<unknown> =>
-      history?.covers(room)
-        ? history.append(room, payload)
-        : this.bus.publish(Subject.room(room), payload);
-    if (msg.rooms.length === 1) await send(msg.rooms[0]!);
-    else await Promise.all(msg.rooms.map(send));
+    const stored = history ? msg.rooms.filter((r) => history.covers(r)) : [];
+    const plain = stored.length === 0 ? msg.rooms : msg.rooms.filter((r) => !history!.covers(r));
+    if (stored.length > 0) await this.store(history!, stored, payload);
+    if (plain.length === 1) await this.bus.publish(Subject.room(plain[0]!), payload);
+    else if (plain.length > 1)
+      await Promise.all(plain.map((r) => this.bus.publish(Subject.room(r), payload)));
     return msg.rooms.length;
+  }
+
+  /** Appends to every history room; on a failure, says which rooms did store it. */
+  private async store(history: History, rooms: string[], payload: Uint8Array): Promise<void> {
+    if (rooms.length === 1) {
+      await history.append(rooms[0]!, payload);
+      return;
+    }
+    const results = await Promise.allSettled(rooms.map((r) => history.append(r, payload)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (!failed) return;
+    const err = failed.reason as unknown;
+    if (!isRoomfabricError(err)) throw err;
+    throw new RoomfabricError(err.code, err.message, {
+      cause: err,
+      temporary: err.temporary,
+      details: {
+        ...err.details,
+        stored: rooms.filter((_, i) => results[i]!.status === 'fulfilled'),
+      },
+    });
   }
 
   /** The members a selection targets, read from the index (each socket once). */
