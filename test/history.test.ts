@@ -3,8 +3,10 @@
  * the replay on rejoin after a dropped connection, and the cases that cannot recover.
  * test/cluster/history.int.test.ts runs the same promises on JetStream across nodes.
  */
-import type { RoomfabricClient } from '@roomfabric/client';
+import { MemoryBus, type BusHandler, type SubscribeOptions } from '@roomfabric/bus';
+import type { RoomfabricClient, StateChange } from '@roomfabric/client';
 import { createEdge } from '@roomfabric/edge';
+import { MemoryMembership } from '@roomfabric/membership';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
 import { startTestEdge, type TestEdge } from './support/edge.js';
@@ -51,6 +53,27 @@ async function publisher(t: TestEdge, room: string): Promise<RoomfabricClient> {
   const client = await connected(t.url);
   await client.join(room);
   return client;
+}
+
+/**
+ * A bus that loses the next `drop` history entries on their way to subscribers, as core
+ * NATS may (at most once): they are stored, only their live delivery is lost.
+ */
+class LossyBus extends MemoryBus {
+  drop = 0;
+  override subscribe(subject: string, handler: BusHandler, options?: SubscribeOptions) {
+    return super.subscribe(
+      subject,
+      (payload, subj, reply, headers) => {
+        if (this.drop > 0 && headers?.get('Nats-Sequence') !== undefined) {
+          this.drop--;
+          return;
+        }
+        handler(payload, subj, reply, headers);
+      },
+      options,
+    );
+  }
 }
 
 describe('history and recovery (embedded)', () => {
@@ -159,6 +182,68 @@ describe('history and recovery (embedded)', () => {
     await expect.poll(() => seen.rejoins.length, { timeout: 5000 }).toBe(1);
     expect(seen.rejoins[0]).toMatchObject({ room: 'chat:d', recovered: false });
     expect(b.edge.sockets.size).toBe(1);
+    reader.close();
+  });
+
+  it('fills a hole in the live stream from the history, in order, without a reconnect', async () => {
+    const bus = new LossyBus();
+    await using t = await startTestEdge({
+      policy: 'open',
+      history,
+      bus,
+      membership: new MemoryMembership(),
+    });
+    const reader = await connected(t.url, fastReconnect);
+    const seen = watch(reader, 'chat:g');
+    const connects: string[] = [];
+    reader.on('connected', ({ socketId }) => connects.push(socketId));
+    await reader.join('chat:g');
+    const writer = await publisher(t, 'chat:g');
+    await writer.to('chat:g').emitWithAck('msg', 'm0');
+    bus.drop = 2; // m1 and m2 are stored but never reach the node live
+    await writer.to('chat:g').emitWithAck('msg', 'm1');
+    await writer.to('chat:g').emitWithAck('msg', 'm2');
+    await writer.to('chat:g').emitWithAck('msg', 'm3'); // names m2 as its previous entry
+    await expect.poll(() => seen.texts).toEqual(['m0', 'm1', 'm2', 'm3']);
+    for (let i = 1; i < 4; i++) expect(seen.offsets[i]).toBeGreaterThan(seen.offsets[i - 1]!);
+    expect(connects).toEqual([]); // no reconnect
+    expect(t.edge.stats()).toMatchObject({
+      historyGapsFilled: 1,
+      historyGapEntries: 3, // m1 and m2, and m3, stored before the fill read: held m3 is dropped
+      historyGapsLost: 0,
+    });
+    reader.close();
+    writer.close();
+  });
+
+  it('closes the members with 4004 when the hole is gone, and they are told recovered: false', async () => {
+    const bus = new LossyBus();
+    await using t = await startTestEdge({
+      policy: 'open',
+      history: [{ rooms: ['chat:*'], maxMessages: 3 }],
+      bus,
+      membership: new MemoryMembership(),
+    });
+    const reader = await connected(t.url, fastReconnect);
+    const seen = watch(reader, 'chat:h');
+    const changes: StateChange[] = [];
+    reader.on('connecting', (c) => changes.push(c));
+    await reader.join('chat:h');
+    // A backend emits (through the node's API): the writer is not a member that gets closed.
+    const emit = (text: string) => t.edge.to('chat:h').emit('msg', text);
+    await emit('kept');
+    bus.drop = 5; // five entries lost live, and pushed out of a 3-entry history by the end
+    for (let i = 0; i < 5; i++) await emit(`gone${i}`);
+    await emit('reveals the hole');
+    await expect
+      .poll(() => seen.rejoins, { timeout: 5000 })
+      .toEqual([{ room: 'chat:h', recovered: false, missed: 0 }]);
+    expect(changes).toContainEqual({ code: 4004, reason: 'RF_HISTORY_GAP' });
+    expect(seen.texts).toEqual(['kept']); // nothing silently skipped: the app reloads
+    expect(t.edge.stats().historyGapsLost).toBe(1);
+    // Back in the room at its latest position: what comes next is delivered.
+    await emit('next');
+    await expect.poll(() => seen.texts).toEqual(['kept', 'next']);
     reader.close();
   });
 

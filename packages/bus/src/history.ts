@@ -172,6 +172,21 @@ export function historyOffset(headers: BusHeaders | undefined): number {
   return headers.get(HistoryHeader.ANCHOR) === undefined ? offset : -1;
 }
 
+/**
+ * Where a live history message sits in its room's sequence: its offset and the offset of
+ * the room's previous entry (0 for the first), anchors included. Undefined for a message
+ * that did not come from history.
+ */
+export function historyLink(
+  headers: BusHeaders | undefined,
+): { offset: number; previous: number } | undefined {
+  if (!headers) return undefined;
+  const offset = Number(headers.get(HistoryHeader.OFFSET));
+  if (!(offset > 0)) return undefined;
+  const previous = Number(headers.get(HistoryHeader.PREVIOUS) ?? 0);
+  return { offset, previous: previous > 0 ? previous : 0 };
+}
+
 /** The error of a history that could not be reached. */
 export function historyUnavailable(what: string, cause?: unknown): RoomfabricError {
   const detail = cause instanceof Error && cause.message ? `: ${cause.message}` : '';

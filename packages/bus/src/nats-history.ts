@@ -165,7 +165,10 @@ export class NatsHistory implements History {
       filter_subjects: subject,
       opt_start_seq: from.offset + 1,
     });
-    const messages = await consumer.consume({ max_messages: Math.min(limit + 1, 1000) });
+    // Pulled in batches bounded by bytes too: a batch of big entries must not outgrow what
+    // the server lets one connection have pending (a slow-consumer cut).
+    const maxBytes = 2 * (this.nc.info?.max_payload ?? 1024 * 1024);
+    const messages = await consumer.consume({ max_bytes: maxBytes });
     const entries: Recovery['entries'] = [];
     // Entries that expire meanwhile would leave the loop waiting: give up after the timeout.
     const timer = setTimeout(() => messages.stop(), this.timeoutMs);

@@ -8,6 +8,7 @@ import {
   type BusMessage,
 } from '@roomfabric/protocol';
 import type { Edge } from './edge.js';
+import { HistoryGaps } from './history-gaps.js';
 import type { LocalRoom } from './local-rooms.js';
 import type { NodeControl } from './node-control.js';
 import type { Socket } from './socket.js';
@@ -18,16 +19,31 @@ import type { Socket } from './socket.js';
  * local member (the end-of-turn write is in outbound.ts).
  */
 export class Delivery {
+  /** Holes in the live stream of history rooms (undefined: the node keeps no history). */
+  readonly gaps: HistoryGaps | undefined;
+
   constructor(
     private readonly edge: Edge,
     private readonly control: NodeControl,
-  ) {}
+  ) {
+    if (edge.history) {
+      this.gaps = new HistoryGaps(edge, (room, payload, offset) =>
+        this.onRoomPayload(room, payload, offset),
+      );
+    }
+  }
 
   onRoomMessage(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): void {
-    const offset = historyOffset(headers);
-    if (offset < 0) return; // a history anchor: a position, not a message
     this.edge.counters.busIn++;
     this.edge.busInByRoom.set(room.id, (this.edge.busInByRoom.get(room.id) ?? 0) + 1);
+    if (this.gaps && !this.gaps.admit(room, payload, headers)) return;
+    const offset = historyOffset(headers);
+    if (offset < 0) return; // a history anchor: a position, not a message
+    this.onRoomPayload(room, payload, offset);
+  }
+
+  /** A room's message, in its room's order (history offset, or 0). */
+  private onRoomPayload(room: LocalRoom, payload: Uint8Array, offset: number): void {
     const msg = this.decode(payload);
     if (msg?.type === BusMessageType.RAID_COMMIT) {
       this.control.onRoomCommit(msg);
@@ -92,9 +108,17 @@ export class Delivery {
       if (socket.id === exceptSocket) continue;
       if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
       if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
-      if (offset > 0 && socket.holding?.has(room!)) {
-        socket.holding.get(room!)!.push({ offset, frame });
-        continue;
+      if (offset > 0) {
+        if (socket.holding?.has(room!)) {
+          socket.holding.get(room!)!.push({ offset, frame });
+          continue;
+        }
+        // A socket that caught up on the room at its join got what it read there already.
+        const caughtUp = socket.caughtUpTo?.get(room!);
+        if (caughtUp !== undefined) {
+          if (offset <= caughtUp) continue;
+          socket.caughtUpTo!.delete(room!); // from here on, the room's order is increasing
+        }
       }
       if (socket.send(frame, volatile)) delivered++;
     }

@@ -145,6 +145,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
   private isStarted = false;
   private readonly streams = new Set<TickStream>();
   private flushPending = false;
+  private stopWatchingBus: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: EdgeOptions = {}) {
@@ -174,11 +175,11 @@ export class Edge extends EventEmitter<EdgeEvents> {
       options.channels ?? (this.ownsChannels ? new MemoryChannelStore() : undefined);
     this.decoder = createFrameDecoder(this.limits);
     this.control = new NodeControl(this);
-    this.delivery = new Delivery(this, this.control);
     this.ownsHistory = Array.isArray(options.history);
     this.history = Array.isArray(options.history)
       ? createHistory(this.bus, options.history)
       : (options.history as History | undefined);
+    this.delivery = new Delivery(this, this.control);
     this.recoveryLimit = positiveInt('recoveryLimit', options.recoveryLimit, 1000);
     this.localRooms = new LocalRooms(
       this.bus,
@@ -507,6 +508,18 @@ export class Edge extends EventEmitter<EdgeEvents> {
     );
     await this.service?.start();
     await this.lease.start();
+    const gaps = this.delivery.gaps;
+    if (gaps) {
+      // What was stored while the bus was away never reached this node: look for it.
+      let down = false;
+      this.stopWatchingBus = this.bus.onStatus((status) => {
+        if (status !== 'connected') down = true;
+        else if (down) {
+          down = false;
+          gaps.checkAll().catch(this.onBackgroundError);
+        }
+      });
+    }
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
     this.heartbeat.unref();
     this.isStarted = true;
@@ -539,6 +552,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeat);
+    this.stopWatchingBus?.();
     for (const stream of this.streams) stream.close();
     const closed = [...this.socketMap.values(), ...this.handshakes.pending].map(
       (socket) =>

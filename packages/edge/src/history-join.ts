@@ -42,8 +42,14 @@ export async function joinWithHistory(
     const recovery = await shared(history!, room, since, recoveryLimit);
     const frames = replay(socket, room, since?.socketId ?? null, recovery.entries);
     const missed = frames.length;
-    const last = recovery.position.offset;
-    for (const h of held) if (h.offset > last) frames.push(h.frame);
+    let last = recovery.position.offset;
+    for (const h of held) {
+      if (h.offset <= last) continue;
+      frames.push(h.frame);
+      last = h.offset;
+    }
+    const local = socket.edge.localRooms.get(room);
+    if (local) local.historyEpoch = recovery.position.epoch;
     const ack: HistoryJoinAck = {
       ...recovery.position,
       ...(since && { recovered: recovery.recovered }),
@@ -51,6 +57,7 @@ export async function joinWithHistory(
     };
     socket.send(encodeServerFrame({ type: FrameType.ACK, id, data: ack }), false);
     for (const frame of frames) socket.send(frame, false);
+    (socket.caughtUpTo ??= new Map()).set(room, last);
   } catch (err) {
     if (!wasMember && socket.connected) await socket.leave(room).catch(() => undefined);
     throw err;

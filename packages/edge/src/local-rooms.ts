@@ -9,6 +9,12 @@ export class LocalRoom {
   readonly ready: Promise<void>;
   /** Set once the room was deleted; a late bus message for it is ignored. */
   deleted = false;
+  /** History rooms: the offset of the last live entry delivered (0: none yet). */
+  historySeq = 0;
+  /** History rooms: the epoch a join of it last read. */
+  historyEpoch: string | undefined;
+  /** History rooms: live entries held while a gap is read (see history-gaps.ts). */
+  gapHeld: Array<{ payload: Uint8Array; headers: BusHeaders | undefined }> | undefined;
   private sub: BusSubscription | undefined;
 
   constructor(

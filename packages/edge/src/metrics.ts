@@ -27,6 +27,21 @@ const SCRAPED: Array<[string, string, keyof EdgeCounters]> = [
   ['roomfabric_socket_writes_total', 'WebSocket writes (coalesced frames)', 'writes'],
   ['roomfabric_bus_malformed_total', 'Bus messages dropped as malformed', 'busMalformed'],
   ['roomfabric_raid_moves_total', 'Local sockets moved by raids', 'raidMoves'],
+  [
+    'roomfabric_history_gaps_filled_total',
+    'Holes in a history room live stream filled from the history',
+    'historyGapsFilled',
+  ],
+  [
+    'roomfabric_history_gap_entries_total',
+    'Entries delivered by history gap fills',
+    'historyGapEntries',
+  ],
+  [
+    'roomfabric_history_gaps_lost_total',
+    'History gaps not filled: members closed with 4004',
+    'historyGapsLost',
+  ],
   ['roomfabric_background_errors_total', 'Background operations that failed', 'backgroundErrors'],
 ];
 

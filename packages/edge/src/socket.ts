@@ -78,6 +78,12 @@ export class Socket {
    * meanwhile wait here (see history-join.ts). Undefined when there are none.
    */
   holding: Map<string, Array<{ offset: number; frame: Uint8Array }>> | undefined;
+  /**
+   * @internal History rooms this socket caught up on at its join, with the last offset it
+   * was sent there: the room's live entries up to it are not sent again. Dropped at the
+   * first later entry (delivery.ts).
+   */
+  caughtUpTo: Map<string, number> | undefined;
   private readonly roomSet = new Set<string>();
   // Created on first use: most sockets of a fan-out node never get an app handler or an
   // ack, and idle connections are what a node holds most of (docs/benchmarks.md, memory).
@@ -437,6 +443,7 @@ export class Socket {
   }
 
   private dropLocal(room: string): void {
+    this.caughtUpTo?.delete(room);
     if (this.roomSet.delete(room)) this.edge.localRooms.remove(room, this);
   }
 

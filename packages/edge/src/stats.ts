@@ -14,6 +14,12 @@ export interface EdgeCounters {
   backgroundErrors: number;
   raidMoves: number;
   rateLimited: number;
+  /** History rooms whose live stream had a hole that the node filled from the history. */
+  historyGapsFilled: number;
+  /** Entries delivered by those fills. */
+  historyGapEntries: number;
+  /** Holes that could not be filled: the room's members were closed with 4004. */
+  historyGapsLost: number;
 }
 
 export interface EdgeStats extends EdgeCounters {
@@ -43,5 +49,8 @@ export function newCounters(): EdgeCounters {
     backgroundErrors: 0,
     raidMoves: 0,
     rateLimited: 0,
+    historyGapsFilled: 0,
+    historyGapEntries: 0,
+    historyGapsLost: 0,
   };
 }

@@ -1,0 +1,143 @@
+import { historyLink, historyOffset, type BusHeaders, type Recovery } from '@roomfabric/bus';
+import { CloseCode, ErrorCode } from '@roomfabric/protocol';
+import type { Edge } from './edge.js';
+import type { LocalRoom } from './local-rooms.js';
+
+/** Live entries a room may hold while its gap is read; past this, its members reconnect. */
+const MAX_HELD = 10_000;
+/** Reads of a gap before giving up on it, spaced by RETRY_MS, 2 x RETRY_MS, ... */
+const FILL_ATTEMPTS = 3;
+const RETRY_MS = 250;
+/** History rooms checked at once after a bus reconnect. */
+const CHECKS_AT_ONCE = 16;
+
+/** What a room's delivery path does with one live message it was given. */
+export type Dispatch = (room: LocalRoom, payload: Uint8Array, offset: number) => void;
+
+/**
+ * Fills the holes that core NATS leaves in the live stream of a history room. NATS
+ * delivers at most once: a node whose bus connection dropped (a NATS server restarted, a
+ * slow consumer cut off by the server) misses whatever was stored meanwhile, and its
+ * clients would never know. Every live entry names the room's previous offset
+ * (`Nats-Last-Sequence`), so the node sees the hole at the next entry: it holds the room's
+ * live entries, reads the missing ones from the history, delivers them in order, then
+ * what it held. After a bus reconnect it checks every history room it holds at once,
+ * without waiting for a next entry.
+ *
+ * A hole it cannot fill (the entries are gone, more than `recoveryLimit`, another epoch,
+ * the history down for every attempt) closes the room's local members with 4004
+ * (`RF_HISTORY_GAP`): the SDK reconnects and rejoins with its positions, and is told
+ * `recovered: false` if the gap is really gone. Never a silent gap.
+ */
+export class HistoryGaps {
+  constructor(
+    private readonly edge: Edge,
+    private readonly dispatch: Dispatch,
+  ) {}
+
+  /**
+   * Called for every live message of a room, in arrival order. True when the caller
+   * should deliver it now; false when it is held for a fill, or was delivered already.
+   */
+  admit(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): boolean {
+    const link = historyLink(headers);
+    if (!link) return true; // not from history: nothing to check
+    if (room.gapHeld) {
+      if (room.gapHeld.length >= MAX_HELD) this.lost(room, 'too many live entries during a fill');
+      else room.gapHeld.push({ payload, headers });
+      return false;
+    }
+    const last = room.historySeq;
+    if (last > 0 && link.offset <= last) return false; // a fill delivered it already
+    if (last > 0 && link.previous > last) {
+      room.gapHeld = [{ payload, headers }];
+      void this.fill(room, last);
+      return false;
+    }
+    room.historySeq = link.offset;
+    return true;
+  }
+
+  /**
+   * After the bus reconnected: reads, for every history room this node delivers, what was
+   * stored since its last entry, once the subscriptions are back on the server.
+   */
+  async checkAll(): Promise<void> {
+    try {
+      await this.edge.bus.flush();
+    } catch {
+      return; // down again: the next reconnect checks
+    }
+    const rooms: LocalRoom[] = [];
+    for (const id of this.edge.localRooms.ids()) {
+      const room = this.edge.localRooms.get(id)!;
+      if (room.historySeq > 0) rooms.push(room);
+    }
+    for (let i = 0; i < rooms.length; i += CHECKS_AT_ONCE) {
+      await Promise.all(
+        rooms.slice(i, i + CHECKS_AT_ONCE).map((room) => {
+          if (room.deleted || room.gapHeld || room.historySeq === 0) return undefined;
+          room.gapHeld = [];
+          return this.fill(room, room.historySeq);
+        }),
+      );
+    }
+  }
+
+  private async fill(room: LocalRoom, from: number): Promise<void> {
+    const history = this.edge.history!;
+    let recovery: Recovery | undefined;
+    let failure: unknown;
+    for (let attempt = 0; attempt < FILL_ATTEMPTS && !room.deleted; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, RETRY_MS * attempt));
+      try {
+        const epoch = room.historyEpoch ?? (await history.position(room.id)).epoch;
+        recovery = await history.since(room.id, { offset: from, epoch }, this.edge.recoveryLimit);
+        break;
+      } catch (err) {
+        failure = err;
+      }
+    }
+    if (room.deleted || !room.gapHeld) return; // gone, or given up on meanwhile
+    if (!recovery?.recovered) {
+      this.lost(
+        room,
+        recovery ? 'the missing entries are gone' : 'the history did not answer',
+        failure,
+      );
+      return;
+    }
+    const { counters } = this.edge;
+    if (recovery.entries.length > 0) counters.historyGapsFilled++;
+    for (const entry of recovery.entries) {
+      if (entry.offset <= room.historySeq) continue;
+      room.historySeq = entry.offset;
+      counters.historyGapEntries++;
+      this.dispatch(room, entry.payload, entry.offset);
+    }
+    room.historySeq = Math.max(room.historySeq, recovery.position.offset);
+    // What arrived meanwhile goes through the same check: entries the fill covered are
+    // dropped, and a new hole starts a new fill that holds the rest.
+    const held = room.gapHeld;
+    room.gapHeld = undefined;
+    for (const m of held) {
+      if (!this.admit(room, m.payload, m.headers)) continue;
+      const offset = historyOffset(m.headers);
+      if (offset > 0) this.dispatch(room, m.payload, offset); // not an anchor
+    }
+  }
+
+  /** The hole cannot be filled here: the room's members reconnect and recover themselves. */
+  private lost(room: LocalRoom, why: string, cause?: unknown): void {
+    room.gapHeld = undefined;
+    room.historySeq = 0; // the next live entry starts the sequence again
+    this.edge.counters.historyGapsLost++;
+    this.edge.logger.warn(
+      { room: room.id, members: room.sockets.size, err: cause },
+      `history gap not filled (${why}): closing the room's members with 4004 so they recover`,
+    );
+    for (const socket of [...room.sockets]) {
+      socket.close(CloseCode.HISTORY_GAP, ErrorCode.HISTORY_GAP);
+    }
+  }
+}
