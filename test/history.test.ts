@@ -7,6 +7,8 @@ import { MemoryBus, type BusHandler, type SubscribeOptions } from '@roomfabric/b
 import type { RoomfabricClient, StateChange } from '@roomfabric/client';
 import { createEdge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
+import { channelRoom, userRoom } from '@roomfabric/protocol';
+import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
 import { startTestEdge, type TestEdge } from './support/edge.js';
@@ -245,6 +247,54 @@ describe('history and recovery (embedded)', () => {
     await emit('next');
     await expect.poll(() => seen.texts).toEqual(['kept', 'next']);
     reader.close();
+  });
+
+  it('recovers the rooms the server joined (channels, personal room) through CONNECT', async () => {
+    const secret = 'connect-recovery-secret-at-least-32-bytes!';
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ada')
+      .sign(new TextEncoder().encode(secret));
+    await using t = await startTestEdge({
+      auth: { secret },
+      history: [{ rooms: ['$chan:*', '$user:*'], maxMessages: 20 }],
+    });
+    await t.edge.channels.create('general');
+    await t.edge.channels.subscribe('ada', 'general');
+    const general = channelRoom('general');
+    const personal = userRoom('ada');
+    const ada = await connected(t.url, { ...fastReconnect, auth: { token } });
+    const inGeneral = watch(ada, general);
+    const toAda = watch(ada, personal);
+    // HELLO gave the positions of the rooms the server joined.
+    expect(ada.position(general)?.offset).toBeGreaterThan(0);
+    expect(ada.position(personal)?.offset).toBeGreaterThan(0);
+    await t.edge.to(general).emit('msg', 'g0');
+    await expect.poll(() => inGeneral.texts).toEqual(['g0']);
+
+    const reconnected = nextConnect(ada);
+    cut(t, ada);
+    await t.edge.to(general).emit('msg', 'g1 while away');
+    await t.edge.to(general).emit('msg', 'g2 while away');
+    await t.edge.to(personal).emit('msg', 'p1 while away');
+    await reconnected;
+    await expect.poll(() => inGeneral.texts).toEqual(['g0', 'g1 while away', 'g2 while away']);
+    await expect.poll(() => toAda.texts).toEqual(['p1 while away']);
+    expect(inGeneral.rejoins.filter((r) => r.room === general)).toEqual([
+      { room: general, recovered: true, missed: 2 },
+    ]);
+    expect(toAda.rejoins.filter((r) => r.room === personal)).toEqual([
+      { room: personal, recovered: true, missed: 1 },
+    ]);
+    // Live again, each event once.
+    await t.edge.to(general).emit('msg', 'g3');
+    await expect
+      .poll(() => inGeneral.texts)
+      .toEqual(['g0', 'g1 while away', 'g2 while away', 'g3']);
+    for (let i = 1; i < 4; i++) {
+      expect(inGeneral.offsets[i]).toBeGreaterThan(inGeneral.offsets[i - 1]!);
+    }
+    ada.close();
   });
 
   it('refuses invalid history settings at creation with RF_INVALID_ARGUMENT', () => {

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { connected } from '../support/clients.js';
 
 const SECRET = 'continuity-cli-secret-that-is-32-bytes-long';
-const HISTORY = { rooms: ['doc:*'], maxMessages: 50 };
+const HISTORY = { rooms: ['doc:*', '$chan:*'], maxMessages: 50 };
 const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 
 const token = async (sub: string) => ({
@@ -42,7 +42,7 @@ describe('roomfabric edge with --channels, --presence and --history', () => {
       '--presence',
       'doc:*',
       '--history',
-      'doc:*',
+      'doc:*,$chan:*',
       '--history-max-messages',
       '50',
     ];
@@ -93,6 +93,7 @@ describe('roomfabric edge with --channels, --presence and --history', () => {
       await expect.poll(() => got).toEqual(['e0']);
       await a.kill('SIGKILL');
       for (let i = 1; i <= 5; i++) await grace.to('doc:1').emitWithAck('edit', `e${i}`);
+      await server.channel('general').emit('news', 'while away');
       // Ada's SDK knows only a's URL: a process restarted on a's port and node id takes
       // her back, and her position in doc:1 comes with her.
       await a.restart();
@@ -104,9 +105,15 @@ describe('roomfabric edge with --channels, --presence and --history', () => {
           missed: 5,
         });
       await expect.poll(() => got).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']);
-      // Back on a (restarted), ada is in her channel again.
+      // Back on a (restarted), ada is in her channel again, and got what it had meanwhile:
+      // the server joined her to it, and her position came back in CONNECT.
+      expect(rejoins.find((r) => r.room === channelRoom('general'))).toEqual({
+        room: channelRoom('general'),
+        recovered: true,
+        missed: 1,
+      });
       await server.channel('general').emit('news', 'after restart');
-      await expect.poll(() => news).toEqual(['hello channel', 'after restart']);
+      await expect.poll(() => news).toEqual(['hello channel', 'while away', 'after restart']);
     } finally {
       for (const c of clients) c.close();
       await server.close();

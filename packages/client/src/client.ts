@@ -507,6 +507,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         url: this.urls[this.urlIndex++ % this.urls.length]!,
         auth: this.options.auth,
         connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+        recover: () => {
+          const rooms = this.positions.serverRooms(this.desired);
+          return rooms.length > 0 ? { socketId: this.socketId ?? null, rooms } : null;
+        },
       },
       {
         frame: (frame) => this.handleFrame(frame),
@@ -526,6 +530,13 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.socketId = frame.socketId;
         this.node = frame.nodeId;
         this.link?.connected(frame.heartbeatMs);
+        // History rooms the server joined: their positions, and what was recovered.
+        this.positions.serverJoined(frame.rooms ?? [], this.desired);
+        for (const r of frame.rooms ?? []) {
+          if (r.recovered !== null) {
+            this.fire('rejoined', { room: r.room, recovered: r.recovered, missed: r.missed });
+          }
+        }
         void this.rejoin();
         return;
       case FrameType.EVENT: {

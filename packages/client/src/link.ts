@@ -8,6 +8,7 @@ import {
   PROTOCOL_VERSION,
   RoomfabricError,
   type ClientFrame,
+  type ConnectRecover,
   type ServerFrame,
 } from '@roomfabric/protocol';
 import type { WebSocketConstructor, WebSocketLike } from './types.js';
@@ -34,6 +35,8 @@ export interface LinkOptions {
   /** `auth` as given to `connect()`: a value, or a function called for this attempt. */
   auth: unknown;
   connectTimeoutMs: number;
+  /** CONNECT's positions in the rooms the server joins, read when CONNECT is sent. */
+  recover?: () => ConnectRecover | null;
 }
 
 /**
@@ -130,7 +133,12 @@ export class Link {
       );
       return;
     }
-    this.send({ type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: auth ?? null });
+    this.send({
+      type: FrameType.CONNECT,
+      version: PROTOCOL_VERSION,
+      auth: auth ?? null,
+      recover: this.options.recover?.() ?? null,
+    });
   }
 
   private onMessage(raw: unknown): void {

@@ -1,4 +1,4 @@
-import type { RecoverFrom, StreamPosition } from '@roomfabric/protocol';
+import type { HelloRoom, RecoverFrom, RoomPosition, StreamPosition } from '@roomfabric/protocol';
 
 /**
  * Where the client stands in each room that keeps history (docs/history.md): set by a
@@ -35,6 +35,31 @@ export class Positions {
     const replaying =
       typeof ack.missed === 'number' && ack.missed > 0 && prior?.epoch === ack.epoch;
     this.rooms.set(room, { offset: replaying ? prior.offset : ack.offset, epoch: ack.epoch });
+  }
+
+  /**
+   * HELLO's word on the history rooms the server joined: their positions, as a join's ACK
+   * gives them. Positions of rooms the client did not join itself and that HELLO no
+   * longer names are dropped (the server took the client out of them).
+   */
+  serverJoined(rooms: readonly HelloRoom[], ownRooms: ReadonlySet<string>): void {
+    const named = new Set<string>();
+    for (const r of rooms) {
+      named.add(r.room);
+      if (r.epoch === '')
+        this.rooms.delete(r.room); // unreadable: no position
+      else this.joined(r.room, r);
+    }
+    for (const room of this.rooms.keys()) {
+      if (!ownRooms.has(room) && !named.has(room)) this.rooms.delete(room);
+    }
+  }
+
+  /** CONNECT's positions: those of rooms the client did not join itself. */
+  serverRooms(ownRooms: ReadonlySet<string>): RoomPosition[] {
+    const out: RoomPosition[] = [];
+    for (const [room, p] of this.rooms) if (!ownRooms.has(room)) out.push({ room, ...p });
+    return out;
   }
 
   /** What a rejoin of `room` sends: the position and the previous connection's socket id. */

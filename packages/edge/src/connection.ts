@@ -159,6 +159,7 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
       return;
     }
     socket.handshake.auth = frame.auth;
+    socket.connectRecover = frame.recover ?? null;
     socket.edge.handshakes.authenticate(socket);
     return;
   }

@@ -109,8 +109,9 @@ export class Delivery {
       if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
       if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
       if (offset > 0) {
-        if (socket.holding?.has(room!)) {
-          socket.holding.get(room!)!.push({ offset, frame });
+        const held = socket.holding?.get(room!) ?? (socket.holdAll ? holdFor(socket, room!) : null);
+        if (held) {
+          held.push({ offset, frame });
           continue;
         }
         // A socket that caught up on the room at its join got what it read there already.
@@ -124,6 +125,13 @@ export class Delivery {
     }
     this.edge.counters.deliveries += delivered;
   }
+}
+
+/** A connecting socket's hold list for a history room (connect-recovery.ts). */
+function holdFor(socket: Socket, room: string): Array<{ offset: number; frame: Uint8Array }> {
+  const list: Array<{ offset: number; frame: Uint8Array }> = [];
+  (socket.holding ??= new Map()).set(room, list);
+  return list;
 }
 
 function inAny(set: ReadonlySet<string>, rooms: readonly string[], end: number): boolean {

@@ -13,6 +13,12 @@ import {
 } from '@roomfabric/protocol';
 import type { WebSocket } from 'ws';
 import { joinChannels } from './channel-join.js';
+import {
+  connectCatchUp,
+  holdForConnect,
+  releaseConnectHold,
+  type ConnectCatchUp,
+} from './connect-recovery.js';
 import { bindSocket } from './connection.js';
 import type { Edge, Middleware } from './edge.js';
 import type { AuthGrant, JwtVerifier } from './jwt-auth.js';
@@ -188,6 +194,8 @@ export class Handshakes {
     // Until it is registered the socket stays in `pending` (closed on shutdown, re-asserted
     // with the lease), and cluster JOIN/LEAVE reach it through `edge.opening`.
     edge.opening.add(socket);
+    holdForConnect(socket);
+    let catchUp: ConnectCatchUp | undefined;
     try {
       // An authenticated user's sockets share a personal room, joined before HELLO so that
       // an emit to the user right after the connection reaches this socket too. Then the
@@ -202,9 +210,16 @@ export class Handshakes {
           if (!(await joinChannels(edge, socket, user))) return;
         }
       }
+      catchUp = await connectCatchUp(socket, socket.connectRecover);
+      socket.connectRecover = null;
+      if ((socket.state as SocketState) !== 'open') {
+        releaseConnectHold(socket);
+        return;
+      }
     } finally {
       // Synchronously up to register(): no control request can fall in between.
       edge.opening.delete(socket);
+      if (!catchUp) releaseConnectHold(socket);
     }
     this.pending.delete(socket);
     socket.send(
@@ -216,9 +231,12 @@ export class Handshakes {
         heartbeatMs: edge.heartbeatMs,
         maxFrameBytes: edge.limits.maxFrameBytes,
         maxRoomsPerSocket: edge.limits.maxRoomsPerSocket,
+        rooms: catchUp.rooms,
       }),
       false,
     );
+    for (const frame of catchUp.frames) socket.send(frame, false);
+    for (const frame of releaseConnectHold(socket, catchUp)) socket.send(frame, false);
     edge.register(socket);
   }
 }

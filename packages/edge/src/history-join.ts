@@ -81,7 +81,7 @@ const pending = new WeakMap<History, Map<string, PendingRead>>();
  * and position once per turn. Only reads that have not started are shared, so every
  * asker's read still begins after its own join (and hold) was in place.
  */
-function shared(
+export function shared(
   history: History,
   room: string,
   since: RecoverFrom | null,
@@ -118,7 +118,7 @@ function shared(
  * the client sent itself (from its previous socket) are skipped: live, the sender is
  * excluded too.
  */
-function replay(
+export function replay(
   socket: Socket,
   room: string,
   previousSocket: string | null,

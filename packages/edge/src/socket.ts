@@ -9,6 +9,7 @@ import {
   isRoomfabricError,
   RoomfabricError,
   CloseCode,
+  type ConnectRecover,
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
@@ -84,6 +85,10 @@ export class Socket {
    * first later entry (delivery.ts).
    */
   caughtUpTo: Map<string, number> | undefined;
+  /** @internal Until HELLO: hold the live entries of every history room (connect-recovery.ts). */
+  holdAll = false;
+  /** @internal CONNECT's positions in rooms the server joins (connect-recovery.ts). */
+  connectRecover: ConnectRecover | null = null;
   private readonly roomSet = new Set<string>();
   // Created on first use: most sockets of a fan-out node never get an app handler or an
   // ack, and idle connections are what a node holds most of (docs/benchmarks.md, memory).

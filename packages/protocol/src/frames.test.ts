@@ -24,6 +24,18 @@ import {
 const clientFrames: ClientFrame[] = [
   { type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: { token: 'abc' } },
   { type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: null },
+  {
+    type: FrameType.CONNECT,
+    version: PROTOCOL_VERSION,
+    auth: 't',
+    recover: {
+      socketId: 'old',
+      rooms: [
+        { room: '$chan:general', offset: 2 ** 40, epoch: 'e1' },
+        { room: '$user:ada', offset: 3, epoch: 'e2' },
+      ],
+    },
+  },
   { type: FrameType.JOIN, id: 1, room: 'lobby', since: null },
   {
     type: FrameType.JOIN,
@@ -62,6 +74,19 @@ const serverFrames: ServerFrame[] = [
     heartbeatMs: 25000,
     maxFrameBytes: 65536,
     maxRoomsPerSocket: 128,
+  },
+  {
+    type: FrameType.HELLO,
+    version: 1,
+    socketId: 's2',
+    nodeId: 'n1',
+    heartbeatMs: 25000,
+    maxFrameBytes: 65536,
+    maxRoomsPerSocket: 128,
+    rooms: [
+      { room: '$chan:general', offset: 12, epoch: 'e1', recovered: true, missed: 2 },
+      { room: '$user:ada', offset: 0, epoch: '', recovered: null, missed: 0 },
+    ],
   },
   { type: FrameType.EVENT, event: 'chat', data: { a: 1 }, room: 'lobby', id: 0, offset: 0 },
   { type: FrameType.EVENT, event: 'direct', data: null, room: null, id: 300, offset: 0 },
@@ -120,6 +145,27 @@ describe('frames', () => {
       expect(() => parseClientFrame([FrameType.JOIN, 1, 'r', since])).toThrow(
         expect.objectContaining({ code: 'RF_FRAME_INVALID' }),
       );
+    }
+  });
+
+  it('rejects a CONNECT whose recover is not [socket id, [[room, offset, epoch], ...]]', () => {
+    const tooMany = Array.from({ length: 1025 }, (_, i) => [`r${i}`, 1, 'e']);
+    for (const recover of [
+      5,
+      [null, 5],
+      [3, []],
+      [null, [['r', -1, 'e']]],
+      [null, [['r', 1]]],
+      [null, tooMany],
+    ]) {
+      expect(() => parseClientFrame([FrameType.CONNECT, 1, null, recover])).toThrow(
+        expect.objectContaining({ code: 'RF_FRAME_INVALID' }),
+      );
+    }
+    for (const rooms of [5, [['r', 1, 'e', 'yes', 0]], [['r', 1, 'e', null, -1]]]) {
+      expect(() =>
+        parseServerFrame([FrameType.HELLO, { sid: 's', node: 'n', hb: 1, rooms }]),
+      ).toThrow(expect.objectContaining({ code: 'RF_FRAME_INVALID' }));
     }
   });
 

@@ -14,6 +14,33 @@ export interface ConnectFrame {
   type: typeof FrameType.CONNECT;
   version: number;
   auth: unknown;
+  /** Positions in rooms the server joined the client to, to recover them at connect. */
+  recover?: ConnectRecover | null;
+}
+
+/**
+ * CONNECT's positions in rooms the server joins (personal rooms, channels) that keep
+ * history: the server replays what the client missed right after HELLO.
+ */
+export interface ConnectRecover {
+  /** The socket id the client had before; its own broadcasts are not replayed to it. */
+  socketId: string | null;
+  rooms: RoomPosition[];
+}
+
+/** A position in one room. */
+export interface RoomPosition extends StreamPosition {
+  room: string;
+}
+
+/**
+ * HELLO's word on a history room the server joined the client to before HELLO: its
+ * position, and for a room the client asked to recover in CONNECT whether it got
+ * everything it missed (`recovered`, null when it did not ask) and how many events follow.
+ */
+export interface HelloRoom extends RoomPosition {
+  recovered: boolean | null;
+  missed: number;
 }
 /**
  * Where a client stands in a room's history: the offset of the last event it got through
@@ -89,6 +116,8 @@ export interface HelloFrame {
   heartbeatMs: number;
   maxFrameBytes: number;
   maxRoomsPerSocket: number;
+  /** History rooms the server joined the socket to (absent when none). */
+  rooms?: HelloRoom[];
 }
 /** Server -> client: an event, through `room` when it was a room broadcast. */
 export interface EventFrame {
@@ -181,9 +210,10 @@ export function parseClientFrame(value: unknown): ClientFrame {
   const type: unknown = value[0];
   switch (type) {
     case FrameType.CONNECT: {
-      const [, version, auth] = value as [number, unknown, unknown];
+      const [, version, auth, recover = null] = value as [number, unknown, unknown, unknown];
       if (!isId(version)) throw invalid('CONNECT needs a protocol version');
-      return { type, version, auth: auth ?? null };
+      const positions = parseRecover(recover);
+      return { type, version, auth: auth ?? null, ...(positions && { recover: positions }) };
     }
     case FrameType.JOIN:
     case FrameType.LEAVE: {
@@ -236,6 +266,53 @@ function parseSince(since: unknown): RecoverFrom | null {
   return { offset, epoch, socketId };
 }
 
+/** At most this many positions in one CONNECT (the edge also bounds it by its room limit). */
+const MAX_RECOVER_ROOMS = 1024;
+
+function parseRecover(recover: unknown): ConnectRecover | null {
+  if (recover === null) return null;
+  const shape = 'CONNECT recover must be nil or [socket id, [[room, offset, epoch], ...]]';
+  if (!Array.isArray(recover)) throw invalid(shape);
+  const [socketId = null, rooms] = recover as unknown[];
+  if (socketId !== null && (typeof socketId !== 'string' || socketId.length > 200)) {
+    throw invalid(shape);
+  }
+  if (!Array.isArray(rooms) || rooms.length > MAX_RECOVER_ROOMS) throw invalid(shape);
+  return {
+    socketId,
+    rooms: rooms.map((entry: unknown) => {
+      if (!Array.isArray(entry)) throw invalid(shape);
+      const [room, offset, epoch] = entry as unknown[];
+      if (typeof room !== 'string' || !isOffset(offset) || !isEpoch(epoch)) throw invalid(shape);
+      return { room, offset, epoch };
+    }),
+  };
+}
+
+function isEpoch(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= 200;
+}
+
+function parseHelloRooms(rooms: unknown): HelloRoom[] | undefined {
+  if (rooms === undefined || rooms === null) return undefined;
+  if (!Array.isArray(rooms)) throw invalid('HELLO rooms must be an array');
+  return rooms.map((entry: unknown) => {
+    const [room, offset, epoch, recovered = null, missed = 0] = (
+      Array.isArray(entry) ? entry : []
+    ) as unknown[];
+    if (
+      typeof room !== 'string' ||
+      !isOffset(offset) ||
+      !isEpoch(epoch) ||
+      (recovered !== null && typeof recovered !== 'boolean') ||
+      !isOffset(missed)
+    ) {
+      throw invalid('HELLO rooms holds [room, offset, epoch, recovered, missed]');
+    }
+    return { room, offset, epoch, recovered, missed };
+  });
+}
+
 function isOffset(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
@@ -260,6 +337,7 @@ export function parseServerFrame(value: unknown): ServerFrame {
         heartbeatMs: m.hb,
         maxFrameBytes: isId(m.maxFrame) ? m.maxFrame : DEFAULT_LIMITS.maxFrameBytes,
         maxRoomsPerSocket: isId(m.maxRooms) ? m.maxRooms : DEFAULT_LIMITS.maxRoomsPerSocket,
+        ...(m.rooms !== undefined && { rooms: parseHelloRooms(m.rooms) }),
       };
     }
     case FrameType.EVENT: {
@@ -297,8 +375,12 @@ export function parseServerFrame(value: unknown): ServerFrame {
 /** Encodes one client frame (used by the SDK; the edge never encodes these). */
 export function encodeClientFrame(frame: ClientFrame): Uint8Array {
   switch (frame.type) {
-    case FrameType.CONNECT:
-      return encode([frame.type, frame.version, frame.auth]);
+    case FrameType.CONNECT: {
+      const r = frame.recover;
+      if (!r || r.rooms.length === 0) return encode([frame.type, frame.version, frame.auth]);
+      const rooms = r.rooms.map((p) => [p.room, p.offset, p.epoch]);
+      return encode([frame.type, frame.version, frame.auth, [r.socketId, rooms]]);
+    }
     case FrameType.JOIN: {
       const s = frame.since;
       if (!s) return encode([frame.type, frame.id, frame.room]);
@@ -330,6 +412,9 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
           hb: frame.heartbeatMs,
           maxFrame: frame.maxFrameBytes,
           maxRooms: frame.maxRoomsPerSocket,
+          ...(frame.rooms?.length && {
+            rooms: frame.rooms.map((r) => [r.room, r.offset, r.epoch, r.recovered, r.missed]),
+          }),
         },
       ]);
     case FrameType.EVENT:
