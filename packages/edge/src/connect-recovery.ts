@@ -1,6 +1,6 @@
 import type { Recovery } from '@roomfabric/bus';
 import type { ConnectRecover, HelloRoom } from '@roomfabric/protocol';
-import { replay, shared } from './history-join.js';
+import { catchUp, shared } from './history-join.js';
 import type { Socket } from './socket.js';
 
 /** What a connecting socket gets right after HELLO for its server-joined history rooms. */
@@ -71,14 +71,7 @@ export async function connectCatchUp(
       for (const h of held) out.frames.push(h.frame);
       return;
     }
-    const frames = replay(socket, room, recover?.socketId ?? null, recovery.entries);
-    const missed = frames.length;
-    let last = recovery.position.offset;
-    for (const h of held) {
-      if (h.offset <= last) continue;
-      frames.push(h.frame);
-      last = h.offset;
-    }
+    const { frames, missed } = catchUp(socket, room, recovery, recover?.socketId ?? null, held);
     out.rooms.push({
       room,
       ...recovery.position,
@@ -86,9 +79,6 @@ export async function connectCatchUp(
       missed,
     });
     out.frames.push(...frames);
-    (socket.caughtUpTo ??= new Map()).set(room, last);
-    const local = socket.edge.localRooms.get(room);
-    if (local) local.historyEpoch = recovery.position.epoch;
   });
   return out;
 }

@@ -40,16 +40,7 @@ export async function joinWithHistory(
   try {
     await socket.join(room);
     const recovery = await shared(history!, room, since, recoveryLimit);
-    const frames = replay(socket, room, since?.socketId ?? null, recovery.entries);
-    const missed = frames.length;
-    let last = recovery.position.offset;
-    for (const h of held) {
-      if (h.offset <= last) continue;
-      frames.push(h.frame);
-      last = h.offset;
-    }
-    const local = socket.edge.localRooms.get(room);
-    if (local) local.historyEpoch = recovery.position.epoch;
+    const { frames, missed } = catchUp(socket, room, recovery, since?.socketId ?? null, held);
     const ack: HistoryJoinAck = {
       ...recovery.position,
       ...(since && { recovered: recovery.recovered }),
@@ -57,7 +48,6 @@ export async function joinWithHistory(
     };
     socket.send(encodeServerFrame({ type: FrameType.ACK, id, data: ack }), false);
     for (const frame of frames) socket.send(frame, false);
-    (socket.caughtUpTo ??= new Map()).set(room, last);
   } catch (err) {
     if (!wasMember && socket.connected) await socket.leave(room).catch(() => undefined);
     throw err;
@@ -65,6 +55,33 @@ export async function joinWithHistory(
     holding.delete(room);
     if (holding.size === 0) socket.holding = undefined;
   }
+}
+
+/**
+ * The frames that bring a socket up to date in a history room after a read: the missed
+ * entries, then the held live ones that came after them. The caller sends them in this
+ * turn; from then on the room's live entries up to the last of them are not sent again,
+ * and the room's epoch is known to the node (for filling gaps, history-gaps.ts).
+ */
+export function catchUp(
+  socket: Socket,
+  room: string,
+  recovery: Recovery,
+  previousSocket: string | null,
+  held: ReadonlyArray<{ offset: number; frame: Uint8Array }>,
+): { frames: Uint8Array[]; missed: number } {
+  const frames = replay(socket, room, previousSocket, recovery.entries);
+  const missed = frames.length;
+  let last = recovery.position.offset;
+  for (const h of held) {
+    if (h.offset <= last) continue;
+    frames.push(h.frame);
+    last = h.offset;
+  }
+  (socket.caughtUpTo ??= new Map()).set(room, last);
+  const local = socket.edge.localRooms.get(room);
+  if (local) local.historyEpoch = recovery.position.epoch;
+  return { frames, missed };
 }
 
 /** A read not started yet, which later askers may still share. */
@@ -118,7 +135,7 @@ export function shared(
  * the client sent itself (from its previous socket) are skipped: live, the sender is
  * excluded too.
  */
-export function replay(
+function replay(
   socket: Socket,
   room: string,
   previousSocket: string | null,
