@@ -16,6 +16,7 @@ import { ClientBroadcast, emitFrame } from './broadcast.js';
 import { Emitter } from './emitter.js';
 import { Link } from './link.js';
 import { Positions } from './positions.js';
+import { Requests, settle, type Request } from './requests.js';
 import type {
   ClientEvents,
   ClientOptions,
@@ -26,21 +27,6 @@ import type {
 } from './types.js';
 
 type ServerHandler = (data: unknown, meta: EventMeta) => void;
-
-interface Request {
-  resolve: (data: unknown) => void;
-  reject: (err: RoomfabricError) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  kind: 'join' | 'leave' | 'emit';
-  room?: string;
-  /** A join the client sent itself after a reconnect. */
-  rejoin?: true;
-}
-
-interface Queued {
-  frame: (id: number) => ClientFrame;
-  request?: Request;
-}
 
 let defaultWebSocket: WebSocketConstructor | undefined;
 
@@ -73,14 +59,11 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private readonly ackTimeoutMs: number;
   private readonly maxQueue: number;
   private readonly desired = new Set<string>();
-  /** Join calls waiting for the room's (re)join on the next connection. */
-  private readonly joinWaiters = new Map<string, Request[]>();
-  private readonly requests = new Map<number, Request>();
-  private queue: Queued[] = [];
+  /** Requests in flight, joins waiting for a connection, and the offline queue. */
+  private readonly pending = new Requests((request, timeout) => this.timedOut(request, timeout));
   private link: Link | null = null;
   private currentState: ClientState = 'disconnected';
   private live = false;
-  private nextId = 1;
   private attempt = 0;
   private urlIndex = 0;
   private socketId: string | undefined;
@@ -221,7 +204,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (this.desired.has(room) && this.live) return Promise.resolve();
     this.desired.add(room);
     return new Promise<void>((resolve, reject) => {
-      const request = this.makeRequest(
+      const request = this.pending.create(
         'join',
         resolve as (d: unknown) => void,
         reject,
@@ -229,7 +212,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         room,
       );
       if (this.live) this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
-      else this.waitForJoin(room, request);
+      else this.pending.waitForJoin(room, request);
     });
   }
 
@@ -249,11 +232,11 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     }
     this.desired.delete(room);
     this.positions.delete(room);
-    for (const waiter of this.joinWaiters.get(room) ?? []) this.settle(waiter, null);
-    this.joinWaiters.delete(room);
+    for (const waiter of this.pending.joinWaiters.get(room) ?? []) settle(waiter, null);
+    this.pending.joinWaiters.delete(room);
     if (!this.live) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const request = this.makeRequest(
+      const request = this.pending.create(
         'leave',
         resolve as (d: unknown) => void,
         reject,
@@ -337,9 +320,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         : this.options.auth);
     if (auth !== undefined && typeof this.options.auth !== 'function') this.options.auth = auth;
     await new Promise((resolve, reject) => {
-      const request = this.makeRequest('emit', resolve, reject, this.ackTimeoutMs);
+      const request = this.pending.create('emit', resolve, reject, this.ackTimeoutMs);
       if (!this.live) {
-        this.settle(
+        settle(
           request,
           new RoomfabricError(
             ErrorCode.DISCONNECTED,
@@ -377,8 +360,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       return true;
     }
     if ((flags & BroadcastFlag.VOLATILE) !== 0) return false;
-    if (this.currentState === 'disconnected' || this.queue.length >= this.maxQueue) return false;
-    this.queue.push({ frame });
+    if (this.currentState === 'disconnected' || this.pending.queue.length >= this.maxQueue)
+      return false;
+    this.pending.queue.push({ frame });
     return true;
   }
 
@@ -398,47 +382,31 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      const request = this.makeRequest('emit', resolve, reject, timeout ?? this.ackTimeoutMs);
+      const request = this.pending.create('emit', resolve, reject, timeout ?? this.ackTimeoutMs);
       if (this.live) {
         this.sendRequest(request, frame);
-      } else if (this.queue.length >= this.maxQueue) {
-        this.settle(
+      } else if (this.pending.queue.length >= this.maxQueue) {
+        settle(
           request,
           new RoomfabricError(ErrorCode.QUEUE_FULL, 'the offline queue is full', {
             temporary: true,
           }),
         );
       } else {
-        this.queue.push({ frame, request });
+        this.pending.queue.push({ frame, request });
       }
     });
   }
 
-  private makeRequest(
-    kind: Request['kind'],
-    resolve: (d: unknown) => void,
-    reject: (e: RoomfabricError) => void,
-    timeout: number,
-    room?: string,
-  ): Request {
-    const request: Request = { resolve, reject, timer: undefined, kind, room };
-    request.timer = setTimeout(() => this.timedOut(request, timeout), timeout);
-    return request;
-  }
-
   private timedOut(request: Request, timeout: number): void {
-    for (const [id, r] of this.requests) if (r === request) this.requests.delete(id);
-    this.queue = this.queue.filter((q) => q.request !== request);
+    this.pending.forget(request);
     if (request.kind === 'join' && request.room !== undefined && !request.rejoin) {
       const room = request.room;
-      const waiters = this.joinWaiters.get(room)?.filter((w) => w !== request);
-      if (waiters?.length) this.joinWaiters.set(room, waiters);
-      else this.joinWaiters.delete(room);
       // All or nothing: a join that failed leaves the client outside the room.
       if (this.desired.delete(room) && this.live)
-        this.write({ type: FrameType.LEAVE, id: this.takeId(), room });
+        this.write({ type: FrameType.LEAVE, id: this.pending.takeId(), room });
     }
-    this.settle(
+    settle(
       request,
       new RoomfabricError(
         ErrorCode.ACK_TIMEOUT,
@@ -448,28 +416,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     );
   }
 
-  private settle(request: Request, result: RoomfabricError | unknown): void {
-    clearTimeout(request.timer);
-    if (result instanceof RoomfabricError) request.reject(result);
-    else request.resolve(result);
-  }
-
-  private waitForJoin(room: string, request: Request): void {
-    const list = this.joinWaiters.get(room);
-    if (list) list.push(request);
-    else this.joinWaiters.set(room, [request]);
-  }
-
   private sendRequest(request: Request, frame: (id: number) => ClientFrame): void {
-    const id = this.takeId();
-    this.requests.set(id, request);
-    this.write(frame(id));
-  }
-
-  private takeId(): number {
-    const id = this.nextId++;
-    if (this.nextId > 0xffffffff) this.nextId = 1;
-    return id;
+    this.pending.send(request, frame, (f) => this.write(f));
   }
 
   private write(frame: ClientFrame): void {
@@ -557,7 +505,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       }
       case FrameType.ACK:
       case FrameType.ERROR: {
-        const request = this.requests.get(frame.id);
+        const request = this.pending.take(frame.id);
         const err =
           frame.type === FrameType.ERROR
             ? new RoomfabricError(
@@ -572,12 +520,11 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
           }
           return;
         }
-        this.requests.delete(frame.id);
         if (err && request.kind === 'join' && request.room !== undefined)
           this.desired.delete(request.room);
         if (frame.type === FrameType.ACK && request.kind === 'join' && request.room !== undefined)
           this.positions.joined(request.room, frame.data);
-        this.settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
+        settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
         return;
       }
       case FrameType.PING:
@@ -601,7 +548,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         (room) =>
           new Promise<RoomfabricError | null>((resolve) => {
             const since = this.positions.since(room, this.previousSocketId);
-            const request = this.makeRequest(
+            const request = this.pending.create(
               'join',
               (data) => {
                 const ack = data as { recovered?: unknown; missed?: unknown } | null;
@@ -645,20 +592,20 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.desired.delete(room);
         this.fire('error', err);
       }
-      for (const waiter of this.joinWaiters.get(room) ?? []) this.settle(waiter, err);
-      this.joinWaiters.delete(room);
+      for (const waiter of this.pending.joinWaiters.get(room) ?? []) settle(waiter, err);
+      this.pending.joinWaiters.delete(room);
     });
     // Joins requested for rooms that were not in the set when rejoin started.
-    for (const [room, waiters] of this.joinWaiters) {
-      this.joinWaiters.delete(room);
+    for (const [room, waiters] of this.pending.joinWaiters) {
+      this.pending.joinWaiters.delete(room);
       for (const w of waiters) this.sendRequest(w, (id) => ({ type: FrameType.JOIN, id, room }));
     }
     this.attempt = 0;
     this.live = true;
     this.setState('connected', { code: 0, reason: 'connected' });
     this.fire('connected', { socketId: this.socketId!, nodeId: this.node! });
-    const queue = this.queue;
-    this.queue = [];
+    const queue = this.pending.queue;
+    this.pending.queue = [];
     for (const item of queue) {
       if (item.request) this.sendRequest(item.request, item.frame);
       else this.write(item.frame(0));
@@ -684,7 +631,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       this.setState('disconnected', change);
       return;
     }
-    this.failInFlight();
+    this.pending.failInFlight(this.desired);
     this.scheduleReconnect(change);
   }
 
@@ -721,33 +668,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (link && code !== undefined) link.close(code, reason ?? '');
   }
 
-  /** The connection dropped: settle what was in flight on it. Joins wait for the rejoin. */
-  private failInFlight(): void {
-    for (const [id, request] of this.requests) {
-      this.requests.delete(id);
-      if (request.kind === 'join' && request.room !== undefined && this.desired.has(request.room)) {
-        this.waitForJoin(request.room, request);
-      } else if (request.kind === 'leave') {
-        this.settle(request, null);
-      } else if (request.kind === 'emit') {
-        this.settle(
-          request,
-          new RoomfabricError(ErrorCode.DISCONNECTED, 'disconnected before the ack', {
-            temporary: true,
-          }),
-        );
-      }
-    }
-  }
-
   /** Nothing more will be sent: reject everything pending and queued. */
   private failAll(err: RoomfabricError, forgetRooms: boolean): void {
-    for (const request of this.requests.values()) this.settle(request, err);
-    this.requests.clear();
-    for (const waiters of this.joinWaiters.values()) for (const w of waiters) this.settle(w, err);
-    this.joinWaiters.clear();
-    for (const item of this.queue) if (item.request) this.settle(item.request, err);
-    this.queue = [];
+    this.pending.failAll(err);
     if (forgetRooms) this.desired.clear();
   }
 
