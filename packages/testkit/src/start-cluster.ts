@@ -27,7 +27,7 @@ export interface StartClusterOptions {
   edges?: number;
   /** Run a 3-server NATS cluster instead of one server. */
   natsCluster?: boolean;
-  /** Enable JetStream on the (single) NATS server, for history. */
+  /** Enable JetStream (for history and channels) on the NATS server, or every cluster member. */
   jetstream?: boolean;
   /** Extra arguments for every edge. */
   edgeArgs?: string[];
@@ -55,7 +55,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   try {
     // Both start at once; wait for both so that neither is left running unseen.
     const natsStart: Promise<NatsHandle | NatsClusterHandle> = natsCluster
-      ? startNatsCluster(3)
+      ? startNatsCluster(3, { jetstream: options.jetstream ?? false })
       : startNats({ jetstream: options.jetstream ?? false });
     const [natsResult, redisResult] = await Promise.allSettled([
       natsStart.then(track),

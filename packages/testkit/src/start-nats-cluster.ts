@@ -1,6 +1,7 @@
 import { chooseRuntime, type Runtime } from './choose-runtime.js';
 import { dockerHost } from './container-service.js';
 import { disposeAll } from './dispose-all.js';
+import { makeTempDir } from './child-registry.js';
 import { freePorts, retryOnAddressInUse } from './free-port.js';
 import {
   type NatsHandle,
@@ -30,6 +31,11 @@ export interface StartNatsClusterOptions {
   runtime?: Runtime;
   /** Readiness timeout; default 15 s. */
   timeoutMs?: number;
+  /**
+   * Clustered JetStream: every server gets its own store (a temp dir that survives
+   * `restart()`), so streams may have up to `size` replicas.
+   */
+  jetstream?: boolean;
 }
 
 type StartableNats = NatsHandle & { start(): Promise<void> };
@@ -59,13 +65,17 @@ export async function startNatsCluster(
     return retryOnAddressInUse(async () => {
       // Per server: client, monitor and route ports.
       const ports = await freePorts(size * 3);
+      const storeDirs = options.jetstream
+        ? await Promise.all(Array.from({ length: size }, () => makeTempDir('nats')))
+        : undefined;
       const servers: StartableNats[] = [];
       const cluster: ClusterPorts = (i) => ({
         port: ports[i * 3 + 2] as number,
         route: (j) => `nats://127.0.0.1:${ports[j * 3 + 2]}`,
       });
       for (const config of members(size, ports, options, '127.0.0.1', cluster, servers)) {
-        servers.push(natsProcess(choice.path, config));
+        const storeDir = storeDirs?.[servers.length];
+        servers.push(natsProcess(choice.path, { ...config, ...(storeDir && { storeDir }) }));
       }
       return startAll(servers, '127.0.0.1', timeoutMs);
     });
@@ -124,7 +134,7 @@ function members(
       host,
       port: ports[i * stride] as number,
       monitorPort,
-      jetstream: false,
+      jetstream: options.jetstream ?? false,
       cluster: { name: clusterName, port, routes: peers.map(route) },
       args: options.args ?? [],
       ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
