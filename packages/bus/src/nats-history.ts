@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   DiscardPolicy,
   JetStreamApiError,
@@ -67,6 +68,9 @@ export class NatsHistory implements History {
   private readonly replicas: number;
   private readonly timeoutMs: number;
   private closed = false;
+  /** Message ids: unique to this instance, then a counter. */
+  private readonly idPrefix = `${randomBytes(9).toString('base64url')}.`;
+  private appended = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -90,11 +94,14 @@ export class NatsHistory implements History {
   async append(room: string, payload: Uint8Array): Promise<StreamPosition> {
     const policy = this.policy(room);
     const subject = historySubject(policy, room);
+    // One id for every attempt: a retry after a lost ack (a stream leader that died after
+    // storing it) is dropped by the stream's duplicate window instead of stored twice.
+    const msgID = `${this.idPrefix}${(this.appended++).toString(36)}`;
     return this.withStream(
       policy,
       `could not store a broadcast to ${JSON.stringify(room)}`,
       async () => {
-        const ack = await this.js.publish(subject, payload);
+        const ack = await this.js.publish(subject, payload, { msgID });
         return { offset: ack.seq, epoch: await this.epoch(policy) };
       },
     );

@@ -49,9 +49,11 @@ export class HistoryGaps {
     }
     const last = room.historySeq;
     if (last > 0 && link.offset <= last) return false; // a fill delivered it already
-    if (last > 0 && link.previous > last) {
+    // Before the first live entry, what the joins read is what the sockets were owed from.
+    const from = last > 0 ? last : room.historyFloor;
+    if (from > 0 && link.previous > from) {
       room.gapHeld = [{ payload, headers }];
-      void this.fill(room, last);
+      void this.fill(room, from);
       return false;
     }
     room.historySeq = link.offset;
@@ -131,6 +133,7 @@ export class HistoryGaps {
   private lost(room: LocalRoom, why: string, cause?: unknown): void {
     room.gapHeld = undefined;
     room.historySeq = 0; // the next live entry starts the sequence again
+    room.historyFloor = 0;
     this.edge.counters.historyGapsLost++;
     this.edge.logger.warn(
       { room: room.id, members: room.sockets.size, err: cause },

@@ -80,7 +80,13 @@ export function catchUp(
   }
   (socket.caughtUpTo ??= new Map()).set(room, last);
   const local = socket.edge.localRooms.get(room);
-  if (local) local.historyEpoch = recovery.position.epoch;
+  if (local) {
+    local.historyEpoch = recovery.position.epoch;
+    const read = recovery.position.offset;
+    if (local.historySeq === 0 && (local.historyFloor === 0 || read < local.historyFloor)) {
+      local.historyFloor = read;
+    }
+  }
   return { frames, missed };
 }
 

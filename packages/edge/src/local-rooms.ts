@@ -11,6 +11,13 @@ export class LocalRoom {
   deleted = false;
   /** History rooms: the offset of the last live entry delivered (0: none yet). */
   historySeq = 0;
+  /**
+   * History rooms, until the first live entry: the lowest position a join read. The
+   * entries after it are owed to the sockets that read it, so the first live entry is
+   * checked against it (on a NATS cluster, the room's interest may reach the stream's
+   * server only after the read, and the entries in between never come live).
+   */
+  historyFloor = 0;
   /** History rooms: the epoch a join of it last read. */
   historyEpoch: string | undefined;
   /** History rooms: live entries held while a gap is read (see history-gaps.ts). */
