@@ -226,6 +226,54 @@ describe('client SDK', () => {
     client.close();
   });
 
+  it('retries a rejoin refused for now (history down) on the same connection, keeping the room', async () => {
+    // Connection 1 refuses the rejoin of 'h' twice with a temporary error, then accepts
+    // it; it refuses 'f' for good.
+    let refusals = 0;
+    await using fake = await startFakeServer((peer) => {
+      const index = fake.peers.length - 1;
+      peer.ws.on('message', () => {
+        const frame = peer.frames.at(-1)!;
+        if (frame.type === FrameType.CONNECT) peer.hello();
+        if (frame.type !== FrameType.JOIN) return;
+        if (index === 1 && frame.room === 'h' && refusals < 2) {
+          refusals++;
+          peer.send({
+            type: FrameType.ERROR,
+            id: frame.id,
+            code: 'RF_HISTORY_UNAVAILABLE',
+            message: 'history down',
+          });
+        } else if (index === 1 && frame.room === 'f') {
+          peer.send({ type: FrameType.ERROR, id: frame.id, code: 'RF_FORBIDDEN', message: 'no' });
+        } else {
+          peer.send({ type: FrameType.ACK, id: frame.id, data: null });
+        }
+      });
+    });
+    const client = connect(fake.url, { reconnect: { minDelayMs: 10, maxDelayMs: 40 } });
+    const errors: Array<{ code: string; temporary: boolean }> = [];
+    client.on('error', (err) => errors.push({ code: err.code, temporary: err.temporary }));
+    const rejoined: string[] = [];
+    client.on('rejoined', ({ room }) => rejoined.push(room));
+    await client.ready();
+    await Promise.all([client.join('h'), client.join('f')]);
+    fake.peers[0]!.ws.close(1001, 'going away');
+    await waitFor(() => rejoined.includes('h'), 3000, 'h rejoined after two refusals');
+    expect(fake.peers.length).toBe(2); // no reconnect: retried on the same connection
+    expect(errors).toEqual([
+      { code: 'RF_HISTORY_UNAVAILABLE', temporary: true },
+      { code: 'RF_FORBIDDEN', temporary: false },
+      { code: 'RF_HISTORY_UNAVAILABLE', temporary: true },
+    ]);
+    expect(
+      fake.peers[1]!.frames.filter((f) => f.type === FrameType.JOIN && f.room === 'h'),
+    ).toHaveLength(3);
+    expect([...client.rooms]).toEqual(['h']); // kept through the refusals; 'f' dropped
+    expect(client.state).toBe('connected');
+    client.close();
+  });
+
   it('says which room a join timed out on', async () => {
     await using fake = await startFakeServer((peer) => {
       peer.ws.on('message', () => {

@@ -6,6 +6,7 @@ import {
   FrameType,
   isErrorCode,
   isReconnectable,
+  isTemporaryCode,
   RoomfabricError,
   type ClientFrame,
   type ServerFrame,
@@ -73,6 +74,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private readonly positions = new Positions();
   private node: string | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Rooms whose rejoin is being retried on this connection, and the timers of those retries. */
+  private readonly retrying = new Set<string>();
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private lastError: RoomfabricError | undefined;
 
   /** @internal Use {@link connect}. */
@@ -511,6 +515,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
             ? new RoomfabricError(
                 isErrorCode(frame.code) ? frame.code : ErrorCode.INTERNAL,
                 frame.message,
+                { temporary: isTemporaryCode(frame.code) },
               )
             : undefined;
         if (!request) {
@@ -520,8 +525,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
           }
           return;
         }
-        if (err && request.kind === 'join' && request.room !== undefined)
-          this.desired.delete(request.room);
+        // A rejoin refused for now is retried (rejoined()); any other refused join is over.
+        if (err && request.kind === 'join' && request.room !== undefined) {
+          if (!(request.rejoin && err.temporary)) this.desired.delete(request.room);
+        }
         if (frame.type === FrameType.ACK && request.kind === 'join' && request.room !== undefined)
           this.positions.joined(request.room, frame.data);
         settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
@@ -543,34 +550,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private async rejoin(): Promise<void> {
     const link = this.link;
     const rooms = [...this.desired];
-    const results = await Promise.all(
-      rooms.map(
-        (room) =>
-          new Promise<RoomfabricError | null>((resolve) => {
-            const since = this.positions.since(room, this.previousSocketId);
-            const request = this.pending.create(
-              'join',
-              (data) => {
-                const ack = data as { recovered?: unknown; missed?: unknown } | null;
-                const recovered = typeof ack?.recovered === 'boolean' ? ack.recovered : null;
-                const missed = typeof ack?.missed === 'number' ? ack.missed : 0;
-                this.fire('rejoined', { room, recovered, missed });
-                resolve(null);
-              },
-              resolve,
-              this.ackTimeoutMs,
-              room,
-            );
-            request.rejoin = true;
-            this.sendRequest(request, (id) => ({
-              type: FrameType.JOIN,
-              id,
-              room,
-              since,
-            }));
-          }),
-      ),
-    );
+    const results = await Promise.all(rooms.map((room) => this.rejoinRoom(room)));
     if (this.link !== link || !link) return; // the connection dropped; the next one rejoins
     const unanswered = rooms.filter((_, i) => results[i]?.code === ErrorCode.ACK_TIMEOUT);
     if (unanswered.length > 0) {
@@ -586,17 +566,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       );
       return;
     }
-    rooms.forEach((room, i) => {
-      const err = results[i] ?? null;
-      if (err) {
-        this.desired.delete(room);
-        this.fire('error', err);
-      }
-      for (const waiter of this.pending.joinWaiters.get(room) ?? []) settle(waiter, err);
-      this.pending.joinWaiters.delete(room);
-    });
+    rooms.forEach((room, i) => this.rejoined(room, results[i] ?? null, link, 0));
     // Joins requested for rooms that were not in the set when rejoin started.
     for (const [room, waiters] of this.pending.joinWaiters) {
+      if (this.retrying.has(room)) continue;
       this.pending.joinWaiters.delete(room);
       for (const w of waiters) this.sendRequest(w, (id) => ({ type: FrameType.JOIN, id, room }));
     }
@@ -610,6 +583,63 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       if (item.request) this.sendRequest(item.request, item.frame);
       else this.write(item.frame(0));
     }
+  }
+
+  /** Sends one room's rejoin, with its position; resolves with its error, or null. */
+  private rejoinRoom(room: string): Promise<RoomfabricError | null> {
+    return new Promise((resolve) => {
+      const since = this.positions.since(room, this.previousSocketId);
+      const request = this.pending.create(
+        'join',
+        (data) => {
+          const ack = data as { recovered?: unknown; missed?: unknown } | null;
+          const recovered = typeof ack?.recovered === 'boolean' ? ack.recovered : null;
+          const missed = typeof ack?.missed === 'number' ? ack.missed : 0;
+          this.fire('rejoined', { room, recovered, missed });
+          resolve(null);
+        },
+        resolve,
+        this.ackTimeoutMs,
+        room,
+      );
+      request.rejoin = true;
+      this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room, since }));
+    });
+  }
+
+  /**
+   * The outcome of a room's rejoin. Refused for a temporary reason (the room's history or
+   * the index down for now): reported on `error`, kept in `rooms`, and tried again with
+   * backoff on this connection. Refused for good: reported and dropped. Calls waiting for
+   * the room settle with the final outcome.
+   */
+  private rejoined(room: string, err: RoomfabricError | null, link: Link, attempt: number): void {
+    if (err?.temporary && this.desired.has(room)) {
+      this.fire('error', err);
+      this.retrying.add(room);
+      const timer = setTimeout(
+        () => {
+          this.retryTimers.delete(timer);
+          if (this.link !== link || !this.desired.has(room)) {
+            this.retrying.delete(room);
+            return;
+          }
+          void this.rejoinRoom(room).then((next) => {
+            if (this.link === link) this.rejoined(room, next, link, attempt + 1);
+          });
+        },
+        backoffDelay(this.reconnectOpts ?? resolveReconnect(true)!, attempt),
+      );
+      this.retryTimers.add(timer);
+      return;
+    }
+    this.retrying.delete(room);
+    if (err) {
+      this.desired.delete(room);
+      this.fire('error', err);
+    }
+    for (const waiter of this.pending.joinWaiters.get(room) ?? []) settle(waiter, err);
+    this.pending.joinWaiters.delete(room);
   }
 
   private onClose(code: number, reason: string, error: RoomfabricError | undefined): void {
@@ -665,6 +695,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     this.live = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+    this.retrying.clear();
     if (link && code !== undefined) link.close(code, reason ?? '');
   }
 

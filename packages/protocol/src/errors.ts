@@ -58,6 +58,33 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+const TEMPORARY_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  ErrorCode.ACK_TIMEOUT,
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.HEARTBEAT_TIMEOUT,
+  ErrorCode.SLOW_CONSUMER,
+  ErrorCode.SERVER_SHUTDOWN,
+  ErrorCode.DISCONNECTED,
+  ErrorCode.QUEUE_FULL,
+  ErrorCode.CONNECT_FAILED,
+  ErrorCode.BUS_UNAVAILABLE,
+  ErrorCode.REQUEST_TIMEOUT,
+  ErrorCode.NO_RESPONDERS,
+  ErrorCode.MEMBERSHIP_UNAVAILABLE,
+  ErrorCode.HISTORY_UNAVAILABLE,
+  ErrorCode.HISTORY_GAP,
+  ErrorCode.CHANNEL_STORE_UNAVAILABLE,
+]);
+
+/**
+ * True for codes that say "not now": a backing service or the connection is down for the
+ * moment, and the same call may succeed later (the SDK retries a rejoin refused so). An
+ * error received from the server carries no flag of its own; this decides it.
+ */
+export function isTemporaryCode(code: string): boolean {
+  return TEMPORARY_CODES.has(code);
+}
+
 /**
  * WebSocket close codes used by Roomfabric (RFC 6455 section 7.4 plus the 3000-4999
  * application range). Codes 4500-4999 are terminal: a client must not reconnect
