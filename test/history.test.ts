@@ -3,11 +3,12 @@
  * the replay on rejoin after a dropped connection, and the cases that cannot recover.
  * test/cluster/history.int.test.ts runs the same promises on JetStream across nodes.
  */
-import { MemoryBus, type BusHandler, type SubscribeOptions } from '@roomfabric/bus';
+import { MemoryBus, MemoryHistory, type BusHandler, type SubscribeOptions } from '@roomfabric/bus';
 import type { RoomfabricClient, StateChange } from '@roomfabric/client';
 import { createEdge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
-import { channelRoom, userRoom } from '@roomfabric/protocol';
+import { BusMessageType, channelRoom, encodeBusMessage, userRoom } from '@roomfabric/protocol';
+import { encode } from '@msgpack/msgpack';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
@@ -246,6 +247,43 @@ describe('history and recovery (embedded)', () => {
     // Back in the room at its latest position: what comes next is delivered.
     await emit('next');
     await expect.poll(() => seen.texts).toEqual(['kept', 'next']);
+    reader.close();
+  });
+
+  it('delivers a broadcast stored under other history settings without an offset, and keeps its own sequence', async () => {
+    const bus = new MemoryBus();
+    await using t = await startTestEdge({
+      policy: 'open',
+      history,
+      bus,
+      membership: new MemoryMembership(),
+    });
+    const reader = await connected(t.url, fastReconnect);
+    const seen = watch(reader, 'chat:m');
+    const changes: StateChange[] = [];
+    reader.on('connecting', (c) => changes.push(c));
+    await reader.join('chat:m');
+    const start = reader.position('chat:m')!;
+    // A misconfigured process: the same rooms under another policy name (another stream).
+    const other = new MemoryHistory(bus, [{ rooms: ['chat:*'], name: 'mismatched' }]);
+    const broadcast = encodeBusMessage({
+      type: BusMessageType.BROADCAST,
+      rooms: ['chat:m'],
+      except: [],
+      exceptSocket: null,
+      event: 'msg',
+      data: encode('foreign'),
+      flags: 0,
+    });
+    await other.append('chat:m', broadcast);
+    await expect.poll(() => seen.texts).toEqual(['foreign']);
+    expect(reader.position('chat:m')).toEqual(start); // outside this room's sequence
+    await t.edge.to('chat:m').emit('msg', 'own');
+    await expect.poll(() => seen.texts).toEqual(['foreign', 'own']);
+    expect(reader.position('chat:m')!.offset).toBeGreaterThan(start.offset);
+    expect(t.edge.stats()).toMatchObject({ historyGapsFilled: 0, historyGapsLost: 0 });
+    expect(changes).toEqual([]);
+    await other.close();
     reader.close();
   });
 

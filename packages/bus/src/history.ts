@@ -61,6 +61,7 @@ export interface Recovery {
 export const HistoryHeader = {
   OFFSET: 'Nats-Sequence',
   PREVIOUS: 'Nats-Last-Sequence',
+  STREAM: 'Nats-Stream',
   ANCHOR: 'Rf-Anchor',
 } as const;
 
@@ -78,6 +79,11 @@ export const HistoryHeader = {
 export interface History {
   /** True when `room` keeps history. */
   covers(room: string): boolean;
+  /**
+   * The stream that keeps `room`'s entries (`RF_HISTORY_<policy name>`), as live entries
+   * name it in their `Nats-Stream` header; undefined for a room without history.
+   */
+  streamOf(room: string): string | undefined;
   /**
    * Stores a broadcast for `room` and delivers it to the room's subscribers. Resolves once
    * stored, with its position. Rejects with `RF_HISTORY_UNAVAILABLE` (temporary) when it
@@ -156,6 +162,11 @@ export function requirePolicy(
   return policy;
 }
 
+/** The stream (JetStream) or store (memory) of a policy. */
+export function historyStream(policy: ResolvedPolicy): string {
+  return `RF_HISTORY_${policy.name}`;
+}
+
 /** The subject a policy stores `room`'s entries under. */
 export function historySubject(policy: ResolvedPolicy, room: string): string {
   return `rf.hist.${policy.name}.${roomToSubjectToken(room)}`;
@@ -179,12 +190,16 @@ export function historyOffset(headers: BusHeaders | undefined): number {
  */
 export function historyLink(
   headers: BusHeaders | undefined,
-): { offset: number; previous: number } | undefined {
+): { offset: number; previous: number; stream: string | undefined } | undefined {
   if (!headers) return undefined;
   const offset = Number(headers.get(HistoryHeader.OFFSET));
   if (!(offset > 0)) return undefined;
   const previous = Number(headers.get(HistoryHeader.PREVIOUS) ?? 0);
-  return { offset, previous: previous > 0 ? previous : 0 };
+  return {
+    offset,
+    previous: previous > 0 ? previous : 0,
+    stream: headers.get(HistoryHeader.STREAM),
+  };
 }
 
 /** The error of a history that could not be reached. */

@@ -3,6 +3,7 @@ import { Subject, type StreamPosition } from '@roomfabric/protocol';
 import type { Bus } from './bus.js';
 import {
   HistoryHeader,
+  historyStream,
   historyUnavailable,
   requirePolicy,
   policyFor,
@@ -63,6 +64,10 @@ export class MemoryHistory implements History {
 
   covers(room: string): boolean {
     return policyFor(this.policies, room) !== undefined;
+  }
+  streamOf(room: string): string | undefined {
+    const policy = policyFor(this.policies, room);
+    return policy && historyStream(policy);
   }
 
   append(room: string, payload: Uint8Array): Promise<StreamPosition> {
@@ -125,6 +130,7 @@ export class MemoryHistory implements History {
     const headers: Record<string, string> = {
       [HistoryHeader.OFFSET]: String(entry.offset),
       [HistoryHeader.PREVIOUS]: String(previous),
+      [HistoryHeader.STREAM]: historyStream(stream.policy),
     };
     if (anchor) headers[HistoryHeader.ANCHOR] = '1';
     // As JetStream's republish: delivered in offset order, after the entry is stored.

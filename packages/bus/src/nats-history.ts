@@ -14,6 +14,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-
 import type { StreamPosition } from '@roomfabric/protocol';
 import {
   HistoryHeader,
+  historyStream,
   historySubject,
   historyUnavailable,
   requirePolicy,
@@ -89,6 +90,10 @@ export class NatsHistory implements History {
 
   covers(room: string): boolean {
     return policyFor(this.policies, room) !== undefined;
+  }
+  streamOf(room: string): string | undefined {
+    const policy = policyFor(this.policies, room);
+    return policy && streamName(policy);
   }
 
   async append(room: string, payload: Uint8Array): Promise<StreamPosition> {
@@ -313,9 +318,7 @@ export class NatsHistory implements History {
   }
 }
 
-function streamName(policy: ResolvedPolicy): string {
-  return `RF_HISTORY_${policy.name}`;
-}
+const streamName = historyStream;
 
 function streamConfig(policy: ResolvedPolicy, replicas: number): StreamConfig {
   const subjects = `rf.hist.${policy.name}.>`;

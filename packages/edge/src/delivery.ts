@@ -36,9 +36,8 @@ export class Delivery {
   onRoomMessage(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): void {
     this.edge.counters.busIn++;
     this.edge.busInByRoom.set(room.id, (this.edge.busInByRoom.get(room.id) ?? 0) + 1);
-    if (this.gaps && !this.gaps.admit(room, payload, headers)) return;
-    const offset = historyOffset(headers);
-    if (offset < 0) return; // a history anchor: a position, not a message
+    const offset = this.gaps ? this.gaps.admit(room, payload, headers) : historyOffset(headers);
+    if (offset < 0) return; // held for a gap, delivered already, or an anchor (a position)
     this.onRoomPayload(room, payload, offset);
   }
 

@@ -36,28 +36,34 @@ export class HistoryGaps {
   ) {}
 
   /**
-   * Called for every live message of a room, in arrival order. True when the caller
-   * should deliver it now; false when it is held for a fill, or was delivered already.
+   * Called for every live message of a room, in arrival order. Returns the offset to
+   * deliver it with now (0: not from this node's history of the room), or -1 when it is
+   * not delivered now: held for a fill, delivered already, or an anchor.
    */
-  admit(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): boolean {
+  admit(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): number {
     const link = historyLink(headers);
-    if (!link) return true; // not from history: nothing to check
+    if (!link) return 0; // not from history: nothing to check
+    if (link.stream !== undefined && link.stream !== this.edge.history!.streamOf(room.id)) {
+      // Stored by a process with other history settings: delivered, outside the sequence.
+      this.foreign(room, link.stream);
+      return historyOffset(headers) < 0 ? -1 : 0;
+    }
     if (room.gapHeld) {
       if (room.gapHeld.length >= MAX_HELD) this.lost(room, 'too many live entries during a fill');
       else room.gapHeld.push({ payload, headers });
-      return false;
+      return -1;
     }
     const last = room.historySeq;
-    if (last > 0 && link.offset <= last) return false; // a fill delivered it already
+    if (last > 0 && link.offset <= last) return -1; // a fill delivered it already
     // Before the first live entry, what the joins read is what the sockets were owed from.
     const from = last > 0 ? last : room.historyFloor;
     if (from > 0 && link.previous > from) {
       room.gapHeld = [{ payload, headers }];
       void this.fill(room, from);
-      return false;
+      return -1;
     }
     room.historySeq = link.offset;
-    return true;
+    return historyOffset(headers); // -1 for an anchor: a position, not a message
   }
 
   /**
@@ -123,10 +129,21 @@ export class HistoryGaps {
     const held = room.gapHeld;
     room.gapHeld = undefined;
     for (const m of held) {
-      if (!this.admit(room, m.payload, m.headers)) continue;
-      const offset = historyOffset(m.headers);
-      if (offset > 0) this.dispatch(room, m.payload, offset); // not an anchor
+      const offset = this.admit(room, m.payload, m.headers);
+      if (offset >= 0) this.dispatch(room, m.payload, offset);
     }
+  }
+
+  /** Streams already reported as not this node's (each is logged once). */
+  private readonly foreignSeen = new Set<string>();
+
+  private foreign(room: LocalRoom, stream: string): void {
+    if (this.foreignSeen.has(stream) || this.foreignSeen.size >= 100) return;
+    this.foreignSeen.add(stream);
+    this.edge.logger.warn(
+      { room: room.id, stream, expected: this.edge.history!.streamOf(room.id) },
+      'a broadcast was stored in another history stream than this node keeps the room in: every process must use the same history policies (docs/history.md); delivered without an offset',
+    );
   }
 
   /** The hole cannot be filled here: the room's members reconnect and recover themselves. */
