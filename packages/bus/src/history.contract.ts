@@ -62,12 +62,17 @@ export function historyContract(name: string, setup: () => Promise<HistoryFixtur
     it('delivers appended entries live, in order, with growing offsets and the previous one', async () => {
       const f = await setup();
       try {
-        const h = f.make([{ rooms: ['r*'], name: unique('live') }]);
+        const name = unique('live');
+        const h = f.make([{ rooms: ['r*'], name }]);
         const room = unique('r');
+        expect(h.streamOf(room)).toBe(`RF_HISTORY_${name}`);
+        expect(h.streamOf('other')).toBeUndefined();
         const got: Array<[string, number, string | undefined]> = [];
-        await f.bus.subscribe(Subject.room(room), (p, _s, _r, headers) =>
-          got.push([text(p), historyOffset(headers), headers?.get(HistoryHeader.PREVIOUS)]),
-        );
+        const streams = new Set<string | undefined>();
+        await f.bus.subscribe(Subject.room(room), (p, _s, _r, headers) => {
+          got.push([text(p), historyOffset(headers), headers?.get(HistoryHeader.PREVIOUS)]);
+          streams.add(headers?.get(HistoryHeader.STREAM));
+        });
         const positions = [];
         for (let i = 0; i < 5; i++) positions.push(await h.append(room, bytes(`m${i}`)));
         await expect.poll(() => got.length).toBe(5);
@@ -79,6 +84,7 @@ export function historyContract(name: string, setup: () => Promise<HistoryFixtur
         for (let i = 1; i < 5; i++)
           expect(positions[i]!.offset).toBeGreaterThan(positions[i - 1]!.offset);
         expect(new Set(positions.map((p) => p.epoch)).size).toBe(1);
+        expect([...streams]).toEqual([h.streamOf(room)]); // each entry names its stream
       } finally {
         await f.dispose();
       }
