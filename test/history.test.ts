@@ -250,6 +250,43 @@ describe('history and recovery (embedded)', () => {
     reader.close();
   });
 
+  it('recovers rooms the server joined while connected (a channel subscribed, socketsJoin)', async () => {
+    const secret = 'server-join-recovery-secret-at-least-32-bytes!';
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ada')
+      .sign(new TextEncoder().encode(secret));
+    await using t = await startTestEdge({
+      auth: { secret },
+      history: [{ rooms: ['$chan:*', 'chat:*'], maxMessages: 20 }],
+    });
+    const ada = await connected(t.url, { ...fastReconnect, auth: { token } });
+    const news = channelRoom('news');
+    const inNews = watch(ada, news);
+    const inChat = watch(ada, 'chat:s');
+    // Joined by the server after HELLO: a channel subscribe, and a backend's socketsJoin.
+    await t.edge.channels.create('news');
+    await t.edge.channels.subscribe('ada', 'news');
+    await t.edge.in(userRoom('ada')).socketsJoin('chat:s');
+    await expect.poll(() => ada.position(news)?.offset ?? 0).toBeGreaterThan(0);
+    await expect.poll(() => ada.position('chat:s')?.offset ?? 0).toBeGreaterThan(0);
+    expect(ada.rooms.has(news)).toBe(false); // not the client's own join
+    await t.edge.to(news).emit('msg', 'n0');
+    await t.edge.to('chat:s').emit('msg', 'c0');
+    await expect.poll(() => [...inNews.texts, ...inChat.texts]).toEqual(['n0', 'c0']);
+
+    const reconnected = nextConnect(ada);
+    cut(t, ada);
+    await t.edge.to(news).emit('msg', 'n1 while away');
+    await reconnected;
+    // The channel comes back by itself (the server joins it at connect) and is recovered.
+    await expect.poll(() => inNews.texts).toEqual(['n0', 'n1 while away']);
+    expect(inNews.rejoins.filter((r) => r.room === news)).toEqual([
+      { room: news, recovered: true, missed: 1 },
+    ]);
+    ada.close();
+  });
+
   it('delivers a broadcast stored under other history settings without an offset, and keeps its own sequence', async () => {
     const bus = new MemoryBus();
     await using t = await startTestEdge({

@@ -537,6 +537,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       case FrameType.PING:
         this.write({ type: FrameType.PONG });
         return;
+      case FrameType.POSITION:
+        // The server joined this client to a history room: keep its position, to recover it.
+        this.positions.joined(frame.room, frame);
+        return;
       case FrameType.MOVED:
         // Raids (a later protocol addition): follow the server's move.
         if (this.desired.delete(frame.from)) this.desired.add(frame.to);

@@ -38,7 +38,7 @@ export async function joinWithHistory(
   const held: Array<{ offset: number; frame: Uint8Array }> = [];
   holding.set(room, held);
   try {
-    await socket.join(room);
+    await socket.joinRooms(room);
     const recovery = await shared(history!, room, since, recoveryLimit);
     const { frames, missed } = catchUp(socket, room, recovery, since?.socketId ?? null, held);
     const ack: HistoryJoinAck = {

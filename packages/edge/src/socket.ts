@@ -13,6 +13,7 @@ import {
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
+import { joinTellingPositions } from './server-join.js';
 import type { AuthGrant } from './jwt-auth.js';
 import { writeFrames, type SharedBatch } from './outbound.js';
 import { presenceUser } from './presence.js';
@@ -126,9 +127,18 @@ export class Socket {
   /**
    * Joins one room or several. The returned Promise resolves once the socket is in the
    * local index, the node is subscribed to the rooms on the bus, and the global index is
-   * written: a broadcast published after that reaches this socket. All or nothing.
+   * written: a broadcast published after that reaches this socket. All or nothing. For a
+   * room that keeps history the client is also told its position (POSITION), so that it
+   * recovers the room after a drop.
    */
   join(room: string | readonly string[]): Promise<void> {
+    // Before HELLO the connect catch-up tells the positions (connect-recovery.ts).
+    if (!this.edge.history || this.holdAll) return this.joinRooms(room);
+    return joinTellingPositions(this, room);
+  }
+
+  /** @internal {@link join} without the POSITION notice: the caller handles history. */
+  joinRooms(room: string | readonly string[]): Promise<void> {
     try {
       const rooms = checkRooms(room, this.edge.limits.maxRoomLength);
       const added = rooms.filter((r) => !this.roomSet.has(r));

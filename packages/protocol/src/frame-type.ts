@@ -15,6 +15,7 @@ export const FrameType = {
   PONG: 9,
   MOVED: 10,
   REFRESH: 11,
+  POSITION: 12,
 } as const;
 
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];

@@ -95,6 +95,7 @@ const serverFrames: ServerFrame[] = [
   { type: FrameType.ERROR, id: 0, code: 'RF_ROOM_INVALID', message: 'bad' },
   { type: FrameType.PING },
   { type: FrameType.MOVED, from: 'a', to: 'b' },
+  { type: FrameType.POSITION, room: '$chan:general', offset: 2 ** 40, epoch: 'e1' },
 ];
 
 describe('frames', () => {

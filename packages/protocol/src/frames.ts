@@ -140,6 +140,14 @@ export interface ErrorFrame {
 export interface PingFrame {
   type: typeof FrameType.PING;
 }
+/**
+ * Server -> client: the server joined the socket to a room that keeps history (after
+ * HELLO: `socket.join`, `socketsJoin`, a channel subscribe); its position, so that the
+ * client can recover the room after a drop (CONNECT `recover`). Events of the room follow.
+ */
+export interface PositionFrame extends RoomPosition {
+  type: typeof FrameType.POSITION;
+}
 /** Server -> client (reserved for raids): the socket was moved from one room to another. */
 export interface MovedFrame {
   type: typeof FrameType.MOVED;
@@ -149,7 +157,8 @@ export interface MovedFrame {
 
 export type ClientFrame =
   ConnectFrame | JoinFrame | LeaveFrame | EmitFrame | AckFrame | PongFrame | RefreshFrame;
-export type ServerFrame = HelloFrame | EventFrame | AckFrame | ErrorFrame | PingFrame | MovedFrame;
+export type ServerFrame =
+  HelloFrame | EventFrame | AckFrame | ErrorFrame | PingFrame | MovedFrame | PositionFrame;
 
 /** A msgpack decoder bounded by the frame limit, so a hostile length prefix allocates nothing. */
 export function createFrameDecoder(
@@ -367,6 +376,13 @@ export function parseServerFrame(value: unknown): ServerFrame {
         throw invalid('MOVED needs two rooms');
       return { type, from, to };
     }
+    case FrameType.POSITION: {
+      const [, room, offset, epoch] = value as unknown[];
+      if (typeof room !== 'string' || !isOffset(offset) || !isEpoch(epoch)) {
+        throw invalid('POSITION needs a room, an offset and an epoch');
+      }
+      return { type, room, offset, epoch };
+    }
     default:
       throw new RoomfabricError(ErrorCode.FRAME_UNKNOWN_TYPE, `unknown frame type ${String(type)}`);
   }
@@ -427,6 +443,8 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
       return PING_BYTES;
     case FrameType.MOVED:
       return encode([frame.type, frame.from, frame.to]);
+    case FrameType.POSITION:
+      return encode([frame.type, frame.room, frame.offset, frame.epoch]);
   }
 }
 
