@@ -58,6 +58,16 @@ async function publisher(t: TestEdge, room: string): Promise<RoomfabricClient> {
   return client;
 }
 
+const SECRET = 'history-test-secret-at-least-32-bytes-long!';
+
+/** A token for user `ada`, signed with {@link SECRET}. */
+function adaToken(): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('ada')
+    .sign(new TextEncoder().encode(SECRET));
+}
+
 /**
  * A bus that loses the next `drop` history entries on their way to subscribers, as core
  * NATS may (at most once): they are stored, only their live delivery is lost.
@@ -251,13 +261,9 @@ describe('history and recovery (embedded)', () => {
   });
 
   it('recovers rooms the server joined while connected (a channel subscribed, socketsJoin)', async () => {
-    const secret = 'server-join-recovery-secret-at-least-32-bytes!';
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject('ada')
-      .sign(new TextEncoder().encode(secret));
+    const token = await adaToken();
     await using t = await startTestEdge({
-      auth: { secret },
+      auth: { secret: SECRET },
       history: [{ rooms: ['$chan:*', 'chat:*'], maxMessages: 20 }],
     });
     const ada = await connected(t.url, { ...fastReconnect, auth: { token } });
@@ -325,13 +331,9 @@ describe('history and recovery (embedded)', () => {
   });
 
   it('recovers the rooms the server joined (channels, personal room) through CONNECT', async () => {
-    const secret = 'connect-recovery-secret-at-least-32-bytes!';
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject('ada')
-      .sign(new TextEncoder().encode(secret));
+    const token = await adaToken();
     await using t = await startTestEdge({
-      auth: { secret },
+      auth: { secret: SECRET },
       history: [{ rooms: ['$chan:*', '$user:*'], maxMessages: 20 }],
     });
     await t.edge.channels.create('general');
