@@ -1,9 +1,16 @@
 /*
  * History and recovery in embedded mode (MemoryHistory): positions, offsets on events,
- * the replay on rejoin after a dropped connection, and the cases that cannot recover.
- * test/cluster/history.int.test.ts runs the same promises on JetStream across nodes.
+ * the replay on rejoin after a dropped connection, the cases that cannot recover, holes in
+ * the live stream, and the rooms the server joined. On JetStream across processes:
+ * test/chaos/history-*.int.test.ts and test/cluster/continuity-cli.int.test.ts.
  */
-import { MemoryBus, MemoryHistory, type BusHandler, type SubscribeOptions } from '@roomfabric/bus';
+import {
+  MemoryBus,
+  MemoryHistory,
+  type BusHandler,
+  type HistoryPolicy,
+  type SubscribeOptions,
+} from '@roomfabric/bus';
 import type { RoomfabricClient, StateChange } from '@roomfabric/client';
 import { createEdge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
@@ -87,6 +94,16 @@ class LossyBus extends MemoryBus {
       options,
     );
   }
+}
+
+/** An edge on a bus the test holds (to lose or add entries), with an in-memory index. */
+function edgeOn(bus: MemoryBus, policies: HistoryPolicy[] = history): Promise<TestEdge> {
+  return startTestEdge({
+    policy: 'open',
+    history: policies,
+    bus,
+    membership: new MemoryMembership(),
+  });
 }
 
 describe('history and recovery (embedded)', () => {
@@ -200,12 +217,7 @@ describe('history and recovery (embedded)', () => {
 
   it('fills a hole in the live stream from the history, in order, without a reconnect', async () => {
     const bus = new LossyBus();
-    await using t = await startTestEdge({
-      policy: 'open',
-      history,
-      bus,
-      membership: new MemoryMembership(),
-    });
+    await using t = await edgeOn(bus);
     const reader = await connected(t.url, fastReconnect);
     const seen = watch(reader, 'chat:g');
     const connects: string[] = [];
@@ -231,12 +243,7 @@ describe('history and recovery (embedded)', () => {
 
   it('closes the members with 4004 when the hole is gone, and they are told recovered: false', async () => {
     const bus = new LossyBus();
-    await using t = await startTestEdge({
-      policy: 'open',
-      history: [{ rooms: ['chat:*'], maxMessages: 3 }],
-      bus,
-      membership: new MemoryMembership(),
-    });
+    await using t = await edgeOn(bus, [{ rooms: ['chat:*'], maxMessages: 3 }]);
     const reader = await connected(t.url, fastReconnect);
     const seen = watch(reader, 'chat:h');
     const changes: StateChange[] = [];
@@ -295,12 +302,7 @@ describe('history and recovery (embedded)', () => {
 
   it('delivers a broadcast stored under other history settings without an offset, and keeps its own sequence', async () => {
     const bus = new MemoryBus();
-    await using t = await startTestEdge({
-      policy: 'open',
-      history,
-      bus,
-      membership: new MemoryMembership(),
-    });
+    await using t = await edgeOn(bus);
     const reader = await connected(t.url, fastReconnect);
     const seen = watch(reader, 'chat:m');
     const changes: StateChange[] = [];
