@@ -177,20 +177,24 @@ export function historySubject(policy: ResolvedPolicy, room: string): string {
  * -1 for an anchor (never delivered).
  */
 export function historyOffset(headers: BusHeaders | undefined): number {
-  if (!headers) return 0;
-  const offset = Number(headers.get(HistoryHeader.OFFSET));
-  if (!(offset > 0)) return 0;
-  return headers.get(HistoryHeader.ANCHOR) === undefined ? offset : -1;
+  const link = historyLink(headers);
+  if (!link) return 0;
+  return link.anchor ? -1 : link.offset;
 }
 
-/**
- * Where a live history message sits in its room's sequence: its offset and the offset of
- * the room's previous entry (0 for the first), anchors included. Undefined for a message
- * that did not come from history.
- */
-export function historyLink(
-  headers: BusHeaders | undefined,
-): { offset: number; previous: number; stream: string | undefined } | undefined {
+/** Where a live history message sits in its stream, as its headers say. */
+export interface HistoryLink {
+  offset: number;
+  /** The offset of the room's previous entry (0 for the first), anchors included. */
+  previous: number;
+  /** The stream that stored it (`Nats-Stream`), when named. */
+  stream: string | undefined;
+  /** An anchor: a position, never delivered. */
+  anchor: boolean;
+}
+
+/** The {@link HistoryLink} of a live history message; undefined when not from history. */
+export function historyLink(headers: BusHeaders | undefined): HistoryLink | undefined {
   if (!headers) return undefined;
   const offset = Number(headers.get(HistoryHeader.OFFSET));
   if (!(offset > 0)) return undefined;
@@ -199,6 +203,7 @@ export function historyLink(
     offset,
     previous: previous > 0 ? previous : 0,
     stream: headers.get(HistoryHeader.STREAM),
+    anchor: headers.get(HistoryHeader.ANCHOR) !== undefined,
   };
 }
 

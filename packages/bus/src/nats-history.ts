@@ -93,7 +93,7 @@ export class NatsHistory implements History {
   }
   streamOf(room: string): string | undefined {
     const policy = policyFor(this.policies, room);
-    return policy && streamName(policy);
+    return policy && historyStream(policy);
   }
 
   async append(room: string, payload: Uint8Array): Promise<StreamPosition> {
@@ -122,7 +122,7 @@ export class NatsHistory implements History {
   private async positionIn(policy: ResolvedPolicy, room: string): Promise<StreamPosition> {
     const subject = historySubject(policy, room);
     const jsm = await this.jsm;
-    const stream = streamName(policy);
+    const stream = historyStream(policy);
     for (;;) {
       const last = await jsm.streams.getMessage(stream, { last_by_subj: subject });
       if (last) return { offset: last.seq, epoch: await this.epoch(policy) };
@@ -162,7 +162,7 @@ export class NatsHistory implements History {
     });
     if (from.epoch !== (await this.epoch(policy, from.epoch))) return latest();
     const jsm = await this.jsm;
-    const stream = streamName(policy);
+    const stream = historyStream(policy);
     // Entries leave oldest first (per room or stream-wide): while the client's last one
     // is still stored, so is everything after it.
     const at = await jsm.streams.getMessage(stream, { seq: from.offset }).catch(notFound);
@@ -242,7 +242,7 @@ export class NatsHistory implements History {
     }
     await Promise.all(
       this.policies.map((p) =>
-        this.withStream(p, `could not create the history stream ${streamName(p)}`, () =>
+        this.withStream(p, `could not create the history stream ${historyStream(p)}`, () =>
           Promise.resolve(),
         ),
       ),
@@ -304,7 +304,7 @@ export class NatsHistory implements History {
     const stale = Date.now() - state.epochAt > EPOCH_TTL_MS;
     if (stale || (claimed !== undefined && claimed !== state.epoch)) {
       const jsm = await this.jsm;
-      const info = await jsm.streams.info(streamName(policy));
+      const info = await jsm.streams.info(historyStream(policy));
       state.epoch = info.created;
       state.epochAt = Date.now();
     }
@@ -318,12 +318,10 @@ export class NatsHistory implements History {
   }
 }
 
-const streamName = historyStream;
-
 function streamConfig(policy: ResolvedPolicy, replicas: number): StreamConfig {
   const subjects = `rf.hist.${policy.name}.>`;
   return {
-    name: streamName(policy),
+    name: historyStream(policy),
     subjects: [subjects],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,

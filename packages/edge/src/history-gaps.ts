@@ -1,4 +1,4 @@
-import { historyLink, historyOffset, type BusHeaders, type Recovery } from '@roomfabric/bus';
+import { historyLink, type BusHeaders, type Recovery } from '@roomfabric/bus';
 import { CloseCode, ErrorCode } from '@roomfabric/protocol';
 import type { Edge } from './edge.js';
 import type { LocalRoom } from './local-rooms.js';
@@ -46,7 +46,7 @@ export class HistoryGaps {
     if (link.stream !== undefined && link.stream !== this.edge.history!.streamOf(room.id)) {
       // Stored by a process with other history settings: delivered, outside the sequence.
       this.foreign(room, link.stream);
-      return historyOffset(headers) < 0 ? -1 : 0;
+      return link.anchor ? -1 : 0;
     }
     if (room.gapHeld) {
       if (room.gapHeld.length >= MAX_HELD) this.lost(room, 'too many live entries during a fill');
@@ -63,7 +63,7 @@ export class HistoryGaps {
       return -1;
     }
     room.historySeq = link.offset;
-    return historyOffset(headers); // -1 for an anchor: a position, not a message
+    return link.anchor ? -1 : link.offset; // an anchor is a position, not a message
   }
 
   /**
