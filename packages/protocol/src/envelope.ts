@@ -1,5 +1,15 @@
 import { decode, encode } from '@msgpack/msgpack';
 import { ErrorCode, RoomfabricError } from './errors.js';
+import { isOneValue } from './msgpack-scan.js';
+
+/**
+ * How deep the event data a bus message carries may nest: what the msgpack encoder of a
+ * publisher produces at most (its own default). Deeper, or not exactly one value, and the
+ * message is dropped, since its data would be spliced as is into client frames.
+ */
+export const MAX_BUS_DATA_DEPTH = 100;
+const isData = (v: unknown): v is Uint8Array =>
+  v instanceof Uint8Array && isOneValue(v, MAX_BUS_DATA_DEPTH);
 
 /**
  * Messages between nodes on the bus: a discriminated union keyed by a numeric type.
@@ -38,6 +48,11 @@ export interface BroadcastMessage {
   event: string;
   /** The event data, already msgpack-encoded, spliced as is into every EVENT frame. */
   data: Uint8Array;
+  /**
+   * Set for a broadcast stored in several history rooms: its id, carried by its EVENT
+   * frames as `bid`, so a client recovering those rooms shows it once.
+   */
+  id?: string;
 }
 
 /** What a CONTROL message asks a node to do with some of its sockets. */
@@ -153,8 +168,8 @@ export type BusMessage =
 
 export function encodeBusMessage(msg: BusMessage): Uint8Array {
   switch (msg.type) {
-    case BusMessageType.BROADCAST:
-      return encode([
+    case BusMessageType.BROADCAST: {
+      const fields = [
         msg.type,
         msg.rooms,
         msg.except,
@@ -162,7 +177,10 @@ export function encodeBusMessage(msg: BusMessage): Uint8Array {
         msg.flags,
         msg.event,
         msg.data,
-      ]);
+      ];
+      if (msg.id !== undefined) fields.push(msg.id);
+      return encode(fields);
+    }
     case BusMessageType.CONTROL:
       return encode([msg.type, msg.op, msg.sockets, msg.rooms, msg.event, msg.data]);
     case BusMessageType.RAID_PREPARE:
@@ -215,16 +233,27 @@ export function decodeBusMessage(bytes: Uint8Array): BusMessage {
 function checkShape(v: unknown[]): BusMessage | undefined {
   switch (v[0]) {
     case BusMessageType.BROADCAST: {
-      const [, rooms, except, exceptSocket, flags, event, data] = v;
+      const [, rooms, except, exceptSocket, flags, event, data, id] = v;
       if (
         isStrArray(rooms) &&
         isStrArray(except) &&
         (exceptSocket === null || isStr(exceptSocket)) &&
         isUint(flags) &&
         isStr(event) &&
-        data instanceof Uint8Array
+        isData(data) &&
+        (id === undefined || (isStr(id) && id.length > 0 && id.length <= 64))
       ) {
-        return { type: BusMessageType.BROADCAST, rooms, except, exceptSocket, flags, event, data };
+        const msg: BroadcastMessage = {
+          type: BusMessageType.BROADCAST,
+          rooms,
+          except,
+          exceptSocket,
+          flags,
+          event,
+          data,
+        };
+        if (id !== undefined) msg.id = id;
+        return msg;
       }
       return undefined;
     }
@@ -237,7 +266,8 @@ function checkShape(v: unknown[]): BusMessage | undefined {
         isStrArray(sockets) &&
         isStrArray(rooms) &&
         isStr(event) &&
-        data instanceof Uint8Array
+        data instanceof Uint8Array &&
+        (op !== ControlOp.EMIT || isData(data))
       ) {
         return { type: BusMessageType.CONTROL, op: op as ControlOp, sockets, rooms, event, data };
       }

@@ -15,9 +15,13 @@ export function encodeEventFrame(
   room: string | null,
   id = 0,
   offset = 0,
+  bid: string | null = null,
 ): Uint8Array {
   const ev = utf8.encode(event);
   const rm = room === null ? null : utf8.encode(room);
+  const b = bid === null ? null : utf8.encode(bid);
+  // Trailing fields are written only when set: [.., id], [.., id, offset], [.., offset, bid].
+  const fields = b !== null ? 7 : offset > 0 ? 6 : 5;
   const size =
     1 +
     1 +
@@ -26,10 +30,11 @@ export function encodeEventFrame(
     data.length +
     (rm === null ? 1 : strHeaderSize(rm.length) + rm.length) +
     uintSize(id) +
-    (offset > 0 ? uintSize(offset) : 0);
+    (fields >= 6 ? uintSize(offset) : 0) +
+    (b !== null ? strHeaderSize(b.length) + b.length : 0);
   const out = new Uint8Array(size);
   let o = 0;
-  out[o++] = offset > 0 ? 0x96 : 0x95; // fixarray of 6 or 5
+  out[o++] = 0x90 | fields; // fixarray
   out[o++] = FrameType.EVENT; // positive fixint
   o = writeStr(out, o, ev);
   out.set(data, o);
@@ -37,7 +42,8 @@ export function encodeEventFrame(
   if (rm === null) out[o++] = 0xc0;
   else o = writeStr(out, o, rm);
   o = writeUint(out, o, id);
-  if (offset > 0) writeUint(out, o, offset);
+  if (fields >= 6) o = writeUint(out, o, offset);
+  if (b !== null) writeStr(out, o, b);
   return out;
 }
 

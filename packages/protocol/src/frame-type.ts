@@ -16,6 +16,7 @@ export const FrameType = {
   MOVED: 10,
   REFRESH: 11,
   POSITION: 12,
+  LEFT: 13,
 } as const;
 
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];

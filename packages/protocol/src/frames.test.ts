@@ -74,6 +74,7 @@ const serverFrames: ServerFrame[] = [
     heartbeatMs: 25000,
     maxFrameBytes: 65536,
     maxRoomsPerSocket: 128,
+    maxFrameDepth: 32,
   },
   {
     type: FrameType.HELLO,
@@ -83,18 +84,38 @@ const serverFrames: ServerFrame[] = [
     heartbeatMs: 25000,
     maxFrameBytes: 65536,
     maxRoomsPerSocket: 128,
+    maxFrameDepth: 32,
     rooms: [
       { room: '$chan:general', offset: 12, epoch: 'e1', recovered: true, missed: 2 },
       { room: '$user:ada', offset: 0, epoch: '', recovered: null, missed: 0 },
     ],
   },
-  { type: FrameType.EVENT, event: 'chat', data: { a: 1 }, room: 'lobby', id: 0, offset: 0 },
-  { type: FrameType.EVENT, event: 'direct', data: null, room: null, id: 300, offset: 0 },
-  { type: FrameType.EVENT, event: 'kept', data: 1, room: 'chat', id: 0, offset: 2 ** 33 + 7 },
+  {
+    type: FrameType.EVENT,
+    event: 'chat',
+    data: { a: 1 },
+    room: 'lobby',
+    id: 0,
+    offset: 0,
+    bid: null,
+  },
+  { type: FrameType.EVENT, event: 'direct', data: null, room: null, id: 300, offset: 0, bid: null },
+  {
+    type: FrameType.EVENT,
+    event: 'kept',
+    data: 1,
+    room: 'chat',
+    id: 0,
+    offset: 2 ** 33 + 7,
+    bid: null,
+  },
+  { type: FrameType.EVENT, event: 'both', data: 1, room: 'a', id: 0, offset: 9, bid: 'b1d' },
   { type: FrameType.ACK, id: 9, data: [1, 2] },
   { type: FrameType.ERROR, id: 0, code: 'RF_ROOM_INVALID', message: 'bad' },
   { type: FrameType.PING },
-  { type: FrameType.MOVED, from: 'a', to: 'b' },
+  { type: FrameType.MOVED, from: 'a', to: 'b', position: null },
+  { type: FrameType.MOVED, from: 'a', to: 'chat:b', position: { offset: 41, epoch: 'e1' } },
+  { type: FrameType.LEFT, room: 'doc:1', code: 'RF_FORBIDDEN', message: 'no longer allowed' },
   { type: FrameType.POSITION, room: '$chan:general', offset: 2 ** 40, epoch: 'e1' },
 ];
 
@@ -137,6 +158,10 @@ describe('frames', () => {
       const spliced = encodeEventFrame('e', encode('d'), 'r', 0, offset);
       expect(Buffer.from(spliced)).toEqual(
         Buffer.from(encode([FrameType.EVENT, 'e', 'd', 'r', 0, offset], { useBigInt64: false })),
+      );
+      const withId = encodeEventFrame('e', encode('d'), 'r', 0, offset, 'x'.repeat(40));
+      expect(Buffer.from(withId)).toEqual(
+        Buffer.from(encode([FrameType.EVENT, 'e', 'd', 'r', 0, offset, 'x'.repeat(40)])),
       );
     }
   });

@@ -3,6 +3,7 @@ import { CloseCode, ErrorCode, RoomfabricError } from './errors.js';
 import { encodeEventFrame } from './event-frame.js';
 import { FrameType } from './frame-type.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
+import { SCAN_TOO_DEEP, scanValue } from './msgpack-scan.js';
 
 /** Wire protocol version carried in CONNECT and HELLO. */
 export const PROTOCOL_VERSION = 1;
@@ -116,6 +117,8 @@ export interface HelloFrame {
   heartbeatMs: number;
   maxFrameBytes: number;
   maxRoomsPerSocket: number;
+  /** How deep arrays and maps may nest in a frame the server accepts (see `Limits`). */
+  maxFrameDepth: number;
   /** History rooms the server joined the socket to (absent when none). */
   rooms?: HelloRoom[];
 }
@@ -129,6 +132,12 @@ export interface EventFrame {
   id: number;
   /** The event's offset in the room's history; 0 when the room keeps none. */
   offset: number;
+  /**
+   * The broadcast's id, for a broadcast stored in several history rooms (null otherwise):
+   * a client that recovers those rooms may get it through more than one, and shows it
+   * once (docs/protocol.md, "Recovery").
+   */
+  bid: string | null;
 }
 /** Server -> client: a request failed (`id` > 0) or a frame was rejected (`id` 0). */
 export interface ErrorFrame {
@@ -148,17 +157,40 @@ export interface PingFrame {
 export interface PositionFrame extends RoomPosition {
   type: typeof FrameType.POSITION;
 }
-/** Server -> client (reserved for raids): the socket was moved from one room to another. */
+/**
+ * Server -> client: a raid moved the socket from one room to another. When `to` keeps
+ * history, `position` is where the socket starts in it (the events of `to` that follow
+ * come after it), so that the client can recover `to` after a drop.
+ */
 export interface MovedFrame {
   type: typeof FrameType.MOVED;
   from: string;
   to: string;
+  position: StreamPosition | null;
+}
+/**
+ * Server -> client: the server took the socket out of a room the client had joined itself
+ * (its refreshed token no longer allows it, or application code made it leave). The
+ * client must not rejoin it on reconnect.
+ */
+export interface LeftFrame {
+  type: typeof FrameType.LEFT;
+  room: string;
+  code: string;
+  message: string;
 }
 
 export type ClientFrame =
   ConnectFrame | JoinFrame | LeaveFrame | EmitFrame | AckFrame | PongFrame | RefreshFrame;
 export type ServerFrame =
-  HelloFrame | EventFrame | AckFrame | ErrorFrame | PingFrame | MovedFrame | PositionFrame;
+  | HelloFrame
+  | EventFrame
+  | AckFrame
+  | ErrorFrame
+  | PingFrame
+  | MovedFrame
+  | PositionFrame
+  | LeftFrame;
 
 /** A msgpack decoder bounded by the frame limit, so a hostile length prefix allocates nothing. */
 export function createFrameDecoder(
@@ -178,11 +210,29 @@ const defaultDecoder = createFrameDecoder();
 
 /**
  * Decodes every msgpack value in one WebSocket message. Throws `RF_FRAME_MALFORMED`
- * (close 1007) when the bytes are not a sequence of complete msgpack values.
+ * (close 1007) when the bytes are not a sequence of complete msgpack values, and
+ * `RF_FRAME_TOO_DEEP` (close 1007) when one nests arrays and maps deeper than `maxDepth`
+ * (checked by a skip-parse before anything is decoded).
  */
-export function decodeValues(bytes: Uint8Array, decoder: Decoder = defaultDecoder): unknown[] {
+export function decodeValues(
+  bytes: Uint8Array,
+  decoder: Decoder = defaultDecoder,
+  maxDepth: number = DEFAULT_LIMITS.maxFrameDepth,
+): unknown[] {
   if (bytes.byteLength === 0) {
     throw malformed('empty message');
+  }
+  for (let pos = 0; pos < bytes.length;) {
+    const end = scanValue(bytes, pos, maxDepth);
+    if (end === SCAN_TOO_DEEP) {
+      throw new RoomfabricError(
+        ErrorCode.FRAME_TOO_DEEP,
+        `a frame nests arrays and maps more than ${maxDepth} deep`,
+        { closeCode: CloseCode.INVALID_PAYLOAD, details: { maxDepth } },
+      );
+    }
+    if (end < 0) throw malformed('incomplete or invalid msgpack');
+    pos = end;
   }
   try {
     return [...decoder.decodeMulti(bytes)];
@@ -346,17 +396,20 @@ export function parseServerFrame(value: unknown): ServerFrame {
         heartbeatMs: m.hb,
         maxFrameBytes: isId(m.maxFrame) ? m.maxFrame : DEFAULT_LIMITS.maxFrameBytes,
         maxRoomsPerSocket: isId(m.maxRooms) ? m.maxRooms : DEFAULT_LIMITS.maxRoomsPerSocket,
+        maxFrameDepth: isId(m.maxDepth) ? m.maxDepth : DEFAULT_LIMITS.maxFrameDepth,
         ...(m.rooms !== undefined && { rooms: parseHelloRooms(m.rooms) }),
       };
     }
     case FrameType.EVENT: {
-      const [, event, data, room = null, id = 0, offset = 0] = value as unknown[];
+      const [, event, data, room = null, id = 0, offset = 0, bid = null] = value as unknown[];
       if (typeof event !== 'string') throw invalid('EVENT needs an event name');
       if (room !== null && typeof room !== 'string')
         throw invalid('EVENT room must be nil or a string');
       if (!isId(id)) throw invalid('EVENT id must be an unsigned integer');
       if (!isOffset(offset)) throw invalid('EVENT offset must be an unsigned integer');
-      return { type, event, data: data ?? null, room, id, offset };
+      if (bid !== null && !(typeof bid === 'string' && bid.length <= 64))
+        throw invalid('EVENT bid must be nil or a short string');
+      return { type, event, data: data ?? null, room, id, offset, bid };
     }
     case FrameType.ACK: {
       const [, id, data] = value as [number, unknown, unknown];
@@ -371,10 +424,20 @@ export function parseServerFrame(value: unknown): ServerFrame {
     case FrameType.PING:
       return { type };
     case FrameType.MOVED: {
-      const [, from, to] = value as unknown[];
+      const [, from, to, offset = null, epoch = null] = value as unknown[];
       if (typeof from !== 'string' || typeof to !== 'string')
         throw invalid('MOVED needs two rooms');
-      return { type, from, to };
+      if (offset === null) return { type, from, to, position: null };
+      if (!isOffset(offset) || !isEpoch(epoch)) {
+        throw invalid('MOVED position needs an offset and an epoch');
+      }
+      return { type, from, to, position: { offset, epoch } };
+    }
+    case FrameType.LEFT: {
+      const [, room, code, message] = value as unknown[];
+      if (typeof room !== 'string' || typeof code !== 'string')
+        throw invalid('LEFT needs a room and a code');
+      return { type, room, code, message: typeof message === 'string' ? message : '' };
     }
     case FrameType.POSITION: {
       const [, room, offset, epoch] = value as unknown[];
@@ -428,21 +491,34 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
           hb: frame.heartbeatMs,
           maxFrame: frame.maxFrameBytes,
           maxRooms: frame.maxRoomsPerSocket,
+          maxDepth: frame.maxFrameDepth,
           ...(frame.rooms?.length && {
             rooms: frame.rooms.map((r) => [r.room, r.offset, r.epoch, r.recovered, r.missed]),
           }),
         },
       ]);
     case FrameType.EVENT:
-      return encodeEventFrame(frame.event, encode(frame.data), frame.room, frame.id, frame.offset);
+      return encodeEventFrame(
+        frame.event,
+        encode(frame.data),
+        frame.room,
+        frame.id,
+        frame.offset,
+        frame.bid,
+      );
     case FrameType.ACK:
       return encode([frame.type, frame.id, frame.data]);
     case FrameType.ERROR:
       return encode([frame.type, frame.id, frame.code, frame.message]);
     case FrameType.PING:
       return PING_BYTES;
-    case FrameType.MOVED:
-      return encode([frame.type, frame.from, frame.to]);
+    case FrameType.MOVED: {
+      const p = frame.position;
+      if (!p) return encode([frame.type, frame.from, frame.to]);
+      return encode([frame.type, frame.from, frame.to, p.offset, p.epoch]);
+    }
+    case FrameType.LEFT:
+      return encode([frame.type, frame.room, frame.code, frame.message]);
     case FrameType.POSITION:
       return encode([frame.type, frame.room, frame.offset, frame.epoch]);
   }

@@ -6,3 +6,5 @@ export * from './frames.js';
 export * from './envelope.js';
 export * from './redact.js';
 export * from './room-pattern.js';
+export * from './msgpack-scan.js';
+export * from './data.js';
