@@ -203,6 +203,20 @@ export function historyContract(name: string, setup: () => Promise<HistoryFixtur
       }
     });
 
+    it('says not recovered for offset 0 (no stored entry has it), with the latest position', async () => {
+      const f = await setup();
+      try {
+        const h = f.make([{ rooms: ['z*'], name: unique('zero') }]);
+        const room = unique('z');
+        await h.append(room, bytes('x'));
+        const at = await h.position(room);
+        const r = await h.since(room, { offset: 0, epoch: at.epoch }, 10);
+        expect(r).toEqual({ recovered: false, entries: [], position: at });
+      } finally {
+        await f.dispose();
+      }
+    });
+
     it('gets ready again and again, and refuses once closed', async () => {
       const f = await setup();
       try {

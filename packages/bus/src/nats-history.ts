@@ -160,6 +160,8 @@ export class NatsHistory implements History {
       entries: [],
       position: await this.positionIn(policy, room),
     });
+    // Offset 0 names no entry (a position always names a stored one): nothing to go on.
+    if (from.offset === 0) return latest();
     if (from.epoch !== (await this.epoch(policy, from.epoch))) return latest();
     const jsm = await this.jsm;
     const stream = historyStream(policy);

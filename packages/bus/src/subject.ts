@@ -24,10 +24,24 @@ export function subjectMatches(pattern: readonly string[], subject: readonly str
  * last one `>`.
  */
 export function checkSubject(subject: string, wildcards: boolean): void {
+  if (subject.length > MAX_SUBJECT_BYTES / 4 && Buffer.byteLength(subject) > MAX_SUBJECT_BYTES) {
+    // NATS closes a connection whose protocol line passes max_control_line (4 KiB by
+    // default): one long subject would cut the whole process off the bus.
+    throw new RoomfabricError(
+      ErrorCode.INVALID_ARGUMENT,
+      `subject of ${Buffer.byteLength(subject)} bytes is over the limit of ${MAX_SUBJECT_BYTES}: ${subject.slice(0, 64)}...`,
+    );
+  }
   if (!(wildcards ? SUBSCRIBE_SUBJECT : PUBLISH_SUBJECT).test(subject)) {
     throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `invalid subject: ${subject}`);
   }
 }
+
+/**
+ * Longest subject the bus takes, in bytes: a SUB or HPUB line holding it (with a reply
+ * subject, a queue group and sizes) stays within NATS's default 4 KiB control line.
+ */
+export const MAX_SUBJECT_BYTES = 3072;
 
 /** Throws `RF_INVALID_ARGUMENT` unless `queue` is a valid queue group name. */
 export function checkQueue(queue: string): void {
