@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { encode } from '@msgpack/msgpack';
 import type { Bus, History } from '@roomfabric/bus';
 import type { MemberInfo, Membership } from '@roomfabric/membership';
 import {
@@ -9,6 +8,7 @@ import {
   ControlOp,
   decodeBusMessage,
   encodeBusMessage,
+  encodeData,
   ErrorCode,
   isErrorCode,
   isRoomfabricError,
@@ -69,14 +69,20 @@ export class Fabric {
    * targeted). Resolves with the number of bus messages published.
    */
   async broadcast(msg: BroadcastMessage): Promise<number> {
-    const payload = encodeBusMessage(msg);
     if (msg.rooms.length === 0) {
-      await this.bus.publish(Subject.all, payload);
+      await this.bus.publish(Subject.all, encodeBusMessage(msg));
       return 1;
     }
     // Volatile broadcasts (cursors, positions) may be dropped anyway: never stored.
     const history = (msg.flags & BroadcastFlag.VOLATILE) === 0 ? this.history : undefined;
     const stored = history ? msg.rooms.filter((r) => history.covers(r)) : [];
+    // Stored in several rooms, it has an offset in each: a client that recovers them one
+    // by one could get it twice, so it carries an id to be shown once (docs/protocol.md).
+    const payload = encodeBusMessage(
+      stored.length > 1 && msg.id === undefined
+        ? { ...msg, id: randomBytes(9).toString('base64url') }
+        : msg,
+    );
     const plain = stored.length === 0 ? msg.rooms : msg.rooms.filter((r) => !history!.covers(r));
     if (stored.length > 0) await this.store(history!, stored, payload);
     if (plain.length === 1) await this.bus.publish(Subject.room(plain[0]!), payload);
@@ -159,7 +165,7 @@ export class Fabric {
     event = '',
     data: unknown = null,
   ): Promise<void> {
-    const encoded = op === ControlOp.EMIT ? encode(data) : new Uint8Array();
+    const encoded = op === ControlOp.EMIT ? encodeData(data) : new Uint8Array();
     const results = await Promise.allSettled(
       [...Fabric.byNode(members)].map(([node, sockets]) =>
         this.request(

@@ -1,11 +1,10 @@
-import { encode } from '@msgpack/msgpack';
 import type { MemberInfo } from '@roomfabric/membership';
 import {
   assertEventName,
-  assertRoomId,
   BroadcastFlag,
   BusMessageType,
   ControlOp,
+  encodeData,
 } from '@roomfabric/protocol';
 import type { Fabric } from './fabric.js';
 import { checkRooms, type RemoteSocket } from './remote-socket.js';
@@ -73,11 +72,12 @@ export class Operator<S = RemoteSocket> {
   /**
    * Broadcasts an event: the data is encoded once and published once per target room
    * (never once per socket). Throws `RF_EVENT_INVALID`/`RF_EVENT_RESERVED` for a bad
-   * name; the Promise rejects with `RF_BUS_UNAVAILABLE` when the bus refuses it. Not
+   * name, `RF_INVALID_ARGUMENT` for data msgpack cannot encode; the Promise rejects with `RF_BUS_UNAVAILABLE` when the bus refuses it. Not
    * awaiting it is fine: a failure is then logged and counted.
    */
   emit(event: string, data?: unknown): Promise<void> {
     assertEventName(event);
+    const encoded = encodeData(data);
     const done = this.host.fabric
       .broadcast({
         type: BusMessageType.BROADCAST,
@@ -86,7 +86,7 @@ export class Operator<S = RemoteSocket> {
         exceptSocket: this.exceptSocket,
         flags: this.flags,
         event,
-        data: encode(data),
+        data: encoded,
       })
       .then((count) => this.host.onPublished?.(count));
     done.catch((err: unknown) => this.host.onEmitError(err));
@@ -126,9 +126,6 @@ export class Operator<S = RemoteSocket> {
 
 function union(current: readonly string[], room: string | readonly string[]): string[] {
   const out = [...current];
-  for (const r of typeof room === 'string' ? [room] : room) {
-    assertRoomId(r);
-    if (!out.includes(r)) out.push(r);
-  }
+  for (const r of checkRooms(room)) if (!out.includes(r)) out.push(r);
   return out;
 }

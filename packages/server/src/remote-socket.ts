@@ -52,7 +52,11 @@ export class RemoteSocket {
 
 /** One room or several as a list without repeats; throws `RF_ROOM_INVALID` for a bad id. */
 export function checkRooms(room: string | readonly string[], maxLength?: number): string[] {
-  const rooms = typeof room === 'string' ? [room] : [...new Set(room)];
+  if (typeof room !== 'string' && !Array.isArray(room)) {
+    // Not a room and not a list of rooms: say so with the code a bad room id gets.
+    assertRoomId(room, maxLength);
+  }
+  const rooms = typeof room === 'string' ? [room] : [...new Set(room as readonly string[])];
   for (const r of rooms) assertRoomId(r, maxLength);
   return rooms;
 }

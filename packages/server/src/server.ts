@@ -226,9 +226,15 @@ export class RoomfabricServer {
     handler: (event: PresenceEvent) => void,
     options: { room?: string } = {},
   ): Promise<() => void> {
-    if (options.room !== undefined) assertRoomId(options.room);
+    const room = options?.room;
+    if (room !== undefined) assertRoomId(room);
+    if (typeof handler !== 'function') {
+      return Promise.reject(
+        new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'onPresence needs a handler function'),
+      );
+    }
     const { bus, logger } = this.fabric;
-    return subscribePresence(bus, logger, handler, options.room);
+    return subscribePresence(bus, logger, handler, room);
   }
 
   /**
@@ -238,6 +244,12 @@ export class RoomfabricServer {
   async onSocketLeft(
     handler: (event: Omit<SocketLeftMessage, 'type'>) => void,
   ): Promise<() => void> {
+    if (typeof handler !== 'function') {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'onSocketLeft needs a handler function',
+      );
+    }
     const sub = await this.fabric.bus.subscribe(Subject.socketLeft, (payload) => {
       try {
         const msg = decodeBusMessage(payload);
@@ -262,6 +274,9 @@ export class RoomfabricServer {
   async onRoomEvent(
     handler: (event: { room: string; kind: 'occupied' | 'vacated' }) => void,
   ): Promise<() => void> {
+    if (typeof handler !== 'function') {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'onRoomEvent needs a handler function');
+    }
     const sub = await this.fabric.bus.subscribe(Subject.roomEvents, (payload) => {
       try {
         const msg = decodeBusMessage(payload);
