@@ -41,6 +41,16 @@ export function bindSocket(ws: WebSocket, socket: Socket): void {
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const socket = sockets.get(this);
   if (!socket || socket.state === 'closed') return;
+  try {
+    receive(socket, data, isBinary);
+  } catch (err) {
+    // Last line of defence: whatever escaped is this connection's problem, not the node's.
+    socket.edge.logger.error({ err, socket: socket.id }, 'frame handling failed');
+    socket.close(CloseCode.INTERNAL_ERROR, ErrorCode.INTERNAL);
+  }
+}
+
+function receive(socket: Socket, data: RawData, isBinary: boolean): void {
   socket.alive = true;
   socket.edge.counters.messagesIn++;
   if (!isBinary) {
@@ -68,11 +78,15 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
       : data;
   let values: unknown[];
   try {
-    values = decodeValues(bytes, socket.edge.decoder);
+    values = decodeValues(bytes, socket.edge.decoder, socket.edge.limits.maxFrameDepth);
   } catch (err) {
     reject(socket, 0, asRoomfabricError(socket, err));
     return;
   }
+  // A user's sockets, and the node's, share frame budgets: past them, stop reading this
+  // socket for a while (its frames wait in its own buffers) rather than refuse anything.
+  const wait = socket.edge.floodGuard.charge(socket.countedUser, values.length);
+  if (wait > 0) pause(socket, wait);
   for (const value of values) {
     if (isClosed(socket)) return;
     let frame: ClientFrame;
@@ -82,12 +96,30 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
       if (!reject(socket, 0, asRoomfabricError(socket, err))) continue;
       return;
     }
-    if (frame.type !== FrameType.PONG && socket.state === 'open' && !rate.takeFrame()) {
+    if (socket.state === 'open' && !rate.takeFrame()) {
+      // PONGs count too: liveness was recorded above, so a refused one costs nothing.
       if (limited(socket, 'id' in frame ? frame.id : 0)) return;
       continue;
     }
-    handleFrame(socket, frame);
+    try {
+      handleFrame(socket, frame);
+    } catch (err) {
+      // No frame may take the process down: a handler's failure is this socket's error.
+      socket.sendError('id' in frame ? frame.id : 0, asRoomfabricError(socket, err));
+    }
   }
+}
+
+/** Stops reading a socket for `ms` (counted once per pause). */
+function pause(socket: Socket, ms: number): void {
+  if (socket.paused) return;
+  socket.paused = true;
+  socket.edge.counters.floodPauses++;
+  socket.ws.pause();
+  setTimeout(() => {
+    socket.paused = false;
+    if (socket.state !== 'closed') socket.ws.resume();
+  }, ms).unref();
 }
 
 /**
@@ -119,7 +151,11 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
   const socket = sockets.get(this);
   if (!socket) return;
   sockets.delete(this);
-  socket.edge.handleClose(socket, { code, reason: reason.toString() });
+  try {
+    socket.edge.handleClose(socket, { code, reason: reason.toString() });
+  } catch (err) {
+    socket.edge.onBackgroundError(err);
+  }
 }
 
 function onError(this: WebSocket, err: Error): void {
@@ -223,15 +259,27 @@ function handleJoinLeave(
     socket.sendError(id, asRoomfabricError(socket, err));
     return;
   }
-  if (type === FrameType.JOIN && edge.history?.covers(room)) {
-    joinWithHistory(socket, id, room, since).catch((err: unknown) =>
+  if (type === FrameType.LEAVE) {
+    // The client's own leave: nothing to tell it.
+    socket.clientRooms?.delete(room);
+    socket.leave(room).then(
+      () => sendAck(socket, id, null),
+      (err: unknown) => socket.sendError(id, asRoomfabricError(socket, err)),
+    );
+    return;
+  }
+  const joined = () => (socket.clientRooms ??= new Set()).add(room);
+  if (edge.history?.covers(room)) {
+    joinWithHistory(socket, id, room, since, joined).catch((err: unknown) =>
       socket.sendError(id, asRoomfabricError(socket, err)),
     );
     return;
   }
-  const done = type === FrameType.JOIN ? socket.join(room) : socket.leave(room);
-  done.then(
-    () => sendAck(socket, id, null),
+  socket.join(room).then(
+    () => {
+      joined();
+      sendAck(socket, id, null);
+    },
     (err: unknown) => socket.sendError(id, asRoomfabricError(socket, err)),
   );
 }
@@ -304,7 +352,16 @@ function makeAck(socket: Socket, id: number): AckFn {
   const ack = ((response?: unknown) => {
     if (!ack.pending) return;
     ack.pending = false;
-    sendAck(socket, id, response ?? null);
+    try {
+      sendAck(socket, id, response ?? null);
+    } catch (err) {
+      // The handler answered with something msgpack cannot carry (a function, a cycle).
+      socket.edge.logger.warn({ err, socket: socket.id }, 'ack response cannot be encoded');
+      socket.sendError(
+        id,
+        new RoomfabricError(ErrorCode.HANDLER_FAILED, 'the handler answered with unencodable data'),
+      );
+    }
   }) as AckFn;
   ack.id = id;
   ack.pending = true;
@@ -312,7 +369,7 @@ function makeAck(socket: Socket, id: number): AckFn {
 }
 
 function sendAck(socket: Socket, id: number, data: unknown): void {
-  socket.send(encodeServerFrame({ type: FrameType.ACK, id, data }), false);
+  socket.enqueue(encodeServerFrame({ type: FrameType.ACK, id, data }), false);
 }
 
 /**

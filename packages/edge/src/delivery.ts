@@ -4,9 +4,11 @@ import {
   BusMessageType,
   decodeBusMessage,
   encodeEventFrame,
+  RESERVED_EVENTS,
   type BroadcastMessage,
   type BusMessage,
 } from '@roomfabric/protocol';
+import { PRESENCE_EVENT } from '@roomfabric/server';
 import type { Edge } from './edge.js';
 import { HistoryGaps } from './history-gaps.js';
 import type { LocalRoom } from './local-rooms.js';
@@ -53,18 +55,18 @@ export class Delivery {
       return;
     }
     const index = msg.rooms.indexOf(room.id);
-    if (index < 0) {
+    if (index < 0 || !deliverable(msg.event)) {
       this.edge.counters.busMalformed++;
       return;
     }
-    this.control.onRoomBroadcast(room, msg);
+    this.control.onRoomBroadcast(room, msg, offset);
     this.deliver(msg, room.sockets, room.id, index, offset);
   }
 
   onAllMessage(payload: Uint8Array): void {
     this.edge.counters.busIn++;
     const msg = this.decode(payload);
-    if (msg?.type === BusMessageType.BROADCAST)
+    if (msg?.type === BusMessageType.BROADCAST && deliverable(msg.event))
       this.deliver(msg, this.edge.sockets.values(), null, 0);
     else if (msg) this.edge.counters.busMalformed++;
   }
@@ -80,10 +82,13 @@ export class Delivery {
     }
   }
 
-  /** Delivers a broadcast received through `room` to some of its members only (raid movers). */
-  deliverTo(msg: BroadcastMessage, sockets: Iterable<Socket>, room: string): void {
+  /**
+   * Delivers a broadcast received through `room` (with its history offset, 0 for none) to
+   * some of its members only (raid movers).
+   */
+  deliverTo(msg: BroadcastMessage, sockets: Iterable<Socket>, room: string, offset: number): void {
     const index = msg.rooms.indexOf(room);
-    if (index >= 0) this.deliver(msg, sockets, room, index);
+    if (index >= 0) this.deliver(msg, sockets, room, index, offset);
   }
 
   /**
@@ -99,7 +104,15 @@ export class Delivery {
     index: number,
     offset = 0,
   ): void {
-    const frame = encodeEventFrame(msg.event, msg.data, room, 0, offset);
+    // The broadcast's id goes with its offset: only stored entries can come twice.
+    const frame = encodeEventFrame(
+      msg.event,
+      msg.data,
+      room,
+      0,
+      offset,
+      offset > 0 ? (msg.id ?? null) : null,
+    );
     const volatile = (msg.flags & BroadcastFlag.VOLATILE) !== 0;
     const { rooms, except, exceptSocket } = msg;
     let delivered = 0;
@@ -120,10 +133,19 @@ export class Delivery {
           socket.caughtUpTo!.delete(room!); // from here on, the room's order is increasing
         }
       }
-      if (socket.send(frame, volatile)) delivered++;
+      if (socket.enqueue(frame, volatile)) delivered++;
     }
     this.edge.counters.deliveries += delivered;
   }
+}
+
+/**
+ * Whether a broadcast's event name may reach clients: never one of the SDK's lifecycle
+ * names (`state`, `moved`, ...), which no publisher of the fabric sends, so that a rogue
+ * publisher on the bus cannot fake a state change. `$presence` is the fabric's own.
+ */
+function deliverable(event: string): boolean {
+  return event === PRESENCE_EVENT || !RESERVED_EVENTS.has(event);
 }
 
 /** A connecting socket's hold list for a history room (connect-recovery.ts). */

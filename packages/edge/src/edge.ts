@@ -4,9 +4,10 @@ import {
   createServer,
   type IncomingMessage,
   type Server as HttpServer,
+  type ServerOptions,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Decoder } from '@msgpack/msgpack';
 import {
@@ -42,6 +43,13 @@ import {
   type RaidReport,
 } from '@roomfabric/server';
 import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  clientAddress,
+  ConnectionLimits,
+  DEFAULT_TRUSTED_PROXIES,
+  trustedProxyList,
+} from './connection-limits.js';
+import { FloodGuard } from './flood-guard.js';
 import { LocalRooms } from './local-rooms.js';
 import { handleHttp } from './http.js';
 import { Handshakes } from './handshake.js';
@@ -57,6 +65,7 @@ import {
   positiveMs,
   resolveEdgeLimits,
   resolvePolicy,
+  resolveStatsAccess,
   type ClientPolicy,
   type EdgeLimits,
   type EdgeOptions,
@@ -80,6 +89,37 @@ export interface EdgeEvents {
 
 const DEFAULT_HEARTBEAT_MS = 25_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_UPGRADE_TIMEOUT_MS = 10_000;
+/** How many rooms `stats().busInByRoom` lists: the busiest. */
+const STATS_TOP_ROOMS = 100;
+
+/**
+ * Options for an edge's own HTTP server: a request (an upgrade included) must arrive
+ * whole within `timeoutMs`, so a client that sends half its headers and stalls does not
+ * hold a descriptor for Node's default 60 s (checked every 30 s).
+ *
+ * @example
+ * const server = http.createServer(httpServerOptions(10_000), handler);
+ * createEdge({ server });
+ */
+export function httpServerOptions(timeoutMs = DEFAULT_UPGRADE_TIMEOUT_MS): ServerOptions {
+  return {
+    headersTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeoutMs / 2))),
+  };
+}
+
+/** Answers an upgrade request with an HTTP error and closes its socket. */
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  if (socket.destroyed) return;
+  const retry = status === 429 || status === 503 ? 'Retry-After: 1\r\n' : '';
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Length: 0\r\n\r\n`,
+  );
+  // A peer that never reads what we wrote must not keep the socket either.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
 
 /**
  * Creates an edge node. Without `bus` and `membership` it runs in embedded mode (in-memory
@@ -127,6 +167,16 @@ export class Edge extends EventEmitter<EdgeEvents> {
   private readonly policy: ClientPolicy;
   private readonly jwt: JwtVerifier | undefined;
   /** @internal */ readonly heartbeatMs: number;
+  /** @internal Connections counted against the caps, by address and user. */
+  readonly connectionLimits: ConnectionLimits;
+  /** @internal The frame budgets shared by a user's sockets and by the node. */
+  readonly floodGuard: FloodGuard;
+  private readonly proxies: BlockList;
+  /** @internal Who may see room names on `/stats` (`EdgeOptions.stats`). */
+  readonly statsAccess: { public: boolean; token: string | undefined };
+  private readonly upgradeTimeoutMs: number;
+  /** Raw sockets of upgrade requests in progress, ended on close. */
+  private readonly upgrading = new Set<Duplex>();
   private readonly ownsBus: boolean;
   private readonly ownsMembership: boolean;
   private readonly wss: WebSocketServer;
@@ -161,6 +211,18 @@ export class Edge extends EventEmitter<EdgeEvents> {
     );
     this.policy = resolvePolicy(options.policy ?? (this.jwt ? 'open' : 'closed'));
     this.heartbeatMs = positiveMs('heartbeatMs', options.heartbeatMs, DEFAULT_HEARTBEAT_MS);
+    this.statsAccess = resolveStatsAccess(options.stats);
+    this.connectionLimits = new ConnectionLimits(this.limits);
+    this.proxies = trustedProxyList(options.trustedProxies ?? DEFAULT_TRUSTED_PROXIES);
+    this.floodGuard = new FloodGuard(
+      this.limits.maxFramesPerSecondPerUser,
+      this.limits.maxFramesPerSecondPerNode,
+    );
+    this.upgradeTimeoutMs = positiveMs(
+      'upgradeTimeoutMs',
+      options.upgradeTimeoutMs,
+      DEFAULT_UPGRADE_TIMEOUT_MS,
+    );
     this.logger = (options.logger ?? createJsonLogger({ level: logLevelFromEnv('warn') })).child({
       component: 'edge',
       node: this.nodeId,
@@ -183,10 +245,13 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.recoveryLimit = positiveInt('recoveryLimit', options.recoveryLimit, 1000);
     this.localRooms = new LocalRooms(
       this.bus,
-      (room, payload, headers) => this.delivery.onRoomMessage(room, payload, headers),
+      (room, payload, headers) =>
+        this.guarded(() => this.delivery.onRoomMessage(room, payload, headers)),
       (room) => this.emit('room:created', room),
       (room) => {
         this.control.onRoomDeleted(room);
+        // Counted per local room while it exists: the map stays as small as the node's rooms.
+        this.busInByRoom.delete(room);
         this.emit('room:deleted', room);
       },
     );
@@ -220,6 +285,8 @@ export class Edge extends EventEmitter<EdgeEvents> {
       maxPayload: this.limits.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      // The protocol uses no subprotocol: never echo one a client offers.
+      handleProtocols: () => false,
     });
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) =>
       this.handshakes.accept(ws, req),
@@ -239,10 +306,19 @@ export class Edge extends EventEmitter<EdgeEvents> {
    * WebSocket endpoint at `path` and `GET /healthz`. Resolves with the bound address.
    */
   async listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        `listen() needs a port from 0 to 65535, got ${typeof port === 'number' ? port : typeof port}`,
+      );
+    }
+    if (typeof host !== 'string' || host.length === 0) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'listen() needs a host string');
+    }
     if (this.httpServer) {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'the edge already has an HTTP server');
     }
-    const server = createServer((req, res) => {
+    const server = createServer(httpServerOptions(this.upgradeTimeoutMs), (req, res) => {
       if (handleHttp(this, req, res)) return;
       res.writeHead(req.url?.split('?')[0] === this.path ? 426 : 404).end();
     });
@@ -271,6 +347,9 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   /** Serves WebSocket upgrades for `path` on an existing HTTP server. */
   attach(server: HttpServer): this {
+    if (typeof (server as Partial<HttpServer> | null)?.on !== 'function') {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'attach() needs a node:http server');
+    }
     if (this.httpServer && this.httpServer !== server) {
       throw new RoomfabricError(
         ErrorCode.INVALID_ARGUMENT,
@@ -279,23 +358,54 @@ export class Edge extends EventEmitter<EdgeEvents> {
     }
     this.httpServer = server;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (req.url?.split('?')[0] !== this.path) return; // another handler's path
-      this.handleUpgrade(req, socket, head);
+      if (req.url?.split('?')[0] === this.path) {
+        this.handleUpgrade(req, socket, head);
+        return;
+      }
+      // Another path: another 'upgrade' listener's business if there is one. With none,
+      // nobody would ever answer, and the socket would sit in CLOSE-WAIT for good.
+      if (server.listenerCount('upgrade') <= 1) refuseUpgrade(socket, 404, 'Not Found');
     });
     return this;
   }
 
-  /** Accepts one upgrade request (for custom servers). */
+  /**
+   * Accepts one upgrade request (for custom servers). Refused with 503 while the edge
+   * closes; an upgrade that is not done within `upgradeTimeoutMs` is cut off.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      refuseUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+    // Caps are checked before a WebSocket exists: a refusal costs one HTTP answer.
+    const address = clientAddress(req, this.proxies);
+    const refused = this.connectionLimits.open(address);
+    if (refused !== 0) {
+      this.counters.connectionsRefused++;
+      refuseUpgrade(socket, refused, refused === 429 ? 'Too Many Requests' : 'Service Unavailable');
+      return;
+    }
+    socket.once('close', () => this.connectionLimits.close(address));
+    this.upgrading.add(socket);
+    const timer = setTimeout(() => socket.destroy(), this.upgradeTimeoutMs).unref();
+    const settle = () => {
+      clearTimeout(timer);
+      this.upgrading.delete(socket);
+    };
+    socket.once('close', settle);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      settle();
+      socket.off('close', settle);
+      this.wss.emit('connection', ws, req);
+    });
   }
 
   /** Adds connect middleware, run in order after the client's CONNECT frame. */
   use(middleware: Middleware): this {
+    if (typeof middleware !== 'function') {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'use() needs a middleware function');
+    }
     this.handshakes.middlewares.push(middleware);
     return this;
   }
@@ -418,13 +528,15 @@ export class Edge extends EventEmitter<EdgeEvents> {
       sockets: this.socketMap.size,
       rooms: this.localRooms.size,
       ...this.counters,
-      busInByRoom: Object.fromEntries(this.busInByRoom),
+      busInByRoom: Object.fromEntries(
+        [...this.busInByRoom].sort((a, b) => b[1] - a[1]).slice(0, STATS_TOP_ROOMS),
+      ),
       leaseReasserts: this.lease.reasserts,
       leaseFailures: this.lease.failures,
     };
   }
 
-  /** Bus messages this node received for `room` since it started. */
+  /** Bus messages this node received for `room` since this node last created it (0 once it is gone). */
   busMessagesFor(room: string): number {
     return this.busInByRoom.get(room) ?? 0;
   }
@@ -446,6 +558,20 @@ export class Edge extends EventEmitter<EdgeEvents> {
     this.logger.warn({ err: error }, 'background operation failed');
     if (this.listenerCount('error') > 0) super.emit('error', error);
   };
+
+  /**
+   * Runs the handling of one bus message: whatever it throws is counted and logged, since
+   * a message on the bus (anyone with NATS access can publish one) must never take the
+   * node down.
+   */
+  private guarded(handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      this.counters.busMalformed++;
+      this.onBackgroundError(err);
+    }
+  }
 
   /** @internal Queues a socket for the end-of-turn flush. */
   scheduleFlush(socket: Socket): void {
@@ -491,6 +617,11 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal */
   handleClose(socket: Socket, reason: DisconnectReason): void {
     this.handshakes.pending.delete(socket);
+    if (socket.countedUser !== undefined) {
+      this.connectionLimits.removeUser(socket.countedUser);
+      this.floodGuard.removeUser(socket.countedUser);
+      socket.countedUser = undefined;
+    }
     const wasOpen = socket.connected;
     if (wasOpen) this.socketMap.delete(socket.id);
     socket.handleClose(reason);
@@ -501,10 +632,10 @@ export class Edge extends EventEmitter<EdgeEvents> {
     // First, before anything subscribes: a history store that cannot work refuses the start.
     await this.history?.ready();
     this.allSub = await this.bus.subscribe(Subject.all, (payload) =>
-      this.delivery.onAllMessage(payload),
+      this.guarded(() => this.delivery.onAllMessage(payload)),
     );
     this.nodeSub = await this.bus.subscribe(Subject.node(this.nodeId), (payload, _subject, reply) =>
-      this.control.onNodeMessage(payload, reply),
+      this.guarded(() => this.control.onNodeMessage(payload, reply)),
     );
     await this.service?.start();
     await this.lease.start();
@@ -546,7 +677,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
         continue;
       }
       socket.alive = false;
-      socket.send(PING_BYTES, false);
+      socket.enqueue(PING_BYTES, false);
     }
   }
 
@@ -568,9 +699,14 @@ export class Edge extends EventEmitter<EdgeEvents> {
     );
     await Promise.all(closed);
     this.wss.close();
+    for (const socket of this.upgrading) socket.destroy();
+    this.upgrading.clear();
     if (this.ownsHttpServer && this.httpServer) {
       const server = this.httpServer;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Requests still in progress (a stalled client) are not waited for.
+      server.closeAllConnections();
+      await done;
     }
     await this.started.catch(() => undefined);
     await this.lease.stop();

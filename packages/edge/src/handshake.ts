@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   CloseCode,
+  encodeData,
   encodeServerFrame,
   ErrorCode,
   FrameType,
@@ -88,6 +89,35 @@ export class Handshakes {
         async () => {
           await edge.started;
           if (socket.state === 'closed' || socket.closing) return;
+          // What middleware stored must reach the index: a value msgpack cannot carry is
+          // the application's bug, refused here instead of failing in the index as if
+          // Redis were down (which the client would retry for ever).
+          try {
+            encodeData(socket.data, 'socket.data');
+          } catch (err) {
+            edge.onBackgroundError(err);
+            const failed = new RoomfabricError(ErrorCode.INTERNAL, 'internal error');
+            socket.sendError(0, failed);
+            socket.close(CloseCode.INTERNAL_ERROR, failed.code);
+            return;
+          }
+          const user = presenceUser(socket.data);
+          if (user !== undefined) {
+            if (!edge.connectionLimits.addUser(user)) {
+              edge.counters.connectionsRefused++;
+              const max = edge.limits.maxConnectionsPerUser;
+              const err = new RoomfabricError(
+                ErrorCode.CONNECTION_LIMIT,
+                `this user already has ${max} connections on this node`,
+                { temporary: true, details: { limit: max } },
+              );
+              socket.sendError(0, err);
+              socket.close(CloseCode.POLICY_VIOLATION, err.code);
+              return;
+            }
+            socket.countedUser = user;
+            edge.floodGuard.addUser(user);
+          }
           socket.registered = true;
           edge.membershipVersion++;
           await edge.membership.addSocket({
@@ -146,7 +176,18 @@ export class Handshakes {
         'a refreshed token must be for the same user',
       );
     }
-    if (socket.connected) this.applyGrant(socket, grant);
+    if (!socket.connected) return;
+    this.applyGrant(socket, grant);
+    // The new token may allow less: the rooms the client joined on its own are checked
+    // again, and it leaves (told with LEFT, RF_FORBIDDEN) those no longer allowed.
+    const lost = [...(socket.clientRooms ?? [])].filter((r) => !this.edge.mayJoin(socket, r));
+    if (lost.length > 0) {
+      await socket.leaveTelling(
+        lost,
+        ErrorCode.FORBIDDEN,
+        'the refreshed token does not allow this room',
+      );
+    }
   }
 
   /** Takes a verified token's grants and closes the socket with 4002 when it expires. */
@@ -222,7 +263,7 @@ export class Handshakes {
       if (!catchUp) releaseConnectHold(socket);
     }
     this.pending.delete(socket);
-    socket.send(
+    socket.enqueue(
       encodeServerFrame({
         type: FrameType.HELLO,
         version: PROTOCOL_VERSION,
@@ -231,12 +272,13 @@ export class Handshakes {
         heartbeatMs: edge.heartbeatMs,
         maxFrameBytes: edge.limits.maxFrameBytes,
         maxRoomsPerSocket: edge.limits.maxRoomsPerSocket,
+        maxFrameDepth: edge.limits.maxFrameDepth,
         rooms: catchUp.rooms,
       }),
       false,
     );
-    for (const frame of catchUp.frames) socket.send(frame, false);
-    for (const frame of releaseConnectHold(socket, catchUp)) socket.send(frame, false);
+    for (const frame of catchUp.frames) socket.enqueue(frame, false);
+    for (const frame of releaseConnectHold(socket, catchUp)) socket.enqueue(frame, false);
     edge.register(socket);
   }
 }

@@ -31,6 +31,7 @@ export async function joinWithHistory(
   id: number,
   room: string,
   since: RecoverFrom | null,
+  onJoined: () => void = () => undefined,
 ): Promise<void> {
   const { history, recoveryLimit } = socket.edge;
   const wasMember = socket.rooms.has(room);
@@ -46,8 +47,9 @@ export async function joinWithHistory(
       ...(since && { recovered: recovery.recovered }),
       missed,
     };
-    socket.send(encodeServerFrame({ type: FrameType.ACK, id, data: ack }), false);
-    for (const frame of frames) socket.send(frame, false);
+    onJoined();
+    socket.enqueue(encodeServerFrame({ type: FrameType.ACK, id, data: ack }), false);
+    for (const frame of frames) socket.enqueue(frame, false);
   } catch (err) {
     if (!wasMember && socket.connected) await socket.leave(room).catch(() => undefined);
     throw err;
@@ -161,7 +163,7 @@ function replay(
     if (previousSocket !== null && msg.exceptSocket === previousSocket) continue;
     if (msg.rooms.slice(0, index).some((r) => socket.rooms.has(r))) continue;
     if (msg.except.some((r) => socket.rooms.has(r))) continue;
-    frames.push(encodeEventFrame(msg.event, msg.data, room, 0, entry.offset));
+    frames.push(encodeEventFrame(msg.event, msg.data, room, 0, entry.offset, msg.id ?? null));
   }
   return frames;
 }

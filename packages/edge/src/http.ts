@@ -1,16 +1,27 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Edge } from './edge.js';
 import { metricsFor } from './metrics.js';
+
+const PATHS = new Set(['/healthz', '/readyz', '/stats', '/metrics']);
 
 /**
  * Answers the edge's operational endpoints; returns false for any other path.
  * - `GET /healthz`: 200 while the process serves (503 while closing).
  * - `GET /readyz`: 200 only while the node is ready (bus connected, lease held).
- * - `GET /stats`: the node's counters as JSON.
+ * - `GET /stats`: the node's counters as JSON. Room names (`busInByRoom`, the busiest
+ *   rooms) only when the edge allows them: `stats.public`, or `stats.token` sent as
+ *   `Authorization: Bearer <token>`; they may name users (`$user:<id>`).
  * - `GET /metrics`: Prometheus metrics (`EdgeMetrics`, created on the first scrape unless bound).
+ * Other methods than GET and HEAD get 405.
  */
 export function handleHttp(edge: Edge, req: IncomingMessage, res: ServerResponse): boolean {
   const path = req.url?.split('?')[0];
+  if (path === undefined || !PATHS.has(path)) return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return true;
+  }
   if (path === '/healthz') {
     const closing = edge.isClosing;
     send(res, closing ? 503 : 200, { status: closing ? 'closing' : 'ok', node: edge.nodeId });
@@ -23,24 +34,34 @@ export function handleHttp(edge: Edge, req: IncomingMessage, res: ServerResponse
   }
   if (path === '/stats') {
     const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
-    send(res, 200, { ...edge.stats(), memory: { rss, heapUsed, heapTotal, external } });
+    const { busInByRoom, ...counters } = edge.stats();
+    const rooms = mayShowRooms(edge, req) ? { busInByRoom } : {};
+    send(res, 200, { ...counters, ...rooms, memory: { rss, heapUsed, heapTotal, external } });
     return true;
   }
-  if (path === '/metrics') {
-    const metrics = metricsFor(edge);
-    metrics.render().then(
-      (body) => {
-        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
-        res.end(body);
-      },
-      (err: unknown) => {
-        edge.logger.warn({ err }, 'metrics scrape failed');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
-      },
-    );
-    return true;
-  }
-  return false;
+  const metrics = metricsFor(edge);
+  metrics.render().then(
+    (body) => {
+      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    },
+    (err: unknown) => {
+      edge.logger.warn({ err }, 'metrics scrape failed');
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+    },
+  );
+  return true;
+}
+
+/** True when `/stats` may list room names to this request. */
+function mayShowRooms(edge: Edge, req: IncomingMessage): boolean {
+  const { statsAccess } = edge;
+  if (statsAccess.public) return true;
+  if (statsAccess.token === undefined) return false;
+  const header = req.headers.authorization ?? '';
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(statsAccess.token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -1,4 +1,4 @@
-export { createEdge, Edge } from './edge.js';
+export { createEdge, Edge, httpServerOptions } from './edge.js';
 export type { EdgeEvents, FabricSocket, Middleware } from './edge.js';
 export type { EdgeCounters, EdgeStats } from './stats.js';
 export { Socket } from './socket.js';

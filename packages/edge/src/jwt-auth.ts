@@ -33,6 +33,12 @@ export interface JwtAuthOptions {
   /** Leeway for `exp` and `nbf`, seconds. Default 5. */
   clockToleranceSec?: number;
   /**
+   * Refuse tokens without `exp` (`RF_UNAUTHORIZED`). Default false: a token without `exp`
+   * never expires, which suits a trusted issuer that keeps its tokens short-lived by other
+   * means; turn this on when tokens may leak (they are bearer credentials).
+   */
+  requireExp?: boolean;
+  /**
    * Largest `rf.info` claim, in bytes of JSON; a token with a larger one is refused with
    * `RF_TOKEN_INFO_TOO_LARGE`. Presence events carry it to every member of a presence room,
    * so keep it to a name and an avatar. Default 1024.
@@ -122,6 +128,7 @@ export class JwtVerifier {
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTolerance: this.options.clockToleranceSec ?? 5,
+        ...(this.options.requireExp && { requiredClaims: ['exp'] }),
       }));
     } catch (cause) {
       if (cause instanceof joseErrors.JWTExpired) {
@@ -158,6 +165,16 @@ export class JwtVerifier {
 
 /** The `rf.info` claim, if it is at most `maxBytes` of JSON; else `RF_TOKEN_INFO_TOO_LARGE`. */
 function checkInfo(info: unknown, maxBytes: number): unknown {
+  // The claim is stored in the index and sent to presence rooms as msgpack: bound its
+  // nesting as the wire bounds a frame's, before anything tries to encode it.
+  const depth = jsonDepth(info);
+  if (depth > MAX_INFO_DEPTH) {
+    throw new RoomfabricError(
+      ErrorCode.TOKEN_INFO_TOO_LARGE,
+      `the token's rf.info claim nests ${depth} levels deep, over the limit of ${MAX_INFO_DEPTH}`,
+      { closeCode: CloseCode.UNAUTHORIZED, details: { depth, maxDepth: MAX_INFO_DEPTH } },
+    );
+  }
   // A verified claim came out of JSON, so it goes back into JSON.
   const bytes = Buffer.byteLength(JSON.stringify(info));
   if (bytes > maxBytes) {
@@ -168,6 +185,23 @@ function checkInfo(info: unknown, maxBytes: number): unknown {
     );
   }
   return info;
+}
+
+/** How deep arrays and objects may nest in an `rf.info` claim. */
+export const MAX_INFO_DEPTH = 16;
+
+/** How deep arrays and objects nest in a JSON value (a scalar is 0), without recursion. */
+function jsonDepth(value: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_INFO_DEPTH) return max; // enough to refuse
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
 }
 
 function patterns(value: unknown): string[] {

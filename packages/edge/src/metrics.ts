@@ -43,6 +43,17 @@ const SCRAPED: Array<[string, string, keyof EdgeCounters]> = [
     'historyGapsLost',
   ],
   ['roomfabric_background_errors_total', 'Background operations that failed', 'backgroundErrors'],
+  [
+    'roomfabric_connections_refused_total',
+    'Connections refused by a cap (node, address, user)',
+    'connectionsRefused',
+  ],
+  [
+    'roomfabric_flood_pauses_total',
+    'Times a socket was not read for a while: its user or the node over its frame budget',
+    'floodPauses',
+  ],
+  ['roomfabric_rate_limited_total', 'Client frames refused over a socket allowance', 'rateLimited'],
 ];
 
 const bound = new WeakMap<Edge, EdgeMetrics>();

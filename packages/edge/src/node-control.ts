@@ -1,4 +1,6 @@
 import {
+  assertEventName,
+  assertRoomId,
   BusMessageType,
   ControlOp,
   decodeBusMessage,
@@ -10,10 +12,13 @@ import {
   isRoomfabricError,
   RoomfabricError,
   type BroadcastMessage,
+  type BusMessage,
   type ControlMessage,
   type RaidCommitMessage,
   type RaidPrepareMessage,
+  type StreamPosition,
 } from '@roomfabric/protocol';
+import { shared } from './history-join.js';
 import type { Edge } from './edge.js';
 import type { LocalRoom } from './local-rooms.js';
 import type { Socket } from './socket.js';
@@ -21,8 +26,16 @@ import type { Socket } from './socket.js';
 interface PendingRaid {
   from: string;
   to: string;
-  /** Broadcasts received on `to` since PREPARE, owed to movers once they are moved. */
-  buffer: BroadcastMessage[];
+  /**
+   * Broadcasts received on `to` since PREPARE (with their history offsets, 0 for none),
+   * owed to movers once they are moved.
+   */
+  buffer: Array<{ msg: BroadcastMessage; offset: number }>;
+  /**
+   * When `to` keeps history: its position read after the node subscribed to it, where
+   * movers start (sent in MOVED); buffered entries up to it are not theirs.
+   */
+  position: StreamPosition | undefined;
   partsDone: Set<number>;
   timer: NodeJS.Timeout;
 }
@@ -49,8 +62,15 @@ export class NodeControl {
     let msg;
     try {
       msg = decodeBusMessage(payload);
-    } catch {
+      // Checked like a client's frame: a room id past the node's limits would become a
+      // subject NATS refuses (a 5,000-character one once cut the node off NATS).
+      this.checkRooms(msg);
+    } catch (err) {
       this.edge.counters.busMalformed++;
+      this.edge.logger.debug({ err }, 'dropped a malformed message on the node subject');
+      if (reply && isRoomfabricError(err) && err.code !== ErrorCode.FRAME_MALFORMED) {
+        this.reply(reply, encodeReply({ ok: false, error: err }));
+      }
       return;
     }
     switch (msg.type) {
@@ -78,13 +98,39 @@ export class NodeControl {
 
   /** A RAID_COMMIT that arrived through room `from`'s subject. */
   onRoomCommit(msg: RaidCommitMessage): void {
+    try {
+      this.checkRooms(msg);
+    } catch {
+      this.edge.counters.busMalformed++;
+      return;
+    }
     this.commit(msg);
   }
 
+  /** Throws `RF_ROOM_INVALID` / `RF_EVENT_INVALID` for ids the node's limits refuse. */
+  private checkRooms(msg: BusMessage): void {
+    const { maxRoomLength, maxEventLength } = this.edge.limits;
+    switch (msg.type) {
+      case BusMessageType.CONTROL:
+        for (const room of msg.rooms) assertRoomId(room, maxRoomLength);
+        if (msg.op === ControlOp.EMIT) assertEventName(msg.event, maxEventLength);
+        return;
+      case BusMessageType.RAID_PREPARE:
+      case BusMessageType.RAID_COMMIT:
+        assertRoomId(msg.from, maxRoomLength);
+        assertRoomId(msg.to, maxRoomLength);
+        return;
+      default:
+        return;
+    }
+  }
+
   /** Called for every broadcast received on a room: buffers it for pending raids into that room. */
-  onRoomBroadcast(room: LocalRoom, msg: BroadcastMessage): void {
+  onRoomBroadcast(room: LocalRoom, msg: BroadcastMessage, offset: number): void {
     if (this.raids.size === 0) return;
-    for (const raid of this.raids.values()) if (raid.to === room.id) raid.buffer.push(msg);
+    for (const raid of this.raids.values()) {
+      if (raid.to === room.id) raid.buffer.push({ msg, offset });
+    }
   }
 
   /** A local room was deleted: commits deferred for it will not come through it any more. */
@@ -118,25 +164,41 @@ export class NodeControl {
         return;
       case ControlOp.EMIT: {
         const frame = encodeEventFrame(msg.event, msg.data, null, 0);
-        for (const s of sockets) s.send(frame, false);
+        for (const s of sockets) s.enqueue(frame, false);
         return;
       }
     }
   }
 
   private async prepare(msg: RaidPrepareMessage): Promise<void> {
-    if (!this.raids.has(msg.raidId)) {
+    let raid = this.raids.get(msg.raidId);
+    if (!raid) {
       const room = this.edge.localRooms.pin(msg.to);
-      this.raids.set(msg.raidId, {
+      raid = {
         from: msg.from,
         to: msg.to,
         buffer: [],
+        position: undefined,
         partsDone: new Set(),
         timer: setTimeout(() => this.forget(msg.raidId), RAID_STATE_TTL_MS).unref(),
-      });
+      };
+      this.raids.set(msg.raidId, raid);
       await room.ready;
     } else {
       await this.edge.localRooms.get(msg.to)?.ready;
+    }
+    const { history, recoveryLimit } = this.edge;
+    if (raid.position === undefined && history?.covers(msg.to)) {
+      // Read after the subscription is in place, so every entry past this position is in
+      // the buffer or still to come live.
+      try {
+        raid.position = (await shared(history, msg.to, null, recoveryLimit)).position;
+      } catch (err) {
+        this.edge.logger.warn(
+          { err, room: msg.to, raidId: msg.raidId },
+          'history unreadable at a raid: movers get the room live, without a position',
+        );
+      }
     }
   }
 
@@ -146,26 +208,49 @@ export class NodeControl {
     if (this.applied.has(key)) return;
     this.remember(key);
     const raid = this.raids.get(msg.raidId);
+    const position = raid?.position ?? null;
+    // Sockets new to `to` start at its position; one already in it keeps its own.
+    const joining = encodeServerFrame({
+      type: FrameType.MOVED,
+      from: msg.from,
+      to: msg.to,
+      position,
+    });
+    const staying = encodeServerFrame({
+      type: FrameType.MOVED,
+      from: msg.from,
+      to: msg.to,
+      position: null,
+    });
     const moved: Socket[] = [];
-    const frame = encodeServerFrame({ type: FrameType.MOVED, from: msg.from, to: msg.to });
+    let count = 0;
     for (const id of msg.sockets) {
       const socket = this.edge.sockets.get(id);
       if (!socket?.connected) continue;
       if (socket.rooms.has(msg.from)) {
+        const wasInTo = socket.rooms.has(msg.to);
         socket.moveLocal(msg.from, msg.to);
-        socket.send(frame, false);
-        moved.push(socket);
+        socket.enqueue(wasInTo ? staying : joining, false);
+        // A socket that was in `to` already got its traffic live.
+        if (!wasInTo) moved.push(socket);
+        count++;
       } else if (!socket.rooms.has(msg.to)) {
         // It left `from` while the raid ran, so the index moved it into `to`: undo that.
         this.edge.membership.leave(id, [msg.to]).catch(this.edge.onBackgroundError);
       }
     }
-    this.edge.counters.raidMoves += moved.length;
+    this.edge.counters.raidMoves += count;
     if (raid) {
-      // What `to` received since PREPARE is owed to the movers, after their MOVED frame.
+      // What `to` received since PREPARE is owed to the movers, after their MOVED frame
+      // (of a history room, only what came after the position they were given).
       const room = this.edge.localRooms.get(msg.to);
-      if (room && moved.length > 0)
-        for (const b of raid.buffer) this.edge.delivery.deliverTo(b, moved, room.id);
+      if (room && moved.length > 0) {
+        const after = position?.offset ?? 0;
+        for (const b of raid.buffer) {
+          if (position && b.offset > 0 && b.offset <= after) continue;
+          this.edge.delivery.deliverTo(b.msg, moved, room.id, b.offset);
+        }
+      }
       raid.partsDone.add(msg.part);
       if (raid.partsDone.size >= msg.parts) this.forget(msg.raidId);
     }

@@ -29,6 +29,32 @@ export interface EdgeLimits extends Limits {
   maxFramesPerSecond: number;
   /** Bytes a client may send per second (burst: one second's worth). */
   maxBytesPerSecond: number;
+  /**
+   * Frames all sockets of one user on this node may send per second together (0: no
+   * budget). Over it the node stops reading that user's sockets until the budget has room
+   * (TCP backpressure, nothing refused): 500 sockets each under `maxFramesPerSecond`
+   * cannot take the event loop from other users.
+   */
+  maxFramesPerSecondPerUser: number;
+  /**
+   * Frames all clients of this node may send per second together (0: no budget). Over it
+   * the node stops reading the socket that hit the budget for the time it takes to refill,
+   * so heavy senders slow down first and the lease renewal and heartbeats keep running.
+   */
+  maxFramesPerSecondPerNode: number;
+  /** Connections this node holds at most. Past it an upgrade gets HTTP 503 (try another node). */
+  maxConnections: number;
+  /**
+   * Connections from one client address at most (0: no cap); past it HTTP 429. The
+   * address is the peer's, or, from a trusted proxy, the client its `X-Forwarded-For`
+   * names (`EdgeOptions.trustedProxies`).
+   */
+  maxConnectionsPerAddress: number;
+  /**
+   * Connections of one user on this node at most (0: no cap); past it the CONNECT is
+   * refused with `RF_CONNECTION_LIMIT` and close 1008.
+   */
+  maxConnectionsPerUser: number;
 }
 
 export interface EdgeOptions {
@@ -54,6 +80,27 @@ export interface EdgeOptions {
   heartbeatMs?: number;
   /** A connection must complete CONNECT and middleware within this many ms. Default 10000. */
   handshakeTimeoutMs?: number;
+  /**
+   * An HTTP request or WebSocket upgrade must arrive whole and be answered within this
+   * many ms, else its socket is cut off (on the edge's own server, `listen()`; for a
+   * server of yours, create it with `httpServerOptions()`). Default 10000.
+   */
+  upgradeTimeoutMs?: number;
+  /**
+   * Who may see room names on `GET /stats` (`busInByRoom`, the node's busiest rooms; names
+   * such as `$user:alice@corp.example` identify people). Default: nobody, the counters
+   * only. `public: true` shows them to anyone who reaches the port; `token` to requests
+   * with `Authorization: Bearer <token>` (at least 16 characters).
+   */
+  stats?: { public?: boolean; token?: string };
+  /**
+   * The proxies whose `X-Forwarded-For` names the client, for `maxConnectionsPerAddress`:
+   * addresses, CIDR blocks, `loopback`, `private`. Default `['loopback', 'private']`: a load
+   * balancer in a private network is believed; a connection from such an address without
+   * the header (a local tool, a benchmark) is not capped per address. `[]` counts every
+   * peer by its own address.
+   */
+  trustedProxies?: readonly string[];
   /** Default: JSON lines on standard error at level `warn` (or `RF_LOG_LEVEL`). */
   logger?: Logger;
   /** How often the node renews its lease in the index, ms. Default 1000. */
@@ -90,34 +137,36 @@ export const DEFAULT_EDGE_LIMITS = {
   maxBufferedBytes: 8 * 1024 * 1024,
   maxFramesPerSecond: 200,
   maxBytesPerSecond: 1024 * 1024,
+  maxFramesPerSecondPerUser: 1000,
+  maxFramesPerSecondPerNode: 50_000,
+  maxConnections: 100_000,
+  maxConnectionsPerAddress: 1000,
+  maxConnectionsPerUser: 100,
 } as const;
 
+type EdgeOnlyLimit = keyof typeof DEFAULT_EDGE_LIMITS;
+
 export function resolveEdgeLimits(partial: Partial<EdgeLimits> = {}): EdgeLimits {
-  const {
-    volatileBufferBytes,
-    maxBufferedBytes,
-    maxFramesPerSecond,
-    maxBytesPerSecond,
-    ...protocol
-  } = partial;
-  const limits: EdgeLimits = {
-    ...resolveLimits(protocol),
-    volatileBufferBytes: volatileBufferBytes ?? DEFAULT_EDGE_LIMITS.volatileBufferBytes,
-    maxBufferedBytes: maxBufferedBytes ?? DEFAULT_EDGE_LIMITS.maxBufferedBytes,
-    maxFramesPerSecond: maxFramesPerSecond ?? DEFAULT_EDGE_LIMITS.maxFramesPerSecond,
-    maxBytesPerSecond: maxBytesPerSecond ?? DEFAULT_EDGE_LIMITS.maxBytesPerSecond,
-  };
-  for (const key of [
-    'volatileBufferBytes',
-    'maxBufferedBytes',
-    'maxFramesPerSecond',
-    'maxBytesPerSecond',
-  ] as const) {
-    if (!Number.isSafeInteger(limits[key]) || limits[key] < 0) {
-      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `limit ${key} must be an integer >= 0`);
+  if (partial === null || typeof partial !== 'object') {
+    throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'limits must be an object');
+  }
+  const protocol: Partial<Limits> = {};
+  const edge = { ...DEFAULT_EDGE_LIMITS } as Record<EdgeOnlyLimit, number>;
+  for (const [key, value] of Object.entries(partial)) {
+    if (value === undefined) continue;
+    if (key in DEFAULT_EDGE_LIMITS) edge[key as EdgeOnlyLimit] = value;
+    else (protocol as Record<string, number>)[key] = value;
+  }
+  for (const key of Object.keys(edge) as EdgeOnlyLimit[]) {
+    const min = key === 'maxConnections' ? 1 : 0;
+    if (!Number.isSafeInteger(edge[key]) || edge[key] < min) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        `limit ${key} must be an integer >= ${min}, got ${String(edge[key])}`,
+      );
     }
   }
-  return limits;
+  return { ...resolveLimits(protocol), ...edge };
 }
 
 export function resolvePolicy(option: ClientPolicyOption = 'closed'): ClientPolicy {
@@ -144,4 +193,19 @@ export function positiveInt(name: string, value: number | undefined, fallback: n
     throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive integer`);
   }
   return value;
+}
+
+/** Checks `EdgeOptions.stats`. */
+export function resolveStatsAccess(option: EdgeOptions['stats']): {
+  public: boolean;
+  token: string | undefined;
+} {
+  const token = option?.token;
+  if (token !== undefined && (typeof token !== 'string' || token.length < 16)) {
+    throw new RoomfabricError(
+      ErrorCode.INVALID_ARGUMENT,
+      'stats.token must be a string of at least 16 characters',
+    );
+  }
+  return { public: option?.public === true, token };
 }

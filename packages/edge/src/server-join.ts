@@ -45,13 +45,16 @@ export async function joinTellingPositions(
       const recovery = reads[i];
       if (!socket.rooms.has(r)) return; // left meanwhile
       if (!recovery) {
-        for (const h of held[i]!) socket.send(h.frame, false);
+        for (const h of held[i]!) socket.enqueue(h.frame, false);
         return;
       }
       const { frames } = catchUp(socket, r, recovery, null, held[i]!);
       const { offset, epoch } = recovery.position;
-      socket.send(encodeServerFrame({ type: FrameType.POSITION, room: r, offset, epoch }), false);
-      for (const frame of frames) socket.send(frame, false);
+      socket.enqueue(
+        encodeServerFrame({ type: FrameType.POSITION, room: r, offset, epoch }),
+        false,
+      );
+      for (const frame of frames) socket.enqueue(frame, false);
     });
   } finally {
     for (const r of rooms) holding.delete(r);

@@ -1,12 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { encode } from '@msgpack/msgpack';
 import {
   assertEventName,
+  checkTimeoutOption,
+  encodeData,
   encodeEventFrame,
   encodeServerFrame,
   ErrorCode,
   FrameType,
+  isReservedRoom,
   isRoomfabricError,
+  roomIdProblem,
   RoomfabricError,
   CloseCode,
   type ConnectRecover,
@@ -70,6 +73,10 @@ export class Socket {
   closing = false;
   /** @internal Set when the socket is being added to the index (before HELLO). */
   registered = false;
+  /** @internal The user this socket is counted under for the per-user caps and budget. */
+  countedUser: string | undefined;
+  /** @internal Set while the node does not read this socket (its user or node over budget). */
+  paused = false;
   /** @internal What the socket's token allows (JWT auth only). */
   grant: AuthGrant | undefined;
   /** @internal Closes the socket when its token expires. */
@@ -91,6 +98,11 @@ export class Socket {
   /** @internal CONNECT's positions in rooms the server joins (connect-recovery.ts). */
   connectRecover: ConnectRecover | null = null;
   private readonly roomSet = new Set<string>();
+  /**
+   * @internal Rooms the client joined itself (JOIN), which it rejoins after a reconnect:
+   * when the server takes it out of one, the client is told (LEFT) so it does not.
+   */
+  clientRooms: Set<string> | undefined;
   // Created on first use: most sockets of a fan-out node never get an app handler or an
   // ack, and idle connections are what a node holds most of (docs/benchmarks.md, memory).
   private handlers: Map<string, Set<EventHandler>> | undefined;
@@ -202,12 +214,30 @@ export class Socket {
     }
   }
 
-  /** Leaves one room or several. Leaving a room the socket is not in does nothing. */
+  /**
+   * Leaves one room or several. Leaving a room the socket is not in does nothing. A room
+   * the client had joined itself is left for good: the client is told (its `left` event,
+   * code `RF_KICKED`) and does not rejoin it after a reconnect.
+   */
   leave(room: string | readonly string[]): Promise<void> {
+    return this.leaveTelling(
+      room,
+      ErrorCode.KICKED,
+      'the server removed this socket from the room',
+    );
+  }
+
+  /** @internal {@link leave}, telling the client `code` for rooms it had joined itself. */
+  leaveTelling(room: string | readonly string[], code: ErrorCode, message: string): Promise<void> {
     try {
       const rooms = checkRooms(room, this.edge.limits.maxRoomLength);
       this.edge.membershipVersion++;
-      for (const r of rooms) this.dropLocal(r);
+      for (const r of rooms) {
+        if (this.clientRooms?.delete(r) && this.roomSet.has(r) && this.state === 'open') {
+          this.enqueue(encodeServerFrame({ type: FrameType.LEFT, room: r, code, message }), false);
+        }
+        this.dropLocal(r);
+      }
       if (this.state !== 'open') return Promise.resolve();
       return this.serial(() => this.edge.membership.leave(this.id, rooms)).then(() => undefined);
     } catch (err) {
@@ -215,10 +245,41 @@ export class Socket {
     }
   }
 
+  /**
+   * True when this socket's client may join `room` on its own: a valid room id, not
+   * reserved, allowed by the edge's policy and, with JWT auth, by its token's `join`
+   * grants. Application code that joins or moves sockets for a client (a raid, say) should
+   * ask this first, so that it grants no more than the client's own JOIN would.
+   *
+   * @example
+   * if (!socket.mayJoin(target)) return ack({ error: 'RF_FORBIDDEN' });
+   */
+  mayJoin(room: string): boolean {
+    if (roomIdProblem(room, this.edge.limits.maxRoomLength) !== undefined) return false;
+    return !isReservedRoom(room) && this.edge.mayJoin(this, room);
+  }
+
+  /**
+   * True when this socket's client may broadcast `event` to `rooms` on its own: valid,
+   * unreserved rooms it is in, allowed by the policy and by its token's `publish` grants.
+   */
+  mayPublish(rooms: string | readonly string[], event: string): boolean {
+    const list = typeof rooms === 'string' ? [rooms] : Array.isArray(rooms) ? rooms : [];
+    if (list.length === 0 || typeof event !== 'string') return false;
+    for (const r of list) {
+      if (roomIdProblem(r, this.edge.limits.maxRoomLength) !== undefined) return false;
+      if (isReservedRoom(r) || !this.roomSet.has(r)) return false;
+    }
+    return this.edge.mayPublish(this, list, event);
+  }
+
   /** Handles a client event, or `disconnect` (`(reason) => ...`) when the connection ends. */
   on(event: 'disconnect', handler: DisconnectHandler): this;
   on(event: string, handler: EventHandler): this;
   on(event: string, handler: EventHandler | DisconnectHandler): this {
+    if (typeof handler !== 'function') {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'socket.on needs a handler function');
+    }
     if (event === 'disconnect') {
       (this.disconnectHandlers ??= new Set()).add(handler as DisconnectHandler);
       return this;
@@ -253,15 +314,18 @@ export class Socket {
    * closes first.
    */
   emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<unknown> {
+    let eventData: Uint8Array;
+    let timeout: number;
     try {
       assertEventName(event, this.edge.limits.maxEventLength);
+      timeout = checkTimeoutOption('timeout', options?.timeout, 10_000);
+      eventData = encodeData(data);
       this.assertOpen();
     } catch (err) {
       return Promise.reject(err);
     }
     const id = this.nextAckId++;
     if (this.nextAckId > 0xffffffff) this.nextAckId = 1;
-    const timeout = options.timeout ?? 10_000;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingAcks?.delete(id);
@@ -272,7 +336,7 @@ export class Socket {
         );
       }, timeout);
       (this.pendingAcks ??= new Map()).set(id, { resolve, reject, timer });
-      this.send(encodeEventFrame(event, encode(data), null, id), false);
+      this.enqueue(encodeEventFrame(event, eventData, null, id), false);
     });
   }
 
@@ -296,6 +360,8 @@ export class Socket {
    */
   moveLocal(from: string, to: string): void {
     this.edge.membershipVersion++;
+    // The client follows MOVED: a room it had joined itself becomes `to`.
+    if (this.clientRooms?.delete(from)) this.clientRooms.add(to);
     this.dropLocal(from);
     if (!this.roomSet.has(to)) {
       this.roomSet.add(to);
@@ -317,8 +383,19 @@ export class Socket {
     return this.serial(() => this.edge.membership.removeSocket(this.id)).then(() => undefined);
   }
 
+  /**
+   * Socket.IO's `send`: emits a `message` event to this socket (the client handles it
+   * with `client.on('message', ...)`). Returns false when the socket is closed.
+   *
+   * @example
+   * socket.send('hello');
+   */
+  send(data?: unknown): boolean {
+    return this.emit('message', data);
+  }
+
   /** @internal Queues bytes for this socket; all frames of one event-loop turn go in one write. */
-  send(frame: Uint8Array, volatile: boolean): boolean {
+  enqueue(frame: Uint8Array, volatile: boolean): boolean {
     if (this.state === 'closed' || this.closing) return false;
     const buffered = this.ws.bufferedAmount + this.outBytes;
     const limits = this.edge.limits;
@@ -361,7 +438,7 @@ export class Socket {
 
   /** @internal Sends an ERROR frame (`id` 0 when it answers no request). */
   sendError(id: number, err: RoomfabricError): void {
-    this.send(
+    this.enqueue(
       encodeServerFrame({ type: FrameType.ERROR, id, code: err.code, message: err.message }),
       false,
     );
@@ -437,7 +514,7 @@ export class Socket {
   private emitDirect(event: string, data: unknown, volatile: boolean): boolean {
     assertEventName(event, this.edge.limits.maxEventLength);
     if (this.state !== 'open') return false;
-    return this.send(encodeEventFrame(event, encode(data), null, 0), volatile);
+    return this.enqueue(encodeEventFrame(event, encodeData(data), null, 0), volatile);
   }
 
   private handlerFailed(err: unknown, ack: Ack | undefined): void {

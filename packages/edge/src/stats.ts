@@ -20,6 +20,10 @@ export interface EdgeCounters {
   historyGapEntries: number;
   /** Holes that could not be filled: the room's members were closed with 4004. */
   historyGapsLost: number;
+  /** Connections refused by a cap: the node's, an address's (at the upgrade) or a user's. */
+  connectionsRefused: number;
+  /** Times a socket was not read for a while because its user or the node was over budget. */
+  floodPauses: number;
 }
 
 export interface EdgeStats extends EdgeCounters {
@@ -52,5 +56,7 @@ export function newCounters(): EdgeCounters {
     historyGapsFilled: 0,
     historyGapEntries: 0,
     historyGapsLost: 0,
+    connectionsRefused: 0,
+    floodPauses: 0,
   };
 }
