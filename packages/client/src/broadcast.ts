@@ -1,15 +1,37 @@
-import { assertEventName, assertRoomId, FrameType, type ClientFrame } from '@roomfabric/protocol';
+import {
+  assertEventName,
+  assertRoomId,
+  encodeData,
+  ErrorCode,
+  FrameType,
+  isOneValue,
+  RoomfabricError,
+  type ClientFrame,
+} from '@roomfabric/protocol';
 import type { RoomfabricClient } from './client.js';
 
-/** Checks an emit's event and rooms, and returns a builder of its EMIT frame for a given id. */
+/**
+ * Checks an emit's event, rooms and data (msgpack can encode it, and it nests no deeper
+ * than the server accepts: `maxDepth` for the frame, whose array and EMIT's own level
+ * take 1), and returns a builder of its EMIT frame for a given id. So a bad emit throws
+ * at the call, never later when a queued frame is sent.
+ */
 export function emitFrame(
   event: string,
   data: unknown,
   rooms: string[] | null,
   flags: number,
+  maxDepth: number,
 ): (id: number) => ClientFrame {
   assertEventName(event);
   if (rooms) for (const r of rooms) assertRoomId(r);
+  if (!isOneValue(encodeData(data), maxDepth - 1)) {
+    throw new RoomfabricError(
+      ErrorCode.FRAME_TOO_DEEP,
+      `event data may nest at most ${maxDepth - 1} arrays and maps deep`,
+      { details: { maxDepth } },
+    );
+  }
   return (id) => ({ type: FrameType.EMIT, event, data, id, rooms, flags });
 }
 
@@ -41,7 +63,7 @@ export class ClientBroadcast {
    * client.to('lobby').emit('chat', 'hello');
    */
   emit(event: string, data?: unknown): boolean {
-    return this.client.send(event, data, [...this.rooms], this.flags);
+    return this.client.post(event, data, [...this.rooms], this.flags);
   }
 
   /**
@@ -53,7 +75,7 @@ export class ClientBroadcast {
    */
   emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<void> {
     return this.client
-      .request(event, data, [...this.rooms], this.flags, options.timeout)
+      .request(event, data, [...this.rooms], this.flags, options?.timeout)
       .then(() => undefined);
   }
 }

@@ -1,12 +1,16 @@
 import {
   assertRoomId,
   BroadcastFlag,
+  checkTimeoutOption,
   CloseCode,
+  DEFAULT_LIMITS,
+  encodeData,
   ErrorCode,
   FrameType,
   isErrorCode,
   isReconnectable,
   isTemporaryCode,
+  RESERVED_EVENTS,
   RoomfabricError,
   type ClientFrame,
   type ServerFrame,
@@ -16,7 +20,7 @@ import { backoffDelay, resolveReconnect, type ResolvedReconnect } from './backof
 import { ClientBroadcast, emitFrame } from './broadcast.js';
 import { Emitter } from './emitter.js';
 import { Link } from './link.js';
-import { Positions } from './positions.js';
+import { Positions, RecentIds } from './positions.js';
 import { Requests, settle, type Request } from './requests.js';
 import type {
   ClientEvents,
@@ -28,6 +32,12 @@ import type {
 } from './types.js';
 
 type ServerHandler = (data: unknown, meta: EventMeta) => void;
+
+/**
+ * How many broadcast ids (`bid`) the client remembers: more than a recovery replays
+ * (the server's recovery limit, 1000 by default, per room).
+ */
+const SEEN_IDS = 10_000;
 
 let defaultWebSocket: WebSocketConstructor | undefined;
 
@@ -72,24 +82,32 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private previousSocketId: string | undefined;
   /** Where the client stands in each history room (docs/history.md). */
   private readonly positions = new Positions();
+  /** Ids of broadcasts to several history rooms shown lately, so each is shown once. */
+  private readonly seen = new RecentIds(SEEN_IDS);
   private node: string | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Rooms whose rejoin is being retried on this connection, and the timers of those retries. */
   private readonly retrying = new Set<string>();
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private lastError: RoomfabricError | undefined;
+  /** How deep a frame may nest, as the server announced it (HELLO), or the default. */
+  private maxDepth: number = DEFAULT_LIMITS.maxFrameDepth;
 
   /** @internal Use {@link connect}. */
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
     super();
-    this.urls = typeof url === 'string' ? [url] : [...url];
-    if (this.urls.length === 0) {
-      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'connect() needs at least one URL');
+    this.urls = checkUrls(url);
+    if (options === null || typeof options !== 'object') {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'connect() options must be an object');
     }
     this.options = { ...options };
     this.reconnectOpts = resolveReconnect(options.reconnect);
-    this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
+    this.ackTimeoutMs = checkTimeoutOption('ackTimeoutMs', options.ackTimeoutMs, 10_000);
+    checkTimeoutOption('connectTimeoutMs', options.connectTimeoutMs, 10_000);
     this.maxQueue = options.maxQueue ?? 100;
+    if (!Number.isSafeInteger(this.maxQueue) || this.maxQueue < 0) {
+      throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'maxQueue must be an integer >= 0');
+    }
     this.open({ code: 0, reason: 'connect' });
   }
 
@@ -174,6 +192,12 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   on<K extends keyof ClientEvents>(event: K, handler: ClientEvents[K]): this;
   on(event: string, handler: ServerHandler): this;
   on(event: string, handler: (...args: never[]) => void): this {
+    if (typeof event !== 'string' || typeof handler !== 'function') {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'client.on needs an event name and a handler function',
+      );
+    }
     this.addListener(event, handler);
     return this;
   }
@@ -261,7 +285,18 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * client.emit('typing', { doc: 42 });
    */
   emit(event: string, data?: unknown): boolean {
-    return this.send(event, data, null, 0);
+    return this.post(event, data, null, 0);
+  }
+
+  /**
+   * Socket.IO's `send`: emits a `message` event to the server (`socket.on('message', ...)`
+   * there). Same rules as {@link emit}.
+   *
+   * @example
+   * client.send('hello');
+   */
+  send(data?: unknown): boolean {
+    return this.emit('message', data);
   }
 
   /**
@@ -274,7 +309,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * const saved = await client.emitWithAck('save', doc, { timeout: 5000 });
    */
   emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<unknown> {
-    return this.request(event, data, null, 0, options.timeout);
+    return this.request(event, data, null, 0, options?.timeout);
   }
 
   /**
@@ -322,6 +357,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
       (typeof this.options.auth === 'function'
         ? await (this.options.auth as () => unknown)()
         : this.options.auth);
+    encodeData(value, 'auth'); // throws RF_INVALID_ARGUMENT before anything is sent
     if (auth !== undefined && typeof this.options.auth !== 'function') this.options.auth = auth;
     await new Promise((resolve, reject) => {
       const request = this.pending.create('emit', resolve, reject, this.ackTimeoutMs);
@@ -356,9 +392,9 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     this.setState('disconnected', { code: CloseCode.NORMAL, reason: ErrorCode.CLIENT_CLOSED });
   }
 
-  /** @internal */
-  send(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
-    const frame = emitFrame(event, data, rooms, flags);
+  /** @internal An EMIT, sent now or queued; see {@link emit}. */
+  post(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
+    const frame = emitFrame(event, data, rooms, flags, this.maxDepth);
     if (this.live && this.link) {
       this.write(frame(0));
       return true;
@@ -381,12 +417,13 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     let frame: (id: number) => ClientFrame;
     try {
       this.assertUsable();
-      frame = emitFrame(event, data, rooms, flags);
+      timeout = checkTimeoutOption('timeout', timeout, this.ackTimeoutMs);
+      frame = emitFrame(event, data, rooms, flags, this.maxDepth);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      const request = this.pending.create('emit', resolve, reject, timeout ?? this.ackTimeoutMs);
+      const request = this.pending.create('emit', resolve, reject, timeout!);
       if (this.live) {
         this.sendRequest(request, frame);
       } else if (this.pending.queue.length >= this.maxQueue) {
@@ -481,6 +518,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.previousSocketId = this.socketId;
         this.socketId = frame.socketId;
         this.node = frame.nodeId;
+        this.maxDepth = frame.maxFrameDepth;
         this.link?.connected(frame.heartbeatMs);
         // History rooms the server joined: their positions, and what was recovered.
         this.positions.serverJoined(frame.rooms ?? [], this.desired);
@@ -495,6 +533,15 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         if (frame.offset > 0 && frame.room !== null) {
           this.positions.advance(frame.room, frame.offset);
         }
+        // No server sends these names (they are the client's own lifecycle events); one
+        // that arrives anyway must not pass for a state change.
+        if (RESERVED_EVENTS.has(frame.event) && frame.event !== '$presence') {
+          this.fire('error', reservedEventError(frame.event));
+          return;
+        }
+        // A broadcast stored in several history rooms may come through each of them when
+        // they are recovered one by one: it is shown once.
+        if (frame.bid !== null && !this.seen.add(frame.bid)) return;
         const meta: EventMeta = { room: frame.room };
         if (frame.id !== 0) {
           let answered = false;
@@ -542,10 +589,20 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.positions.joined(frame.room, frame);
         return;
       case FrameType.MOVED:
-        // Raids (a later protocol addition): follow the server's move.
+        // A raid: follow the server's move, and start in `to` where the server says (a
+        // room this client was in already keeps its own position).
         if (this.desired.delete(frame.from)) this.desired.add(frame.to);
         this.positions.delete(frame.from);
+        if (frame.position && this.positions.get(frame.to) === undefined) {
+          this.positions.joined(frame.to, frame.position);
+        }
         this.fire('moved', { from: frame.from, to: frame.to });
+        return;
+      case FrameType.LEFT:
+        // The server took this client out of a room it had joined: do not rejoin it.
+        this.desired.delete(frame.room);
+        this.positions.delete(frame.room);
+        this.fire('left', { room: frame.room, code: frame.code, reason: frame.message });
         return;
     }
   }
@@ -650,11 +707,18 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (error) this.lastError = error;
     const rfReason =
       reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
+    const wasOpen = this.live;
     this.teardown();
-    const change = { code, reason: rfReason };
+    const status = error?.code === ErrorCode.UPGRADE_REFUSED ? error.details?.status : undefined;
+    const change: StateChange =
+      typeof status === 'number' ? { code, reason: rfReason, status } : { code, reason: rfReason };
+    // An attempt that never got to HELLO says why on `error` (a wrong URL shows at once).
+    if (error && !wasOpen) this.fire('error', error);
     // An expired token only makes sense to reconnect with when `auth` can produce a new one.
     const stale = code === CloseCode.TOKEN_EXPIRED && typeof this.options.auth !== 'function';
-    if (!isReconnectable(code) || stale) {
+    // A refused upgrade that would be refused again (a 4xx: wrong path, a proxy's no).
+    const refused = error?.code === ErrorCode.UPGRADE_REFUSED && !error.temporary;
+    if (!isReconnectable(code) || stale || refused) {
       const err =
         this.lastError ??
         new RoomfabricError(
@@ -720,4 +784,50 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (!changed) return;
     if (state === 'disconnected') this.fire('disconnected', change);
   }
+}
+
+const SCHEMES: Record<string, string> = {
+  'ws:': 'ws:',
+  'wss:': 'wss:',
+  'http:': 'ws:',
+  'https:': 'wss:',
+};
+
+/**
+ * The URLs of `connect()`, each checked: `ws://`, `wss://`, or `http(s)://` (taken as
+ * `ws(s)://`). Anything else, a bare `host:port` included, throws `RF_INVALID_ARGUMENT`
+ * at once instead of failing later in the WebSocket.
+ */
+function checkUrls(url: unknown): string[] {
+  const list = typeof url === 'string' ? [url] : Array.isArray(url) ? [...(url as unknown[])] : [];
+  if (list.length === 0) {
+    throw new RoomfabricError(
+      ErrorCode.INVALID_ARGUMENT,
+      'connect() needs a URL such as ws://127.0.0.1:3000/ws, or a list of them',
+    );
+  }
+  return list.map((u) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = typeof u === 'string' ? new URL(u) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    const scheme = parsed && SCHEMES[parsed.protocol];
+    if (!parsed || !scheme) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        `connect() needs ws://, wss://, http:// or https:// URLs, got ${JSON.stringify(String(u)).slice(0, 200)} (e.g. ws://127.0.0.1:3000/ws)`,
+      );
+    }
+    parsed.protocol = scheme;
+    return parsed.href;
+  });
+}
+
+function reservedEventError(event: string): RoomfabricError {
+  return new RoomfabricError(
+    ErrorCode.EVENT_RESERVED,
+    `dropped an event from the server named ${JSON.stringify(event)}, a reserved name`,
+  );
 }

@@ -2,6 +2,7 @@ import {
   CloseCode,
   createFrameDecoder,
   encodeClientFrame,
+  encodeData,
   ErrorCode,
   FrameType,
   parseServerFrame,
@@ -47,6 +48,7 @@ export interface LinkOptions {
 export class Link {
   private readonly ws: WebSocketLike | undefined;
   private done = false;
+  private upgradeError: RoomfabricError | undefined;
   private lastMessageAt = Date.now();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -71,8 +73,19 @@ export class Link {
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => void this.sendConnect();
     ws.onmessage = (ev) => this.onMessage(ev.data);
-    ws.onerror = () => undefined; // a close event follows
-    ws.onclose = (ev) => this.finish(ev.code, ev.reason, undefined);
+    // A close event follows every error. `ws` (Node) says why an upgrade failed in the
+    // error's message, with the HTTP status; browsers tell nothing (the close says 1006).
+    ws.onerror = (ev) => {
+      const status = upgradeStatus(ev);
+      if (status !== undefined && !this.upgradeError) {
+        this.upgradeError = new RoomfabricError(
+          ErrorCode.UPGRADE_REFUSED,
+          `${options.url} answered the WebSocket upgrade with HTTP ${status}${status === 404 ? ' (is the path right? the default is /ws)' : ''}`,
+          { temporary: retriedStatus(status), details: { status, url: options.url } },
+        );
+      }
+    };
+    ws.onclose = (ev) => this.finish(ev.code, ev.reason, this.upgradeError);
     this.connectTimer = setTimeout(
       () =>
         this.fail(
@@ -131,6 +144,13 @@ export class Link {
         CloseCode.UNAUTHORIZED,
         new RoomfabricError(ErrorCode.UNAUTHORIZED, 'the auth callback failed', { cause }),
       );
+      return;
+    }
+    try {
+      encodeData(auth ?? null, 'auth');
+    } catch (err) {
+      // The same auth would fail again: this is the caller's to fix, not a reason to retry.
+      this.fail(CloseCode.UNAUTHORIZED, err as RoomfabricError);
       return;
     }
     this.send({
@@ -198,4 +218,21 @@ export class Link {
       // Closing a socket that is still connecting may throw in some implementations.
     }
   }
+}
+
+/** The HTTP status of a refused upgrade, from `ws`'s error event ("Unexpected server response: 404"). */
+function upgradeStatus(ev: unknown): number | undefined {
+  const message = (ev as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string') return undefined;
+  const match = /Unexpected server response: (\d{3})/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Whether a refused upgrade is worth retrying: 5xx (a proxy or an edge restarting), 408
+ * and 429. Any other 4xx (a wrong path, a proxy refusing the client) fails the same way
+ * every time, so the client stops.
+ */
+export function retriedStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
 }

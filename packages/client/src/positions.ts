@@ -68,3 +68,24 @@ export class Positions {
     return p ? { ...p, socketId: previousSocketId ?? null } : null;
   }
 }
+
+/**
+ * A bounded set of recent ids: remembers the last `capacity` it was given, forgetting the
+ * oldest first.
+ */
+export class RecentIds {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly capacity: number) {}
+
+  /** Adds `id`; false when it was there already (a repeat). */
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) {
+      const oldest = this.ids.values().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+    return true;
+  }
+}

@@ -7,6 +7,12 @@ export type ClientState = 'disconnected' | 'connecting' | 'connected';
 export interface StateChange {
   code: number;
   reason: string;
+  /**
+   * The HTTP status when the server refused the WebSocket upgrade (reason
+   * `RF_UPGRADE_REFUSED`). Only where the WebSocket implementation reports it (`ws` in
+   * Node does; browsers do not, and show such a failure as a plain 1006).
+   */
+  status?: number;
 }
 
 /** What a server event handler gets besides the data. */
@@ -57,4 +63,16 @@ export type ClientEvents = {
    * missed; when false, reload the room's state some other way. Null for other rooms.
    */
   rejoined: (info: { room: string; recovered: boolean | null; missed: number }) => void;
+  /**
+   * A raid moved this client from one room to another (the server's `raid(from, to)`):
+   * `rooms` now has `to` instead of `from`, and `to` is rejoined after a reconnect. Events
+   * of `from` come before it, events of `to` after it.
+   */
+  moved: (info: { from: string; to: string }) => void;
+  /**
+   * The server took this client out of a room it had joined: its new token no longer
+   * allows the room after a `refresh()` (`code` `RF_FORBIDDEN`), or application code on
+   * the server made it leave (`RF_KICKED`). The room is no longer in `rooms`.
+   */
+  left: (info: { room: string; code: string; reason: string }) => void;
 };
