@@ -12,13 +12,18 @@ const MAX_NAME = 32;
 
 /**
  * The application side of the browser demo, registered on an edge (`roomfabric dev`, and
- * `roomfabric edge --demo` in a cluster):
- * - connect middleware keeps a display name from the handshake (`auth.name`) in
- *   `socket.data.name`, so the index (and every node) knows it;
- * - `members` (room) acks with the room's members across the cluster: `{ id, nodeId, name }[]`;
- * - `raid` ({ from, to }) moves every member of `from`, on every node, into `to`.
- * Both are refused for rooms the asking socket is not in. Failures are acked as
- * `{ error: code, message }` so the page can show them.
+ * `roomfabric edge --demo` in a cluster). People copy demo code, so it grants nothing the
+ * client could not do with its own frames:
+ * - connect middleware keeps a display name in `socket.data.name`, so the index (and
+ *   every node) knows it: with a token, the token's (`rf.info.name`, else its `sub`);
+ *   without one, the handshake's `auth.name`;
+ * - `members` (room) acks with the room's members across the cluster: `{ id, nodeId, name }[]`,
+ *   for a room the socket is in (not a reserved one);
+ * - `raid` ({ from, to }) moves every member of `from`, on every node, into `to`: `from`
+ *   must be a room the socket is in and may publish to (moving people is speaking to
+ *   them), `to` a room it may join itself (else it could read a room its grants deny, and
+ *   then move that room's members anywhere); reserved rooms (`$user:...`) are refused.
+ * Failures are acked as `{ error: code, message }` so the page can show them.
  */
 export function installDemo(edge: Edge): void {
   edge.use((socket, next) => {
@@ -33,8 +38,12 @@ export function installDemo(edge: Edge): void {
 
 function displayName(socket: Socket): string {
   const auth = socket.handshake.auth as { name?: unknown } | null;
-  const data = socket.data as { name?: unknown; user?: unknown };
-  for (const candidate of [auth?.name, data.name, data.user]) {
+  const data = socket.data as { name?: unknown; user?: unknown; info?: unknown };
+  const info = data.info as { name?: unknown } | undefined;
+  // A signed-in user is who the token says, never what the client claims.
+  const candidates =
+    typeof data.user === 'string' ? [info?.name, data.user] : [auth?.name, data.name];
+  for (const candidate of candidates) {
     if (typeof candidate !== 'string') continue;
     // Printable characters only; the page renders names as text, never as HTML.
     const name = candidate.replace(/\p{C}/gu, '').trim().slice(0, MAX_NAME);
@@ -68,11 +77,18 @@ async function raid(
   }
   if (isReservedRoom(to)) throw new DemoError('RF_ROOM_RESERVED', 'reserved room');
   if (to === source) throw new DemoError('RF_INVALID_ARGUMENT', 'raid into the same room');
+  if (!socket.mayPublish(source, 'raid')) {
+    throw new DemoError('RF_FORBIDDEN', `not allowed to move the members of ${source}`);
+  }
+  if (!socket.mayJoin(to)) throw new DemoError('RF_FORBIDDEN', `not allowed to join ${to}`);
   const report = await edge.raid(source, to);
   return { moved: report.moved, nodes: report.nodes, totalMs: Math.round(report.totalMs) };
 }
 
 function ownRoom(socket: Socket, room: unknown): string {
+  if (typeof room === 'string' && isReservedRoom(room)) {
+    throw new DemoError('RF_ROOM_RESERVED', 'reserved room');
+  }
   if (typeof room !== 'string' || !socket.rooms.has(room)) {
     throw new DemoError('RF_NOT_IN_ROOM', 'only for a room you are in');
   }
