@@ -38,6 +38,7 @@ export async function startFakeServer(onConnection: (peer: FakePeer) => void) {
           heartbeatMs,
           maxFrameBytes: 65536,
           maxRoomsPerSocket: 128,
+          maxFrameDepth: 32,
         }),
     };
     peers.push(peer);

@@ -1,0 +1,76 @@
+import { connect, type RoomfabricClient } from '@roomfabric/client';
+import { FrameType } from '@roomfabric/protocol';
+import { describe, expect, it } from 'vitest';
+import { startTestEdge } from './support/edge.js';
+import { RawClient, waitFor } from './support/raw-client.js';
+
+const history = [{ rooms: ['h:*'] }];
+
+/** Cuts the client's connection from the server side (the client reconnects on its own). */
+function drop(t: Awaited<ReturnType<typeof startTestEdge>>, client: RoomfabricClient): void {
+  t.edge.sockets.get(client.id!)!.ws.terminate();
+}
+
+function record(
+  client: RoomfabricClient,
+  event: string,
+): Array<{ data: unknown; room: string | null }> {
+  const got: Array<{ data: unknown; room: string | null }> = [];
+  client.on(event, (data, meta) => got.push({ data, room: meta.room }));
+  return got;
+}
+
+describe('history rooms: each event once, across recoveries and raids', () => {
+  it('a broadcast stored in two history rooms carries one id on both, and the SDK shows it once', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    const raw = await RawClient.open(t.url);
+    await raw.join('h:b', 1); // in b only: it gets the event through b
+    const client = connect(t.url, { reconnect: { minDelayMs: 10, maxDelayMs: 20 } });
+    await client.join('h:a');
+    await client.join('h:b');
+    const got = record(client, 'news');
+    await t.edge.to(['h:a', 'h:b']).emit('news', 1);
+    await waitFor(() => got.length === 1);
+    const frame = await raw.next((f) => f.type === FrameType.EVENT && f.event === 'news');
+    expect(frame).toMatchObject({ room: 'h:b', bid: expect.any(String) });
+    // It came through h:a, so the client's position in h:b is still before it. Leave h:a
+    // while disconnected, then recover h:b alone: the replay holds the same broadcast.
+    const rejoined = new Promise((resolve) => client.on('rejoined', resolve));
+    drop(t, client);
+    await waitFor(() => client.state !== 'connected');
+    await client.leave('h:a');
+    expect(await rejoined).toMatchObject({ room: 'h:b', recovered: true, missed: 1 });
+    await t.edge.to('h:b').emit('news', 2);
+    await waitFor(() => got.length >= 2);
+    expect(got.map((g) => g.data)).toEqual([1, 2]);
+    client.close();
+    raw.close();
+  });
+
+  it('a raid into a history room tells each mover its position there, so a drop after it loses nothing', async () => {
+    await using t = await startTestEdge({ policy: 'open', history });
+    await t.edge.to('h:stage').emit('before', 0); // the room has a past the movers never get
+    const client = connect(t.url, { reconnect: { minDelayMs: 10, maxDelayMs: 20 } });
+    await client.join('lobby');
+    const got = record(client, 'show');
+    const early = record(client, 'before');
+    const moved = new Promise((resolve) => client.on('moved', resolve));
+    await t.edge.raid('lobby', 'h:stage');
+    expect(await moved).toEqual({ from: 'lobby', to: 'h:stage' });
+    expect(client.rooms.has('h:stage')).toBe(true);
+    expect(client.position('h:stage')).toMatchObject({ offset: expect.any(Number) });
+    await t.edge.to('h:stage').emit('show', 1);
+    await waitFor(() => got.length === 1);
+    // Dropped: what is sent meanwhile is recovered on the rejoin.
+    const rejoined = new Promise((resolve) => client.on('rejoined', resolve));
+    drop(t, client);
+    await waitFor(() => client.state !== 'connected');
+    await t.edge.to('h:stage').emit('show', 2);
+    await t.edge.to('h:stage').emit('show', 3);
+    expect(await rejoined).toMatchObject({ room: 'h:stage', recovered: true, missed: 2 });
+    await waitFor(() => got.length === 3);
+    expect(got.map((g) => g.data)).toEqual([1, 2, 3]);
+    expect(early).toEqual([]);
+    client.close();
+  });
+});
