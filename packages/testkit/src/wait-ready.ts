@@ -6,7 +6,10 @@ export interface WaitReadyOptions {
   name: string;
   /** What is being waited for, e.g. `GET /healthz -> 200`. */
   what: string;
-  /** One readiness probe; a rejection counts as "not yet". Should time out on its own. */
+  /**
+   * One readiness probe; a rejection counts as "not yet", except a {@link NotOursError},
+   * which fails the wait at once. Should time out on its own.
+   */
   check: () => Promise<boolean>;
   /** Settles when the process exits; never settles for services without a process. */
   exited: Promise<ExitInfo>;
@@ -22,15 +25,31 @@ const QUOTED_OUTPUT = 8 * 1024;
 const EXITED = Symbol('exited');
 
 /**
+ * Thrown by a readiness probe when what answers is another process than the one started
+ * (another server holds its port): waiting longer cannot help, so {@link waitReady} fails
+ * at once with this message.
+ */
+export class NotOursError extends Error {
+  override readonly name = 'NotOursError';
+}
+
+/**
  * Polls `check` every `intervalMs` (~50 ms) until it answers true. Fails fast, quoting the
- * output, when the process exits first, and fails after `timeoutMs`.
+ * output, when the process exits first or `check` throws a {@link NotOursError}, and fails
+ * after `timeoutMs`.
  */
 export async function waitReady(options: WaitReadyOptions): Promise<void> {
   const { name, what, check, exited, output, timeoutMs, intervalMs = 50 } = options;
   const exitedMark = exited.then(() => EXITED);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const result = await Promise.race([check().catch(() => false), exitedMark]);
+    const result = await Promise.race([
+      check().catch((err: unknown) => {
+        if (err instanceof NotOursError) throw new Error(`${name}: ${err.message}`);
+        return false;
+      }),
+      exitedMark,
+    ]);
     if (result === EXITED) {
       const exit = await exited;
       throw new Error(
