@@ -55,7 +55,8 @@ export async function connectNats(options: NatsBusOptions): Promise<NatsConnecti
     throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'pingIntervalMs must be > 0');
   }
   const waitMs = options.reconnectTimeWaitMs ?? 1000;
-  const deadline = Date.now() + (options.connectTimeoutMs ?? 30_000);
+  const timeoutMs = options.connectTimeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       // Without waitOnFirstConnect one connect() dials each server once, so this loop can
@@ -73,10 +74,11 @@ export async function connectNats(options: NatsBusOptions): Promise<NatsConnecti
       });
     } catch (err) {
       if (Date.now() + waitMs >= deadline) {
+        const shown = servers.map(redactUrl);
         throw new RoomfabricError(
           ErrorCode.BUS_UNAVAILABLE,
-          `cannot reach NATS at ${servers.map(redactUrl).join(', ')}`,
-          { cause: err, temporary: true, details: { servers: servers.map(redactUrl) } },
+          `cannot reach NATS at ${shown.join(', ')} within ${seconds(timeoutMs)} ${becauseOf(err)}`,
+          { cause: err, temporary: true, details: { servers: shown } },
         );
       }
       await sleep(waitMs);
@@ -93,4 +95,18 @@ function leastRecentlyDialled(pool: ReadonlyArray<Server>): Server | null {
   let best = pool[0];
   for (const server of pool) if (best && server.lastConnect < best.lastConnect) best = server;
   return best ?? null;
+}
+
+/** `1.5 s`, `30 s`. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** The last dial's failure and what to check, for a user reading it cold. */
+function becauseOf(err: unknown): string {
+  const why = err instanceof Error ? err.message : String(err);
+  const hint = /auth|permission|credential/i.test(why)
+    ? "check the user, password or token in the URL and the server's authorization"
+    : 'is nats-server running? is the port right?';
+  return `(${why}): ${hint}`;
 }

@@ -101,6 +101,9 @@ function connectionOptions(commandTimeout: number): RedisOptions {
     enableOfflineQueue: true,
     commandTimeout,
     connectTimeout: commandTimeout,
+    // close() waits this long for a socket that never reports 'close' (one that failed to
+    // connect): not ioredis's 2 s, which kept a process that gave up on Redis alive.
+    disconnectTimeout: Math.min(commandTimeout, 500),
     // Reconnect forever: 100, 200, 400 ... capped at 2 s.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   };
@@ -126,6 +129,8 @@ export class RedisMembership implements Membership {
   private readonly raidTtlMs: number;
   private readonly chunk: number;
   private closed = false;
+  /** The latest connection error since the connection was last ready. */
+  private connectionError: Error | undefined;
 
   constructor(options: RedisMembershipOptions = {}) {
     this.keys = new RedisKeys(options.keyPrefix ?? 'rf');
@@ -137,6 +142,9 @@ export class RedisMembership implements Membership {
       options.redis ??
       new Redis(options.url ?? 'redis://127.0.0.1:6379', connectionOptions(timeout));
     if (this.ownsConnection) this.redis.on('error', options.onError ?? (() => undefined));
+    // Named by the message of calls that fail while Redis cannot be reached.
+    this.redis.on('error', (err: Error) => (this.connectionError = err));
+    this.redis.on('ready', () => (this.connectionError = undefined));
     for (const [name, s] of Object.entries(scripts)) {
       this.redis.defineCommand(`rfm_${name}`, s);
     }
@@ -393,6 +401,16 @@ export class RedisMembership implements Membership {
     return fn.call(this.redis, ...keys, this.keys.prefix, ...args);
   }
 
+  /**
+   * What to say when a call failed because Redis cannot be reached (the connection is not
+   * ready): where it should be, why it is not, and what to check. Undefined while connected.
+   */
+  private unreachable(): string | undefined {
+    if (this.redis.status === 'ready') return undefined;
+    const why = this.connectionError?.message ?? `connection ${this.redis.status}`;
+    return `cannot reach Redis at ${redisAddress(this.redis)} (${why}): is redis-server running? is the port right?`;
+  }
+
   /** Rejects after close; maps every store failure to `RF_MEMBERSHIP_UNAVAILABLE`. */
   private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     if (this.closed) {
@@ -405,7 +423,7 @@ export class RedisMembership implements Membership {
       const reason = err instanceof Error ? err.message : String(err);
       throw new RoomfabricError(
         ErrorCode.MEMBERSHIP_UNAVAILABLE,
-        `membership ${op} failed: ${reason}`,
+        `membership ${op} failed: ${this.unreachable() ?? reason}`,
         {
           cause: err,
           temporary: true,
@@ -413,6 +431,13 @@ export class RedisMembership implements Membership {
       );
     }
   }
+}
+
+/** Where an ioredis connection goes, without credentials: `redis://host:port/db`. */
+function redisAddress(redis: Redis): string {
+  const { host, port, db, path, tls } = redis.options;
+  if (path) return path;
+  return `${tls ? 'rediss' : 'redis'}://${host ?? '127.0.0.1'}:${port ?? 6379}${db ? `/${db}` : ''}`;
 }
 
 function unpackMoved(packed: Buffer): MovedMember[] {
