@@ -1,7 +1,7 @@
-import { redactUrl } from '@roomfabric/protocol';
+import { ErrorCode, redactUrl, RoomfabricError } from '@roomfabric/protocol';
 import { NatsBus } from '@roomfabric/bus';
 import { RedisMembership } from '@roomfabric/membership';
-import { UsageError } from './args.js';
+import { intFlag, UsageError, type HelpRow } from './args.js';
 
 /** Splits a comma-separated list of URLs, checking each one's scheme. */
 export function urlList(
@@ -20,26 +20,63 @@ export function urlList(
     try {
       scheme = new URL(url).protocol.replace(/:$/, '');
     } catch {
-      throw new UsageError(`--${flag}: not a URL: ${url}`);
+      throw new UsageError(`--${flag}: not a URL: ${redactUrl(url)}`);
     }
     if (!schemes.includes(scheme))
-      throw new UsageError(`--${flag}: ${url} must use ${schemes.join(' or ')}://`);
+      throw new UsageError(`--${flag}: ${redactUrl(url)} must use ${schemes.join(' or ')}://`);
   }
   return urls;
 }
 
-/** Connects to NATS and Redis; closes what it opened if the other fails. */
+/**
+ * How long a command waits at start for NATS and for Redis before it gives up. A process
+ * that is already running reconnects for ever; this only bounds the first connection.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+/** The `--connect-timeout-ms` flag of `roomfabric edge` and `membership`. */
+export const connectTimeoutFlags = { 'connect-timeout-ms': { type: 'string' } } as const;
+
+export const connectTimeoutRows: readonly HelpRow[] = [
+  [
+    '--connect-timeout-ms N',
+    `how long to wait at start for NATS and for Redis before giving up (default ${DEFAULT_CONNECT_TIMEOUT_MS}); once connected, it reconnects for ever`,
+  ],
+];
+
+export function connectTimeoutFromFlags(flags: Record<string, string | boolean | undefined>) {
+  return intFlag(
+    'connect-timeout-ms',
+    flags['connect-timeout-ms'],
+    DEFAULT_CONNECT_TIMEOUT_MS,
+    100,
+    3_600_000,
+  );
+}
+
+export interface Backends {
+  bus: NatsBus;
+  membership: RedisMembership;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens Redis (checked with a first command) and then NATS, each given `timeoutMs`; if
+ * either fails, closes what it opened and rejects with `RF_MEMBERSHIP_UNAVAILABLE` or
+ * `RF_BUS_UNAVAILABLE`, naming the URL without its password.
+ */
 export async function connectBackends(
   nats: string[],
   redis: string,
   name: string,
-): Promise<{ bus: NatsBus; membership: RedisMembership; close(): Promise<void> }> {
-  const bus = await NatsBus.connect({ servers: nats, name });
-  let membership: RedisMembership;
+  timeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): Promise<Backends> {
+  const membership = await openRedis(redis, timeoutMs);
+  let bus: NatsBus;
   try {
-    membership = new RedisMembership({ url: redis });
+    bus = await NatsBus.connect({ servers: nats, name, connectTimeoutMs: timeoutMs });
   } catch (err) {
-    await bus.close();
+    await membership.close();
     throw err;
   }
   return {
@@ -49,6 +86,59 @@ export async function connectBackends(
       await Promise.allSettled([bus.close(), membership.close()]);
     },
   };
+}
+
+/**
+ * A `RedisMembership` on `url`, once Redis answered a first command (a read of the index's
+ * totals, on a probe connection with a short command timeout) within `timeoutMs`. Else
+ * rejects with `RF_MEMBERSHIP_UNAVAILABLE` naming the URL, the reason, and what to check.
+ */
+async function openRedis(url: string, timeoutMs: number): Promise<RedisMembership> {
+  let lastError: Error | undefined;
+  // Its own connection: ioredis keeps a command's timeout timer running after the command
+  // failed, and a short one lets a failed start exit at once.
+  const probe = new RedisMembership({
+    url,
+    commandTimeoutMs: PROBE_COMMAND_TIMEOUT_MS,
+    onError: (err) => (lastError = err),
+  });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        await probe.totals();
+        return new RedisMembership({ url });
+      } catch (err) {
+        const cause = (err as { cause?: { name?: string } }).cause;
+        // Redis answered with an error (a password, a database): trying again cannot help.
+        const answered = cause?.name === 'ReplyError';
+        if (!answered && Date.now() + PROBE_PAUSE_MS < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, PROBE_PAUSE_MS));
+          continue;
+        }
+        const shown = redactUrl(url);
+        const message = answered
+          ? `Redis at ${shown} refused the first command (${(cause as Error).message}): check the password and database in the URL`
+          : `cannot reach Redis at ${shown} within ${seconds(timeoutMs)} (${lastError?.message ?? (err as Error).message}): is redis-server running? is the port right?`;
+        throw new RoomfabricError(ErrorCode.MEMBERSHIP_UNAVAILABLE, message, {
+          cause: err,
+          temporary: !answered,
+          details: { url: shown },
+        });
+      }
+    }
+  } finally {
+    await probe.close();
+  }
+}
+
+/** Command timeout of the start-up probe of Redis. */
+const PROBE_COMMAND_TIMEOUT_MS = 500;
+/** Pause between two probes while Redis refuses connections. */
+const PROBE_PAUSE_MS = 250;
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /** Resolves when the process gets SIGINT or SIGTERM; calls `onSignal` with its name first. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { isRoomfabricError } from '@roomfabric/protocol';
-import { UsageError } from './args.js';
+import { didYouMean, helpRows, UsageError } from './args.js';
 import { clusterHelp, runCluster } from './cluster-command.js';
 import { devHelp, startDev } from './dev.js';
 import { edgeHelp, runEdge } from './edge-command.js';
@@ -10,14 +10,23 @@ import { runScaling, scalingHelp } from './scaling-command.js';
 const help = `Usage: roomfabric <command> [options]
 
 Commands:
-  dev          start an embedded single-process fabric with a demo page
-  edge         run one clustered edge node (NATS + Redis)
-  membership   run the membership service (raids, dead-node purge)
-  cluster      start a local cluster: nats-server, redis-server, membership, N edges
-  scaling      measure delivered msgs/s with 1, 2 and 3 edges; writes docs/scaling.svg
+${helpRows([
+  ['dev', 'start an embedded single-process fabric with a demo page'],
+  ['edge', 'run one clustered edge node (NATS + Redis)'],
+  ['membership', 'run the membership service (raids, dead-node purge)'],
+  ['cluster', 'start a local cluster: nats-server, redis-server, membership, N edges'],
+  ['scaling', 'measure delivered msgs/s with 1, 2 and 3 edges; writes an SVG chart'],
+])}
 
 Run "roomfabric <command> --help" for a command's options.
 `;
+
+/**
+ * After a failed start every command closes what it opened, so the process ends on its
+ * own. If something is still open this long after the error, exit anyway (and say so):
+ * a command that failed must never hang.
+ */
+const FORCE_EXIT_AFTER_MS = 2000;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -35,6 +44,7 @@ async function runDev(argv: string[]): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   await closing;
+  print('roomfabric dev: stopped');
 }
 
 const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
@@ -45,6 +55,16 @@ const commands: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   scaling: { run: (argv) => runScaling(argv, print), help: scalingHelp },
 };
 
+/** A usage error, with the command it belongs to ('' for the top level). */
+class CommandUsageError extends Error {
+  constructor(
+    readonly command: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -52,14 +72,35 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const command = commands[name];
-  if (!command) throw new UsageError(`unknown command "${name}"\n\n${help}`);
+  if (!command) {
+    const known = Object.keys(commands);
+    throw new CommandUsageError('', `unknown command "${name}"${didYouMean(name, known)}`);
+  }
   try {
     await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) throw new UsageError(`${err.message}\n\n${command.help}`);
+    if (err instanceof UsageError) throw new CommandUsageError(name, err.message);
     throw err;
   }
   return 0;
+}
+
+/** One line: the error, then where the help is. */
+function usageLine(err: CommandUsageError): string {
+  const who = err.command === '' ? 'roomfabric' : `roomfabric ${err.command}`;
+  const end = /[.?!]$/.test(err.message) ? ' ' : '. ';
+  return `${who}: ${err.message}${end}See ${who} --help`;
+}
+
+function fail(code: number, line: string): void {
+  process.stderr.write(`${line}\n`);
+  process.exitCode = code;
+  setTimeout(() => {
+    process.stderr.write(
+      `roomfabric: still busy ${FORCE_EXIT_AFTER_MS} ms after the error above (a connection or timer left open); exiting\n`,
+    );
+    process.exit(code);
+  }, FORCE_EXIT_AFTER_MS).unref();
 }
 
 main(process.argv.slice(2)).then(
@@ -67,20 +108,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`roomfabric: ${err.message}\n`);
-      process.exitCode = 2;
-    } else if (isRoomfabricError(err)) {
-      process.stderr.write(`roomfabric: ${err.code}: ${err.message}\n`);
-      process.exitCode = 1;
-    } else if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      process.stderr.write(
-        `roomfabric: ${err.message}: the port is taken; pass --port with another one\n`,
-      );
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`roomfabric: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    }
+    if (err instanceof CommandUsageError) fail(2, usageLine(err));
+    else if (isRoomfabricError(err)) fail(1, `roomfabric: ${err.code}: ${err.message}`);
+    else fail(1, `roomfabric: ${err instanceof Error ? err.message : String(err)}`);
   },
 );

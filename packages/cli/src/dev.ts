@@ -2,9 +2,9 @@ import { MemoryBus } from '@roomfabric/bus';
 import { createEdge, EdgeMetrics, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
 import { MemoryChannelStore, MembershipService, ServiceMetrics } from '@roomfabric/server';
-import { intFlag, parseFlags } from './args.js';
+import { helpRows, intFlag, parseFlags } from './args.js';
 import { historyFlags, historyFromFlags, historyHelp } from './history-flags.js';
-import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
+import { presenceFlags, presenceFromFlags, presenceRows } from './presence-flags.js';
 import { cliLogger } from './cli-logger.js';
 import { installDemo } from './demo-app.js';
 import {
@@ -24,14 +24,14 @@ browser demo at / (chat rooms, live cursors, the member list, raids).
 Clients may join rooms and broadcast to their rooms (policy "open").
 
 Options:
-  --port N    port to listen on (default 3000, or $PORT; 0 picks a free one)
-  --host H    address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
-
-${presenceHelp}
+${helpRows([
+  ['--port N', 'port to listen on (default 3000, or $PORT; 0 picks a free one)'],
+  ['--host H', 'address to bind (default 127.0.0.1; 0.0.0.0 for every interface)'],
+  ...presenceRows,
+  ['-h, --help', 'show this help'],
+])}
 
 ${historyHelp}
-
-  -h, --help  show this help
 `;
 
 export interface DevServer {

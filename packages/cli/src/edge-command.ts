@@ -1,8 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createEdge, EdgeMetrics, type JwtAuthOptions } from '@roomfabric/edge';
-import { intFlag, parseFlags, UsageError } from './args.js';
-import { connectBackends, redactUrl, untilSignal, urlList } from './backends.js';
+import {
+  createEdge,
+  EdgeMetrics,
+  JwtVerifier,
+  type Edge,
+  type JwtAuthOptions,
+} from '@roomfabric/edge';
+import { helpRows, intFlag, parseFlags, UsageError } from './args.js';
+import {
+  connectBackends,
+  connectTimeoutFlags,
+  connectTimeoutFromFlags,
+  connectTimeoutRows,
+  redactUrl,
+  untilSignal,
+  urlList,
+} from './backends.js';
 import { cliLogger } from './cli-logger.js';
 import { installDemo } from './demo-app.js';
 import {
@@ -12,14 +26,19 @@ import {
   loadDemoAssets,
   shownHost,
 } from './edge-http.js';
-import { channelFlags, channelHelp, channelsFromFlags } from './channel-flags.js';
+import {
+  channelFlags,
+  channelHelp,
+  channelSettingsFromFlags,
+  openChannels,
+} from './channel-flags.js';
 import {
   historyFlags,
-  historyFromFlags,
   historyHelp,
-  natsHistoryFromFlags,
+  historySettingsFromFlags,
+  natsHistory,
 } from './history-flags.js';
-import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
+import { presenceFlags, presenceFromFlags, presenceRows } from './presence-flags.js';
 import { TimedMembership } from './timed-membership.js';
 
 export const edgeHelp = `Usage: roomfabric edge --nats URL[,URL...] --redis URL [options]
@@ -31,122 +50,112 @@ standard error (RF_LOG_LEVEL: debug, info, warn, error, silent). On SIGTERM or S
 reports not ready for --drain-ms, then closes every client with 1001 (reconnect elsewhere).
 
 Options:
-  --nats URLS            NATS server URLs, comma-separated (required)
-  --redis URL            Redis URL (required)
-  --port N               port (default 3000, or $PORT)
-  --host H               address to bind (default 127.0.0.1)
-  --node-id ID           this node's id, unique in the cluster (default: node-<random>)
-  --path P               WebSocket path (default /ws)
-  --policy open|closed   may clients join rooms and broadcast on their own (default closed;
-                         with token auth and no --policy, each token's grants decide)
-  --demo                 serve the browser demo at / (chat, cursors, members, raids)
-  --drain-ms N           on shutdown, answer /readyz 503 this long before closing (default 0)
-${presenceHelp}
-  --heartbeat-ms N       ping interval (default 25000)
-  --lease-interval-ms N  lease renewal interval (default 1000)
-  --lease-ttl-ms N       lease lifetime; the node is purged after this long silent (default 5000)
-  --max-frames-per-second N  per-client frame allowance (default 200)
-  --max-bytes-per-second N   per-client byte allowance (default 1048576)
-  --max-buffered-bytes N     outbound bytes a client may lag behind before it is closed with 3008 (default 8388608)
+${helpRows([
+  ['--nats URLS', 'NATS server URLs, comma-separated (required)'],
+  ['--redis URL', 'Redis URL (required)'],
+  ...connectTimeoutRows,
+  ['--port N', 'port (default 3000, or $PORT)'],
+  ['--host H', 'address to bind (default 127.0.0.1)'],
+  ['--node-id ID', "this node's id, unique in the cluster (default: node-<random>)"],
+  ['--path P', 'WebSocket path (default /ws)'],
+  [
+    '--policy open|closed',
+    "may clients join rooms and broadcast on their own (default closed; with token auth and no --policy, each token's grants decide)",
+  ],
+  ['--demo', 'serve the browser demo at / (chat, cursors, members, raids)'],
+  ['--drain-ms N', 'on shutdown, answer /readyz 503 this long before closing (default 0)'],
+  ...presenceRows,
+  ['--heartbeat-ms N', 'ping interval (default 25000)'],
+  ['--lease-interval-ms N', 'lease renewal interval (default 1000)'],
+  ['--lease-ttl-ms N', 'lease lifetime; the node is purged after this long silent (default 5000)'],
+  ['--max-frames-per-second N', 'per-client frame allowance (default 200)'],
+  ['--max-bytes-per-second N', 'per-client byte allowance (default 1048576)'],
+  [
+    '--max-buffered-bytes N',
+    'outbound bytes a client may lag behind before it is closed with 3008 (default 8388608)',
+  ],
+  ['-h, --help', 'show this help'],
+])}
 
 Auth (one of them is required, or --insecure):
-  --jwt-secret-file F    HS256/384/512 secret read from a file (or set RF_JWT_SECRET)
-  --jwt-public-key F     PEM public key file (RS256, ES256, PS256, EdDSA)
-  --jwks-url URL         JWKS endpoint
-  --jwks-file F          JWKS JSON file
-  --jwt-issuer S         required "iss"
-  --jwt-audience S       required "aud"
-  --insecure             accept clients without tokens (trusted networks and tests only)
+${helpRows(
+  [
+    [
+      '--jwt-secret-file F',
+      'HS256/384/512 secret (at least 32 bytes) read from a file (or set RF_JWT_SECRET)',
+    ],
+    ['--jwt-public-key F', 'PEM public key file (RS256, ES256, PS256, EdDSA)'],
+    ['--jwks-url URL', 'JWKS endpoint'],
+    ['--jwks-file F', 'JWKS JSON file'],
+    ['--jwt-issuer S', 'required "iss"'],
+    ['--jwt-audience S', 'required "aud"'],
+    ['--insecure', 'accept clients without tokens (trusted networks and tests only)'],
+  ],
+  29,
+)}
   Clients send { token } in connect(url, { auth }); the token's "sub" is the user and its
   "rf" claim ({ join: [...], publish: [...] } room patterns, * = any) what it may do.
 
 ${historyHelp}
 
 ${channelHelp}
-
-  -h, --help             show this help
 `;
 
-/** `roomfabric edge`: resolves when the node has shut down after a signal. */
-export async function runEdge(argv: string[], print: (line: string) => void): Promise<void> {
-  const flags = parseFlags(argv, {
-    nats: { type: 'string' },
-    redis: { type: 'string' },
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'node-id': { type: 'string' },
-    path: { type: 'string' },
-    policy: { type: 'string' },
-    'heartbeat-ms': { type: 'string' },
-    'lease-interval-ms': { type: 'string' },
-    'lease-ttl-ms': { type: 'string' },
-    'max-frames-per-second': { type: 'string' },
-    'max-bytes-per-second': { type: 'string' },
-    'max-buffered-bytes': { type: 'string' },
-    'jwt-secret-file': { type: 'string' },
-    'jwt-public-key': { type: 'string' },
-    'jwks-url': { type: 'string' },
-    'jwks-file': { type: 'string' },
-    'jwt-issuer': { type: 'string' },
-    'jwt-audience': { type: 'string' },
-    insecure: { type: 'boolean' },
-    demo: { type: 'boolean' },
-    'drain-ms': { type: 'string' },
-    ...historyFlags,
-    ...channelFlags,
-    ...presenceFlags,
-  });
-  if (flags.help) {
-    print(edgeHelp);
-    return;
-  }
+const edgeOptions = {
+  nats: { type: 'string' },
+  redis: { type: 'string' },
+  ...connectTimeoutFlags,
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'node-id': { type: 'string' },
+  path: { type: 'string' },
+  policy: { type: 'string' },
+  'heartbeat-ms': { type: 'string' },
+  'lease-interval-ms': { type: 'string' },
+  'lease-ttl-ms': { type: 'string' },
+  'max-frames-per-second': { type: 'string' },
+  'max-bytes-per-second': { type: 'string' },
+  'max-buffered-bytes': { type: 'string' },
+  'jwt-secret-file': { type: 'string' },
+  'jwt-public-key': { type: 'string' },
+  'jwks-url': { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwt-issuer': { type: 'string' },
+  'jwt-audience': { type: 'string' },
+  insecure: { type: 'boolean' },
+  demo: { type: 'boolean' },
+  'drain-ms': { type: 'string' },
+  ...historyFlags,
+  ...channelFlags,
+  ...presenceFlags,
+} as const;
+
+/** Every flag of `roomfabric edge`, checked before anything connects. */
+function edgeSettings(flags: Record<string, string | boolean | undefined>) {
   const nats = urlList('nats', flags.nats, ['nats', 'tls']);
   const [redis] = urlList('redis', flags.redis, ['redis', 'rediss']);
-  const port = intFlag('port', flags.port ?? process.env.PORT, 3000, 0, 65535);
-  const host = (flags.host as string | undefined) ?? '127.0.0.1';
   const policy = (flags.policy as string | undefined) ?? 'closed';
-  if (policy !== 'open' && policy !== 'closed')
-    throw new UsageError('--policy must be open or closed');
-  const nodeId =
-    (flags['node-id'] as string | undefined) ?? `node-${randomBytes(4).toString('hex')}`;
-  const drainMs = intFlag('drain-ms', flags['drain-ms'], 0, 0, 600_000);
-  const auth = authOptions(flags);
-  historyFromFlags(flags); // checks the history flags before anything connects
-  const presence = presenceFromFlags(flags);
-  const logger = cliLogger();
-  const metrics = new EdgeMetrics();
-  const wsPath = (flags.path as string | undefined) ?? '/ws';
-  const demo = flags.demo ? await loadDemoAssets(wsPath, `cluster node ${nodeId}`) : undefined;
-  let draining = false;
-  const http = createEdgeHttpServer(
-    () => edge,
-    demo,
-    () => draining,
-  );
-  const backends = await connectBackends(nats, redis!, `roomfabric-edge-${nodeId ?? 'node'}`);
-  let channels: Awaited<ReturnType<typeof channelsFromFlags>>;
-  try {
-    channels = await channelsFromFlags(flags, backends.bus);
-  } catch (err) {
-    await backends.close();
-    throw err;
+  if (policy !== 'open' && policy !== 'closed') {
+    throw new UsageError(`--policy must be open or closed, got ${policy}`);
   }
-  const edge = createEdge({
-    nodeId,
-    path: wsPath,
-    server: http,
-    bus: backends.bus,
-    membership: new TimedMembership(backends.membership, metrics),
-    history: natsHistoryFromFlags(flags, backends.bus),
-    channels,
-    presence,
-    // With token auth the grants decide unless --policy narrows it (the edge's default).
-    policy: auth && flags.policy === undefined ? undefined : policy,
-    logger,
+  const auth = authOptions(flags);
+  return {
+    nats,
+    redis: redis!,
+    connectTimeoutMs: connectTimeoutFromFlags(flags),
+    port: intFlag('port', flags.port ?? process.env.PORT, 3000, 0, 65535),
+    host: (flags.host as string | undefined) ?? '127.0.0.1',
+    policy: policy as 'open' | 'closed',
+    nodeId: (flags['node-id'] as string | undefined) ?? `node-${randomBytes(4).toString('hex')}`,
+    drainMs: intFlag('drain-ms', flags['drain-ms'], 0, 0, 600_000),
+    auth,
+    history: historySettingsFromFlags(flags),
+    channels: channelSettingsFromFlags(flags),
+    presence: presenceFromFlags(flags),
+    wsPath: (flags.path as string | undefined) ?? '/ws',
     heartbeatMs: intFlag('heartbeat-ms', flags['heartbeat-ms'], 25_000, 100, 3_600_000),
     leaseIntervalMs: intFlag('lease-interval-ms', flags['lease-interval-ms'], 1000, 50, 600_000),
     leaseTtlMs: intFlag('lease-ttl-ms', flags['lease-ttl-ms'], 5000, 100, 3_600_000),
-    auth,
     limits: {
       maxFramesPerSecond: intFlag(
         'max-frames-per-second',
@@ -170,10 +179,56 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
         2 ** 40,
       ),
     },
-  });
-  metrics.bind(edge);
-  if (demo) installDemo(edge);
+  };
+}
+
+/** `roomfabric edge`: resolves when the node has shut down after a signal. */
+export async function runEdge(argv: string[], print: (line: string) => void): Promise<void> {
+  const flags = parseFlags(argv, edgeOptions);
+  if (flags.help) {
+    print(edgeHelp);
+    return;
+  }
+  const settings = edgeSettings(flags);
+  const { nats, redis, auth, policy, nodeId, drainMs, host, port, wsPath } = settings;
+  const logger = cliLogger();
+  const metrics = new EdgeMetrics();
+  const demo = flags.demo ? await loadDemoAssets(wsPath, `cluster node ${nodeId}`) : undefined;
+  let draining = false;
+  let edge: Edge | undefined;
+  const http = createEdgeHttpServer(
+    () => edge!,
+    demo,
+    () => draining,
+  );
+  const backends = await connectBackends(
+    nats,
+    redis,
+    `roomfabric-edge-${nodeId}`,
+    settings.connectTimeoutMs,
+  );
   try {
+    const channels = settings.channels && (await openChannels(settings.channels, backends.bus));
+    edge = createEdge({
+      nodeId,
+      path: wsPath,
+      server: http,
+      bus: backends.bus,
+      membership: new TimedMembership(backends.membership, metrics),
+      history: settings.history && natsHistory(settings.history, backends.bus),
+      channels,
+      presence: settings.presence,
+      // With token auth the grants decide unless --policy narrows it (the edge's default).
+      policy: auth && flags.policy === undefined ? undefined : policy,
+      logger,
+      heartbeatMs: settings.heartbeatMs,
+      leaseIntervalMs: settings.leaseIntervalMs,
+      leaseTtlMs: settings.leaseTtlMs,
+      auth,
+      limits: settings.limits,
+    });
+    metrics.bind(edge);
+    if (demo) installDemo(edge);
     await edge.whenStarted();
     const address = { port: await listenOn(http, port, host) };
     const shown = shownHost(host);
@@ -183,30 +238,35 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     );
     print(`  metrics http://${shown}:${address.port}/metrics`);
     if (demo) print(`  demo    http://${shown}:${address.port}/`);
-    print(`  nats    ${nats.map(redactUrl).join(',')}  redis ${redactUrl(redis!)}`);
+    print(`  nats    ${nats.map(redactUrl).join(',')}  redis ${redactUrl(redis)}`);
     print(
       `  auth    ${auth ? 'JWT' : 'none (--insecure)'}  policy ${auth && flags.policy === undefined ? 'from tokens' : policy}`,
     );
   } catch (err) {
-    await edge.close();
+    await edge?.close();
     await closeServer(http);
     await backends.close();
     throw err;
   }
+  const running = edge;
   await untilSignal((signal) => {
     draining = true;
     logger.info(
-      { signal, node: edge.nodeId, drainMs },
+      { signal, node: running.nodeId, drainMs },
       'shutting down: clients are told to reconnect elsewhere',
     );
   });
   if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
-  await edge.close();
+  await running.close();
   await closeServer(http);
   await backends.close();
 }
 
-/** The auth flags as JwtAuthOptions; refuses to go on without any unless --insecure. */
+/**
+ * The auth flags as JwtAuthOptions, checked as the edge will use them (a secret of at
+ * least 32 bytes, a PEM that parses, a JWKS file that reads), so that a bad key fails
+ * before anything connects. Refuses to go on without any unless --insecure.
+ */
 function authOptions(
   flags: Record<string, string | boolean | undefined>,
 ): JwtAuthOptions | undefined {
@@ -218,22 +278,52 @@ function authOptions(
       throw new UsageError(`--${name}: cannot read ${str(name)}: ${(err as Error).message}`);
     }
   };
-  const sources: JwtAuthOptions[] = [];
-  if (str('jwt-secret-file')) sources.push({ secret: read('jwt-secret-file').trim() });
-  else if (process.env.RF_JWT_SECRET) sources.push({ secret: process.env.RF_JWT_SECRET });
-  if (str('jwt-public-key')) sources.push({ publicKey: read('jwt-public-key') });
-  if (str('jwks-url')) sources.push({ jwksUrl: str('jwks-url') });
-  if (str('jwks-file')) sources.push({ jwksFile: str('jwks-file') });
+  const sources: Array<{ from: string; options: JwtAuthOptions }> = [];
+  if (str('jwt-secret-file')) {
+    const from = `--jwt-secret-file ${str('jwt-secret-file')}`;
+    sources.push({ from, options: { secret: read('jwt-secret-file').trim() } });
+  } else if (process.env.RF_JWT_SECRET) {
+    sources.push({ from: 'RF_JWT_SECRET', options: { secret: process.env.RF_JWT_SECRET } });
+  }
+  if (str('jwt-public-key')) {
+    const from = `--jwt-public-key ${str('jwt-public-key')}`;
+    sources.push({ from, options: { publicKey: read('jwt-public-key') } });
+  }
+  if (str('jwks-url')) sources.push({ from: '--jwks-url', options: { jwksUrl: str('jwks-url') } });
+  if (str('jwks-file')) {
+    const from = `--jwks-file ${str('jwks-file')}`;
+    sources.push({ from, options: { jwksFile: str('jwks-file') } });
+  }
   if (sources.length > 1)
     throw new UsageError(
       'give only one of --jwt-secret-file, --jwt-public-key, --jwks-url, --jwks-file',
     );
-  if (sources.length === 0) {
+  const [source] = sources;
+  if (!source) {
     if (flags.insecure) return undefined;
     throw new UsageError(
       'refusing to start without auth: pass --jwt-secret-file, --jwt-public-key, --jwks-url or --jwks-file, or --insecure on a trusted network',
     );
   }
   if (flags.insecure) throw new UsageError('--insecure cannot be combined with token auth');
-  return { ...sources[0], issuer: str('jwt-issuer'), audience: str('jwt-audience') };
+  const options = { ...source.options, issuer: str('jwt-issuer'), audience: str('jwt-audience') };
+  checkJwtOptions(source.from, options);
+  return options;
+}
+
+/** Builds the verifier the edge will build, to fail now on a key it would refuse. */
+export function checkJwtOptions(from: string, options: JwtAuthOptions): void {
+  if (typeof options.secret === 'string') {
+    const bytes = Buffer.byteLength(options.secret);
+    if (bytes < 32) {
+      throw new UsageError(
+        `${from}: a JWT secret must be at least 32 bytes (this one has ${bytes}); make one with: openssl rand -base64 32`,
+      );
+    }
+  }
+  try {
+    new JwtVerifier(options);
+  } catch (err) {
+    throw new UsageError(`${from}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Edge } from '@roomfabric/edge';
+import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import { demoPage } from './demo-page.js';
 
 /** The browser demo: its page and the SDK bundle it imports from `/client.js`. */
@@ -53,15 +54,35 @@ export function createEdgeHttpServer(
   });
 }
 
-/** Listens on `port` and `host`; resolves with the bound port (EADDRINUSE rejects as is). */
+/**
+ * Listens on `port` and `host`; resolves with the bound port. A failed bind rejects with
+ * `RF_LISTEN_FAILED` naming the address, why (`EADDRINUSE`, `EADDRNOTAVAIL`, ...) and what
+ * to do; the system error is its `cause`.
+ */
 export function listenOn(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
+    const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, port, host));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
       resolve((server.address() as AddressInfo).port);
     });
+  });
+}
+
+function listenError(err: NodeJS.ErrnoException, port: number, host: string): RoomfabricError {
+  const where = `${shownHost(host)}:${port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `port ${port} is taken (EADDRINUSE): stop what listens there, or pass --port with another one`
+      : err.code === 'EACCES'
+        ? `no permission to bind port ${port} (EACCES): pick a port above 1023`
+        : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
+          ? `${host} is not an address of this machine (${err.code}): check --host`
+          : err.message;
+  return new RoomfabricError(ErrorCode.LISTEN_FAILED, `cannot listen on ${where}: ${why}`, {
+    cause: err,
+    details: { host, port, errno: err.code },
   });
 }
 

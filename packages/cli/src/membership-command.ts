@@ -1,11 +1,20 @@
 import { hostname } from 'node:os';
 import { MembershipService, ServiceMetrics } from '@roomfabric/server';
-import { intFlag, parseFlags } from './args.js';
-import { connectBackends, redactUrl, untilSignal, urlList } from './backends.js';
+import type { Server } from 'node:http';
+import { helpRows, intFlag, parseFlags } from './args.js';
+import {
+  connectBackends,
+  connectTimeoutFlags,
+  connectTimeoutFromFlags,
+  connectTimeoutRows,
+  redactUrl,
+  untilSignal,
+  urlList,
+} from './backends.js';
 import { cliLogger } from './cli-logger.js';
 import { closeServer, listenOn, shownHost } from './edge-http.js';
 import { createServiceHttpServer } from './service-http.js';
-import { presenceFlags, presenceFromFlags, presenceHelp } from './presence-flags.js';
+import { presenceFlags, presenceFromFlags, presenceRows } from './presence-flags.js';
 import { TimedMembership } from './timed-membership.js';
 
 export const membershipHelp = `Usage: roomfabric membership --nats URL[,URL...] --redis URL [options]
@@ -17,21 +26,25 @@ lapsed. Stateless: run several replicas for availability; requests go to one rep
 Logs are JSON lines on standard error (RF_LOG_LEVEL: debug, info, warn, error, silent).
 
 Options:
-  --nats URLS          NATS server URLs, comma-separated (required)
-  --redis URL          Redis URL (required)
-  --lease-check-ms N   how often lapsed leases are looked for (default 1000)
-  --purge-batch N      sockets removed per atomic purge step (default 500)
-  --port N             HTTP port for health and metrics (default: no HTTP; 0 picks one)
-  --host H             address the HTTP port binds (default 127.0.0.1)
-  --node-id ID         this replica's name in logs and metrics (default membership-HOST-PID)
-${presenceHelp}
-  -h, --help           show this help
+${helpRows([
+  ['--nats URLS', 'NATS server URLs, comma-separated (required)'],
+  ['--redis URL', 'Redis URL (required)'],
+  ...connectTimeoutRows,
+  ['--lease-check-ms N', 'how often lapsed leases are looked for (default 1000)'],
+  ['--purge-batch N', 'sockets removed per atomic purge step (default 500)'],
+  ['--port N', 'HTTP port for health and metrics (default: no HTTP; 0 picks one)'],
+  ['--host H', 'address the HTTP port binds (default 127.0.0.1)'],
+  ['--node-id ID', "this replica's name in logs and metrics (default membership-HOST-PID)"],
+  ...presenceRows,
+  ['-h, --help', 'show this help'],
+])}
 `;
 
 export async function runMembership(argv: string[], print: (line: string) => void): Promise<void> {
   const flags = parseFlags(argv, {
     nats: { type: 'string' },
     redis: { type: 'string' },
+    ...connectTimeoutFlags,
     'lease-check-ms': { type: 'string' },
     'purge-batch': { type: 'string' },
     port: { type: 'string' },
@@ -45,6 +58,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
   }
   const nats = urlList('nats', flags.nats, ['nats', 'tls']);
   const [redis] = urlList('redis', flags.redis, ['redis', 'rediss']);
+  const connectTimeoutMs = connectTimeoutFromFlags(flags);
   const leaseCheckMs = intFlag('lease-check-ms', flags['lease-check-ms'], 1000, 20, 600_000);
   const purgeBatch = intFlag('purge-batch', flags['purge-batch'], 500, 1, 100_000);
   const presence = presenceFromFlags(flags);
@@ -54,29 +68,31 @@ export async function runMembership(argv: string[], print: (line: string) => voi
     (flags['node-id'] as string | undefined) ?? `membership-${hostname()}-${process.pid}`;
   const logger = cliLogger().child({ component: 'membership', node });
   const metrics = new ServiceMetrics({ labels: { node } });
-  const backends = await connectBackends(nats, redis!, `roomfabric-${node}`);
-  const service = new MembershipService({
-    bus: backends.bus,
-    membership: new TimedMembership(backends.membership, metrics),
-    logger,
-    leaseCheckMs,
-    purgeBatch,
-    metrics,
-    presence,
-  });
+  const backends = await connectBackends(nats, redis!, `roomfabric-${node}`, connectTimeoutMs);
   let closing = false;
-  const http =
-    port === undefined
-      ? undefined
-      : createServiceHttpServer(service, metrics, node, logger, () => closing);
+  let service: MembershipService | undefined;
+  let http: Server | undefined;
   try {
+    service = new MembershipService({
+      bus: backends.bus,
+      membership: new TimedMembership(backends.membership, metrics),
+      logger,
+      leaseCheckMs,
+      purgeBatch,
+      metrics,
+      presence,
+    });
+    if (port !== undefined) {
+      http = createServiceHttpServer(service, metrics, node, logger, () => closing);
+    }
     await service.start();
     if (http) {
       const bound = await listenOn(http, port!, host);
       print(`roomfabric membership ${node}: health http://${shownHost(host)}:${bound}/readyz`);
     }
   } catch (err) {
-    await service.close();
+    await service?.close();
+    if (http) await closeServer(http);
     await backends.close();
     throw err;
   }

@@ -1,11 +1,15 @@
-import { patternsFlag } from './args.js';
+import { patternsFlag, type HelpRow } from './args.js';
 
-/** The presence flag of `roomfabric edge`, `membership` and `dev`. */
+/** The presence flag of `roomfabric edge`, `membership`, `dev` and `cluster`. */
 export const presenceFlags = { presence: { type: 'string' } } as const;
 
-export const presenceHelp = `  --presence PATTERNS  rooms whose members get $presence join/leave events, comma-separated
-                       patterns (* = any); give every edge and membership replica the same
-                       (docs/presence.md)`;
+/** Help entries of {@link presenceFlags}, to align with the command's other options. */
+export const presenceRows: readonly HelpRow[] = [
+  [
+    '--presence PATTERNS',
+    'rooms whose members get $presence join/leave events, comma-separated patterns (* = any); give every edge and membership replica the same (docs/presence.md)',
+  ],
+];
 
 /** `{ rooms }` for `--presence`, or undefined without it. */
 export function presenceFromFlags(
