@@ -3,7 +3,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { createJsonLogger, createServer } from '@roomfabric/server';
 import { startNats, startRedis } from '@roomfabric/testkit';
-import { intFlag, parseFlags, UsageError } from './args.js';
+import { helpRows, intFlag, parseFlags, UsageError } from './args.js';
 import { fmt, scalingChart, type ScalingRun } from './scaling-chart.js';
 import { runEdges } from './scaling-run.js';
 
@@ -17,16 +17,24 @@ members of every room), publishes the same bursts of broadcasts from a backend
 CPU seconds (the median of --repeat bursts). Prints a table and writes an SVG chart.
 
 Options:
-  --edges LIST      edge counts to run, comma-separated (default 1,2,3)
-  --clients N       clients in every run (default 1000)
-  --rooms N         rooms the clients are spread over (default 4)
-  --messages N      broadcasts per measured burst (default 16000)
-  --repeat N        measured bursts per run; the median is kept (default 3)
-  --payload N       bytes of each message's data (default 64)
-  --out FILE        chart to write (default docs/scaling.svg; "none" for no chart)
-  --timeout-ms N    give up on a burst after this long (default 30000)
-  -h, --help        show this help
+${helpRows([
+  ['--edges LIST', 'edge counts to run, comma-separated (default 1,2,3)'],
+  ['--clients N', 'clients in every run (default 1000)'],
+  ['--rooms N', 'rooms the clients are spread over (default 4)'],
+  ['--messages N', 'broadcasts per measured burst (default 16000)'],
+  ['--repeat N', 'measured bursts per run; the median is kept (default 3)'],
+  ['--payload N', "bytes of each message's data (default 64)"],
+  [
+    '--out FILE',
+    'chart to write (default ./scaling.svg in the current directory; "none" for no chart; --out docs/scaling.svg updates the one docs/scaling.md shows)',
+  ],
+  ['--timeout-ms N', 'give up on a burst after this long (default 30000)'],
+  ['-h, --help', 'show this help'],
+])}
 `;
+
+/** Where the chart goes without --out: the current directory, never a tracked file of the repository. */
+export const DEFAULT_CHART = 'scaling.svg';
 
 /** `roomfabric scaling`: runs every edge count, prints the table, writes the chart. */
 export async function runScaling(argv: string[], print: (line: string) => void): Promise<void> {
@@ -55,7 +63,7 @@ export async function runScaling(argv: string[], print: (line: string) => void):
   const repeat = intFlag('repeat', flags.repeat, 3, 1, 20);
   const payload = 'x'.repeat(intFlag('payload', flags.payload, 64, 1, 60_000));
   const timeoutMs = intFlag('timeout-ms', flags['timeout-ms'], 30_000, 1000, 600_000);
-  const outFlag = (flags.out as string | undefined) ?? 'docs/scaling.svg';
+  const outFlag = (flags.out as string | undefined) ?? DEFAULT_CHART;
   const out = outFlag === 'none' ? undefined : resolve(outFlag);
 
   const cpu = cpus();
