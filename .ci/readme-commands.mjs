@@ -64,6 +64,7 @@ const COMMANDS = {
   },
   'npm run bench -- <scenario>': { skip: 'a template: <scenario> stands for a scenario name' },
   '.ci/run': { skip: 'this script is part of it' },
+  '.ci/readme-commands.mjs': { skip: 'this script' },
 };
 
 /** Inline code spans that are shell commands (and not, say, a flag or a function call). */
