@@ -46,6 +46,7 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   } catch (err) {
     // Last line of defence: whatever escaped is this connection's problem, not the node's.
     socket.edge.logger.error({ err, socket: socket.id }, 'frame handling failed');
+    socket.sendError(0, new RoomfabricError(ErrorCode.INTERNAL, 'internal error'));
     socket.close(CloseCode.INTERNAL_ERROR, ErrorCode.INTERNAL);
   }
 }

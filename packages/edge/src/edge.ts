@@ -90,6 +90,12 @@ export interface EdgeEvents {
 const DEFAULT_HEARTBEAT_MS = 25_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_UPGRADE_TIMEOUT_MS = 10_000;
+/** What every client hears before the close of a graceful shutdown. */
+const SHUTDOWN_ERROR = new RoomfabricError(
+  ErrorCode.SERVER_SHUTDOWN,
+  'the node is shutting down: reconnect (to another node)',
+  { temporary: true },
+);
 /** How many rooms `stats().busInByRoom` lists: the busiest. */
 const STATS_TOP_ROOMS = 100;
 
@@ -689,6 +695,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
       (socket) =>
         new Promise<void>((resolve) => {
           socket.ws.once('close', () => resolve());
+          socket.sendError(0, SHUTDOWN_ERROR);
           socket.close(CloseCode.GOING_AWAY, ErrorCode.SERVER_SHUTDOWN);
           // A peer that does not answer the close handshake is cut off.
           setTimeout(() => {

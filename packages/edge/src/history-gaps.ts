@@ -1,5 +1,5 @@
 import { historyLink, type BusHeaders, type Recovery } from '@roomfabric/bus';
-import { CloseCode, ErrorCode } from '@roomfabric/protocol';
+import { CloseCode, ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import type { Edge } from './edge.js';
 import type { LocalRoom } from './local-rooms.js';
 
@@ -156,8 +156,14 @@ export class HistoryGaps {
       { room: room.id, members: room.sockets.size, err: cause },
       `history gap not filled (${why}): closing the room's members with 4004 so they recover`,
     );
+    const err = new RoomfabricError(
+      ErrorCode.HISTORY_GAP,
+      `part of the live stream of ${JSON.stringify(room.id)} was lost: reconnect and recover`,
+      { temporary: true },
+    );
     for (const socket of [...room.sockets]) {
-      socket.close(CloseCode.HISTORY_GAP, ErrorCode.HISTORY_GAP);
+      socket.sendError(0, err);
+      socket.close(CloseCode.HISTORY_GAP, err.code);
     }
   }
 }

@@ -377,6 +377,12 @@ export class Socket {
    */
   disconnect(): Promise<void> {
     const wasOpen = this.state === 'open';
+    if (wasOpen) {
+      this.sendError(
+        0,
+        new RoomfabricError(ErrorCode.KICKED, 'disconnected by the server; do not reconnect'),
+      );
+    }
     this.close(CloseCode.KICKED, ErrorCode.KICKED);
     if (!wasOpen) return Promise.resolve();
     // Removing twice is harmless: the close handler's removal then finds nothing.
