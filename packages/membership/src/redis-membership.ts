@@ -122,6 +122,13 @@ function connectionOptions(commandTimeout: number): RedisOptions {
  */
 export class RedisMembership implements Membership {
   private readonly redis: Redis;
+  /**
+   * A second connection, for lease renewals only: under a flood of joins the main
+   * connection's queue can hold thousands of commands, and a renewal queued behind them
+   * would time out, get the node reported unready and, past the TTL, purged while alive.
+   * Created on the first lease call (only edges renew leases).
+   */
+  private leaseLane: Redis | undefined;
   private readonly ownsConnection: boolean;
   private readonly keys: RedisKeys;
   private readonly roomListeners = new Set<(event: RoomEvent) => void>();
@@ -250,7 +257,7 @@ export class RedisMembership implements Membership {
     return this.call('renewLease', async () => {
       positiveInteger('ttlMs', ttlMs);
       const keys = [this.keys.lease(nodeId), this.keys.leases()];
-      return (await this.script('renewLease', keys, [nodeId, ttlMs])) === 1;
+      return (await this.script('renewLease', keys, [nodeId, ttlMs], false, this.lane())) === 1;
     });
   }
 
@@ -388,17 +395,38 @@ export class RedisMembership implements Membership {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // The lease lane is always this instance's own (a duplicate of a given connection).
+    const lane = this.leaseLane;
+    if (lane?.status === 'ready') await lane.quit().catch(() => undefined);
+    lane?.disconnect();
     if (!this.ownsConnection) return;
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
     this.redis.disconnect();
   }
 
+  /** The lease lane, opened on first use with the main connection's options. */
+  private lane(): Redis {
+    if (!this.leaseLane) {
+      const lane = this.redis.duplicate();
+      lane.on('error', () => undefined); // failures reject the renewals they affect
+      for (const [name, s] of Object.entries(scripts)) lane.defineCommand(`rfm_${name}`, s);
+      this.leaseLane = lane;
+    }
+    return this.leaseLane;
+  }
+
   /** Runs a script by name: the prefix goes first in ARGV. */
-  private script(name: ScriptName, keys: string[], args: Arg[], buffers = false): Promise<unknown> {
-    const commands = this.redis as unknown as Record<string, ScriptFn>;
+  private script(
+    name: ScriptName,
+    keys: string[],
+    args: Arg[],
+    buffers = false,
+    connection: Redis = this.redis,
+  ): Promise<unknown> {
+    const commands = connection as unknown as Record<string, ScriptFn>;
     const fn = commands[`rfm_${name}${buffers ? 'Buffer' : ''}`];
     if (!fn) throw new Error(`script ${name} is not defined`);
-    return fn.call(this.redis, ...keys, this.keys.prefix, ...args);
+    return fn.call(connection, ...keys, this.keys.prefix, ...args);
   }
 
   /**
