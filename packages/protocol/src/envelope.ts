@@ -9,7 +9,7 @@ import { isOneValue } from './msgpack-scan.js';
  */
 export const MAX_BUS_DATA_DEPTH = 100;
 const isData = (v: unknown): v is Uint8Array =>
-  v instanceof Uint8Array && isOneValue(v, MAX_BUS_DATA_DEPTH);
+  v instanceof Uint8Array && isOneValue(v, MAX_BUS_DATA_DEPTH, true);
 
 /**
  * Messages between nodes on the bus: a discriminated union keyed by a numeric type.

@@ -19,6 +19,8 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   // Sent by the fabric itself to presence rooms (docs/presence.md), so nobody can forge it.
   '$presence',
   'rejoined',
+  // The SDK's event for a room the server took it out of (LEFT frames).
+  'left',
 ]);
 
 /** Throws `RF_EVENT_INVALID` or `RF_EVENT_RESERVED` unless `event` may be sent. */

@@ -3,7 +3,7 @@ import { CloseCode, ErrorCode, RoomfabricError } from './errors.js';
 import { encodeEventFrame } from './event-frame.js';
 import { FrameType } from './frame-type.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
-import { SCAN_TOO_DEEP, scanValue } from './msgpack-scan.js';
+import { SCAN_BAD_UTF8, SCAN_TOO_DEEP, scanValue } from './msgpack-scan.js';
 
 /** Wire protocol version carried in CONNECT and HELLO. */
 export const PROTOCOL_VERSION = 1;
@@ -210,7 +210,8 @@ const defaultDecoder = createFrameDecoder();
 
 /**
  * Decodes every msgpack value in one WebSocket message. Throws `RF_FRAME_MALFORMED`
- * (close 1007) when the bytes are not a sequence of complete msgpack values, and
+ * (close 1007) when the bytes are not a sequence of complete msgpack values or a str is
+ * not valid UTF-8, and
  * `RF_FRAME_TOO_DEEP` (close 1007) when one nests arrays and maps deeper than `maxDepth`
  * (checked by a skip-parse before anything is decoded).
  */
@@ -223,7 +224,7 @@ export function decodeValues(
     throw malformed('empty message');
   }
   for (let pos = 0; pos < bytes.length;) {
-    const end = scanValue(bytes, pos, maxDepth);
+    const end = scanValue(bytes, pos, maxDepth, true);
     if (end === SCAN_TOO_DEEP) {
       throw new RoomfabricError(
         ErrorCode.FRAME_TOO_DEEP,
@@ -231,6 +232,7 @@ export function decodeValues(
         { closeCode: CloseCode.INVALID_PAYLOAD, details: { maxDepth } },
       );
     }
+    if (end === SCAN_BAD_UTF8) throw malformed('a string is not valid UTF-8');
     if (end < 0) throw malformed('incomplete or invalid msgpack');
     pos = end;
   }

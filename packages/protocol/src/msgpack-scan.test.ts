@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from './errors.js';
 import { decodeValues } from './frames.js';
-import { isOneValue, SCAN_MALFORMED, SCAN_TOO_DEEP, scanValue } from './msgpack-scan.js';
+import {
+  isOneValue,
+  isUtf8,
+  SCAN_BAD_UTF8,
+  SCAN_MALFORMED,
+  SCAN_TOO_DEEP,
+  scanValue,
+} from './msgpack-scan.js';
 
 const value = fc.letrec((tie) => ({
   any: fc.oneof(
@@ -92,6 +99,43 @@ describe('scanValue', () => {
     expect(isOneValue(new Uint8Array([...encode(1), ...encode(2)]), 10)).toBe(false);
     expect(isOneValue(new Uint8Array(0), 10)).toBe(false);
     expect(isOneValue(encode('abc').subarray(0, 2), 10)).toBe(false);
+  });
+});
+
+describe('UTF-8', () => {
+  it('isUtf8 agrees with a fatal TextDecoder on random bytes and on every encoded string', () => {
+    const fatal = new TextDecoder('utf-8', { fatal: true });
+    const valid = (b: Uint8Array) => {
+      try {
+        fatal.decode(b);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 12 }), (b) => {
+        expect(isUtf8(b)).toBe(valid(b));
+      }),
+      { numRuns: 50_000, seed: 5 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), (s) => {
+        expect(isUtf8(new TextEncoder().encode(s))).toBe(true);
+      }),
+      { numRuns: 2000, seed: 6 },
+    );
+  });
+
+  it('a str that is not UTF-8 is refused (decode would have turned ff fe into "ÿþ")', () => {
+    const bad = Uint8Array.of(0x92, 0x02, 0xa3, 0xff, 0xfe, 0x41);
+    expect(scanValue(bad, 0, 10, true)).toBe(SCAN_BAD_UTF8);
+    expect(scanValue(bad, 0, 10)).toBe(bad.length); // not asked to check
+    expect(() => decodeValues(bad)).toThrow(
+      expect.objectContaining({ code: ErrorCode.FRAME_MALFORMED, closeCode: 1007 }),
+    );
+    // bin may hold anything.
+    expect(scanValue(Uint8Array.of(0xc4, 0x02, 0xff, 0xfe), 0, 10, true)).toBe(4);
   });
 });
 

@@ -9,13 +9,22 @@
 export const SCAN_MALFORMED = -1;
 /** {@link scanValue}'s answer for a value that nests deeper than allowed. */
 export const SCAN_TOO_DEEP = -2;
+/** {@link scanValue}'s answer, with `utf8`, for a str that is not valid UTF-8. */
+export const SCAN_BAD_UTF8 = -3;
 
 /**
  * The offset just past the msgpack value that starts at `start`, or {@link SCAN_MALFORMED}
- * / {@link SCAN_TOO_DEEP}. Depth counts arrays and maps: `1` and `"a"` are depth 0, `[1]`
- * is depth 1, `[[1]]` depth 2, and an empty container counts like a full one.
+ * / {@link SCAN_TOO_DEEP} / {@link SCAN_BAD_UTF8}. Depth counts arrays and maps: `1` and
+ * `"a"` are depth 0, `[1]` is depth 1, `[[1]]` depth 2, and an empty container counts like
+ * a full one. With `utf8`, every str must be valid UTF-8 (msgpack's decoder would turn an
+ * invalid one into other characters without a word, so a room id could change on the way).
  */
-export function scanValue(bytes: Uint8Array, start: number, maxDepth: number): number {
+export function scanValue(
+  bytes: Uint8Array,
+  start: number,
+  maxDepth: number,
+  utf8 = false,
+): number {
   const end = bytes.length;
   // Items still to read in each open container; `remaining` is the innermost one's.
   const stack: number[] = [];
@@ -31,12 +40,15 @@ export function scanValue(bytes: Uint8Array, start: number, maxDepth: number): n
     remaining--;
     let items = -1; // items of a container opened here
     let skip = 0; // payload bytes of a scalar
+    let text = false; // the payload is a str
     if (b <= 0x7f || b >= 0xe0) {
       // positive and negative fixint
     } else if (b <= 0x8f) items = (b & 0x0f) * 2;
     else if (b <= 0x9f) items = b & 0x0f;
-    else if (b <= 0xbf) skip = b & 0x1f;
-    else {
+    else if (b <= 0xbf) {
+      skip = b & 0x1f;
+      text = true;
+    } else {
       switch (b) {
         case 0xc0:
         case 0xc2:
@@ -48,16 +60,19 @@ export function scanValue(bytes: Uint8Array, start: number, maxDepth: number): n
         case 0xd9:
           skip = readLength(bytes, pos, 1);
           pos += 1;
+          text = b === 0xd9;
           break;
         case 0xc5:
         case 0xda:
           skip = readLength(bytes, pos, 2);
           pos += 2;
+          text = b === 0xda;
           break;
         case 0xc6:
         case 0xdb:
           skip = readLength(bytes, pos, 4);
           pos += 4;
+          text = b === 0xdb;
           break;
         case 0xc7:
           skip = readLength(bytes, pos, 1) + 1;
@@ -131,9 +146,52 @@ export function scanValue(bytes: Uint8Array, start: number, maxDepth: number): n
       remaining = items;
       continue;
     }
+    if (pos + skip > end) return SCAN_MALFORMED;
+    if (text && utf8 && !isUtf8(bytes, pos, pos + skip)) return SCAN_BAD_UTF8;
     pos += skip;
-    if (pos > end) return SCAN_MALFORMED;
   }
+}
+
+/**
+ * True when `bytes[from..to)` is well-formed UTF-8 (RFC 3629: shortest forms only, no
+ * surrogates, nothing past U+10FFFF). Pure JavaScript, so browsers can run it too.
+ */
+export function isUtf8(bytes: Uint8Array, from = 0, to = bytes.length): boolean {
+  let i = from;
+  while (i < to) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    let cp: number;
+    if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      min = 0x80;
+      cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      min = 0x800;
+      cp = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      min = 0x10000;
+      cp = b & 0x07;
+    } else {
+      return false;
+    }
+    if (i + need >= to) return false; // the sequence runs past the string
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k]!;
+      if ((c & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += need + 1;
+  }
+  return true;
 }
 
 function readLength(bytes: Uint8Array, pos: number, size: 1 | 2 | 4): number {
@@ -149,6 +207,6 @@ function readLength(bytes: Uint8Array, pos: number, size: 1 | 2 | 4): number {
  * True when `bytes` hold exactly one complete msgpack value nesting at most `maxDepth`
  * arrays and maps: what may be spliced into a frame as a field.
  */
-export function isOneValue(bytes: Uint8Array, maxDepth: number): boolean {
-  return bytes.length > 0 && scanValue(bytes, 0, maxDepth) === bytes.length;
+export function isOneValue(bytes: Uint8Array, maxDepth: number, utf8 = false): boolean {
+  return bytes.length > 0 && scanValue(bytes, 0, maxDepth, utf8) === bytes.length;
 }
