@@ -54,6 +54,7 @@ export async function connectNats(options: NatsBusOptions): Promise<NatsConnecti
   if (options.pingIntervalMs !== undefined && !(options.pingIntervalMs > 0)) {
     throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'pingIntervalMs must be > 0');
   }
+  const { urls, auth } = splitCredentials(servers);
   const waitMs = options.reconnectTimeWaitMs ?? 1000;
   const timeoutMs = options.connectTimeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
@@ -62,7 +63,8 @@ export async function connectNats(options: NatsBusOptions): Promise<NatsConnecti
       // Without waitOnFirstConnect one connect() dials each server once, so this loop can
       // give up with a clear error; once connected, maxReconnectAttempts -1 retries for ever.
       return await connect({
-        servers,
+        servers: urls,
+        ...auth,
         name: options.name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: waitMs,
@@ -109,4 +111,41 @@ function becauseOf(err: unknown): string {
     ? "check the user, password or token in the URL and the server's authorization"
     : 'is nats-server running? is the port right?';
   return `(${why}): ${hint}`;
+}
+
+/**
+ * nats.js ignores credentials in server URLs: take `user:pass@` (or `token@`) out of them
+ * and hand them over as connect options, for every server (gossiped ones too). One
+ * connection authenticates one way: URLs that carry credentials must carry the same ones.
+ */
+function splitCredentials(servers: readonly string[]): {
+  urls: string[];
+  auth: { user?: string; pass?: string; token?: string };
+} {
+  let auth: { user?: string; pass?: string; token?: string } = {};
+  let seen: string | undefined;
+  const urls = servers.map((server) => {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      return server; // host:port without a scheme: nats.js parses it
+    }
+    if (url.username === '' && url.password === '') return server;
+    const key = `${url.username}:${url.password}`;
+    if (seen !== undefined && key !== seen) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        'NATS URLs with credentials must all carry the same ones',
+        { details: { servers: servers.map(redactUrl) } },
+      );
+    }
+    seen = key;
+    const user = decodeURIComponent(url.username);
+    auth = url.password === '' ? { token: user } : { user, pass: decodeURIComponent(url.password) };
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/\/$/, '');
+  });
+  return { urls, auth };
 }
