@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Edge } from '@roomfabric/edge';
+import { hardenHttpServer, type Edge } from '@roomfabric/edge';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import { demoPage } from './demo-page.js';
 
@@ -31,7 +31,9 @@ export function createEdgeHttpServer(
   demo?: DemoAssets,
   draining: () => boolean = () => false,
 ): Server {
-  return createServer((req, res) => {
+  // Headers and requests are timed (a client that sends half a request and stalls is cut
+  // off), as on an edge's own server.
+  const server = createServer((req, res) => {
     const current = edge();
     const path = req.url?.split('?')[0];
     if (path === '/readyz' && draining()) {
@@ -52,6 +54,7 @@ export function createEdgeHttpServer(
     }
     res.writeHead(path === current.path ? 426 : 404).end();
   });
+  return hardenHttpServer(server);
 }
 
 /**
@@ -92,6 +95,9 @@ export function closeServer(server: Server): Promise<void> {
     if (!server.listening) return resolve();
     server.close(() => resolve());
     server.closeIdleConnections();
+    // Requests still in progress (a stalled client) get a moment, then are cut off: a
+    // shutdown must not wait on them.
+    setTimeout(() => server.closeAllConnections(), 500).unref();
   });
 }
 

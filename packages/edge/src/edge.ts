@@ -4,7 +4,6 @@ import {
   createServer,
   type IncomingMessage,
   type Server as HttpServer,
-  type ServerOptions,
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, BlockList } from 'node:net';
@@ -51,6 +50,12 @@ import {
 } from './connection-limits.js';
 import { FloodGuard } from './flood-guard.js';
 import { LocalRooms } from './local-rooms.js';
+import {
+  DEFAULT_UPGRADE_TIMEOUT_MS,
+  hardenHttpServer,
+  othersAnswerUpgrades,
+  refuseUpgrade,
+} from './http-server.js';
 import { handleHttp } from './http.js';
 import { Handshakes } from './handshake.js';
 import { JwtVerifier, matchesAny } from './jwt-auth.js';
@@ -89,7 +94,6 @@ export interface EdgeEvents {
 
 const DEFAULT_HEARTBEAT_MS = 25_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-const DEFAULT_UPGRADE_TIMEOUT_MS = 10_000;
 /** What every client hears before the close of a graceful shutdown. */
 const SHUTDOWN_ERROR = new RoomfabricError(
   ErrorCode.SERVER_SHUTDOWN,
@@ -98,34 +102,6 @@ const SHUTDOWN_ERROR = new RoomfabricError(
 );
 /** How many rooms `stats().busInByRoom` lists: the busiest. */
 const STATS_TOP_ROOMS = 100;
-
-/**
- * Options for an edge's own HTTP server: a request (an upgrade included) must arrive
- * whole within `timeoutMs`, so a client that sends half its headers and stalls does not
- * hold a descriptor for Node's default 60 s (checked every 30 s).
- *
- * @example
- * const server = http.createServer(httpServerOptions(10_000), handler);
- * createEdge({ server });
- */
-export function httpServerOptions(timeoutMs = DEFAULT_UPGRADE_TIMEOUT_MS): ServerOptions {
-  return {
-    headersTimeout: timeoutMs,
-    requestTimeout: timeoutMs,
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeoutMs / 2))),
-  };
-}
-
-/** Answers an upgrade request with an HTTP error and closes its socket. */
-function refuseUpgrade(socket: Duplex, status: number, text: string): void {
-  if (socket.destroyed) return;
-  const retry = status === 429 || status === 503 ? 'Retry-After: 1\r\n' : '';
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Length: 0\r\n\r\n`,
-  );
-  // A peer that never reads what we wrote must not keep the socket either.
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
 
 /**
  * Creates an edge node. Without `bus` and `membership` it runs in embedded mode (in-memory
@@ -324,11 +300,12 @@ export class Edge extends EventEmitter<EdgeEvents> {
     if (this.httpServer) {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'the edge already has an HTTP server');
     }
-    const server = createServer(httpServerOptions(this.upgradeTimeoutMs), (req, res) => {
+    const server = createServer((req, res) => {
       if (handleHttp(this, req, res)) return;
       res.writeHead(req.url?.split('?')[0] === this.path ? 426 : 404).end();
     });
     this.ownsHttpServer = true;
+    hardenHttpServer(server, this.upgradeTimeoutMs);
     this.attach(server);
     await this.started;
     await new Promise<void>((resolve, reject) => {
@@ -363,15 +340,16 @@ export class Edge extends EventEmitter<EdgeEvents> {
       );
     }
     this.httpServer = server;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (req.url?.split('?')[0] === this.path) {
         this.handleUpgrade(req, socket, head);
         return;
       }
       // Another path: another 'upgrade' listener's business if there is one. With none,
       // nobody would ever answer, and the socket would sit in CLOSE-WAIT for good.
-      if (server.listenerCount('upgrade') <= 1) refuseUpgrade(socket, 404, 'Not Found');
-    });
+      if (!othersAnswerUpgrades(server, onUpgrade)) refuseUpgrade(socket, 404, 'Not Found');
+    };
+    server.on('upgrade', onUpgrade);
     return this;
   }
 

@@ -1,10 +1,13 @@
-export { createEdge, Edge, httpServerOptions } from './edge.js';
+export { createEdge, Edge } from './edge.js';
+export { hardenHttpServer } from './http-server.js';
 export type { EdgeEvents, FabricSocket, Middleware } from './edge.js';
 export type { EdgeCounters, EdgeStats } from './stats.js';
 export { Socket } from './socket.js';
 export type { Ack, DisconnectReason, EventHandler, Handshake, SocketState } from './socket.js';
 export type { ClientPolicy, ClientPolicyOption, EdgeLimits, EdgeOptions } from './options.js';
 export { DEFAULT_EDGE_LIMITS } from './options.js';
+export { DEFAULT_TRUSTED_PROXIES, trustedProxyList } from './connection-limits.js';
+export type { TrustedProxies } from './connection-limits.js';
 export { EdgeMetrics, metricsFor } from './metrics.js';
 export type { EdgeMetricsOptions } from './metrics.js';
 export {

@@ -83,7 +83,7 @@ export interface EdgeOptions {
   /**
    * An HTTP request or WebSocket upgrade must arrive whole and be answered within this
    * many ms, else its socket is cut off (on the edge's own server, `listen()`; for a
-   * server of yours, create it with `httpServerOptions()`). Default 10000.
+   * server of yours, pass it to `hardenHttpServer()`). Default 10000.
    */
   upgradeTimeoutMs?: number;
   /**
