@@ -12,7 +12,8 @@ describe('cluster routing (3 edge processes, NATS, Redis)', () => {
   const opened: SwarmClient[] = [];
 
   beforeAll(async () => {
-    cluster = await startCluster({ edges: 3, edgeArgs: ['--policy', 'open'] });
+    // --stats-public: the test reads busInByRoom (room names) from /stats.
+    cluster = await startCluster({ edges: 3, edgeArgs: ['--policy', 'open', '--stats-public'] });
     server = await createServer({ nats: cluster.natsUrls, redis: cluster.redis.url });
   });
   afterAll(async () => {

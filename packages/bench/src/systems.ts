@@ -98,7 +98,8 @@ export async function startEdges(
             redis: infra.redis.url,
             nodeId: `e${i + 1}`,
             args: [
-              ...['--policy', 'open', '--insecure', '--heartbeat-ms', '3600000'],
+              // --stats-public: the bus scenario reads busInByRoom from /stats.
+              ...['--policy', 'open', '--insecure', '--heartbeat-ms', '3600000', '--stats-public'],
               ...(options.args ?? []),
             ],
           }),

@@ -4,6 +4,7 @@ import {
   createEdge,
   EdgeMetrics,
   JwtVerifier,
+  trustedProxyList,
   type Edge,
   type JwtAuthOptions,
 } from '@roomfabric/edge';
@@ -74,6 +75,29 @@ ${helpRows([
     '--max-buffered-bytes N',
     'outbound bytes a client may lag behind before it is closed with 3008 (default 8388608)',
   ],
+  [
+    '--max-frames-per-second-per-user N',
+    "frames all of a user's sockets may send per second; over it they are read slower (default 1000; 0: none)",
+  ],
+  [
+    '--max-frames-per-second-per-node N',
+    'frames all clients may send per second; over it the senders are read slower (default 50000; 0: none)',
+  ],
+  ['--max-connections N', 'connections this node holds at most; then HTTP 503 (default 100000)'],
+  [
+    '--max-connections-per-address N',
+    'connections from one client address; then HTTP 429 (default 1000; 0: none)',
+  ],
+  [
+    '--max-connections-per-user N',
+    'connections of one user on this node; then RF_CONNECTION_LIMIT (default 100; 0: none)',
+  ],
+  [
+    '--trusted-proxies LIST',
+    'proxies whose X-Forwarded-For names the client: addresses, CIDR blocks, loopback, private (default loopback,private; none: trust no one)',
+  ],
+  ['--stats-public', 'let anyone who reaches the port see room names on /stats'],
+  ['--stats-token-file F', 'show room names on /stats to requests with this bearer token'],
   ['-h, --help', 'show this help'],
 ])}
 
@@ -89,6 +113,7 @@ ${helpRows(
     ['--jwks-file F', 'JWKS JSON file'],
     ['--jwt-issuer S', 'required "iss"'],
     ['--jwt-audience S', 'required "aud"'],
+    ['--require-exp', 'refuse tokens without "exp" (by default they never expire)'],
     ['--insecure', 'accept clients without tokens (trusted networks and tests only)'],
   ],
   29,
@@ -116,6 +141,15 @@ const edgeOptions = {
   'max-frames-per-second': { type: 'string' },
   'max-bytes-per-second': { type: 'string' },
   'max-buffered-bytes': { type: 'string' },
+  'max-frames-per-second-per-user': { type: 'string' },
+  'max-frames-per-second-per-node': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
+  'max-connections-per-user': { type: 'string' },
+  'trusted-proxies': { type: 'string' },
+  'stats-public': { type: 'boolean' },
+  'stats-token-file': { type: 'string' },
+  'require-exp': { type: 'boolean' },
   'jwt-secret-file': { type: 'string' },
   'jwt-public-key': { type: 'string' },
   'jwks-url': { type: 'string' },
@@ -178,8 +212,62 @@ function edgeSettings(flags: Record<string, string | boolean | undefined>) {
         65_536,
         2 ** 40,
       ),
+      ...capFlags(flags),
     },
+    trustedProxies: trustedProxiesFlag(flags['trusted-proxies']),
+    stats: statsFlags(flags),
   };
+}
+
+/** The connection caps and shared frame budgets (`EdgeLimits`); see `roomfabric edge --help`. */
+function capFlags(flags: Record<string, string | boolean | undefined>) {
+  const cap = (name: string, fallback: number, min = 0) =>
+    intFlag(name, flags[name], fallback, min, 10_000_000);
+  return {
+    maxFramesPerSecondPerUser: cap('max-frames-per-second-per-user', 1000),
+    maxFramesPerSecondPerNode: cap('max-frames-per-second-per-node', 50_000),
+    maxConnections: cap('max-connections', 100_000, 1),
+    maxConnectionsPerAddress: cap('max-connections-per-address', 1000),
+    maxConnectionsPerUser: cap('max-connections-per-user', 100),
+  };
+}
+
+/** `--trusted-proxies a,b,c`, or `none`; checked by the edge's own parser. */
+function trustedProxiesFlag(value: string | boolean | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = String(value)
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const proxies = list.length === 1 && list[0] === 'none' ? [] : list;
+  try {
+    trustedProxyList(proxies);
+  } catch (err) {
+    throw new UsageError(`--trusted-proxies: ${(err as Error).message}`);
+  }
+  return proxies;
+}
+
+/** Who sees room names on /stats: `--stats-public`, or the token in `--stats-token-file`. */
+function statsFlags(
+  flags: Record<string, string | boolean | undefined>,
+): { public?: boolean; token?: string } | undefined {
+  const file = flags['stats-token-file'] as string | undefined;
+  if (flags['stats-public'] && file) {
+    throw new UsageError('give --stats-public or --stats-token-file, not both');
+  }
+  if (flags['stats-public']) return { public: true };
+  if (!file) return undefined;
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`--stats-token-file: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (token.length < 16) {
+    throw new UsageError(`--stats-token-file ${file}: the token must be at least 16 characters`);
+  }
+  return { token };
 }
 
 /** `roomfabric edge`: resolves when the node has shut down after a signal. */
@@ -226,6 +314,8 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
       leaseTtlMs: settings.leaseTtlMs,
       auth,
       limits: settings.limits,
+      trustedProxies: settings.trustedProxies,
+      stats: settings.stats,
     });
     metrics.bind(edge);
     if (demo) installDemo(edge);
@@ -306,7 +396,12 @@ function authOptions(
     );
   }
   if (flags.insecure) throw new UsageError('--insecure cannot be combined with token auth');
-  const options = { ...source.options, issuer: str('jwt-issuer'), audience: str('jwt-audience') };
+  const options = {
+    ...source.options,
+    issuer: str('jwt-issuer'),
+    audience: str('jwt-audience'),
+    requireExp: flags['require-exp'] === true,
+  };
   checkJwtOptions(source.from, options);
   return options;
 }
