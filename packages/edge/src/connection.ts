@@ -160,9 +160,23 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 }
 
 function onError(this: WebSocket, err: Error): void {
-  // `ws` closes the connection after an error (a frame over maxPayload among them: 1009).
+  // `ws` closes the connection after an error (a frame over maxPayload among them: 1009,
+  // with an empty reason and before we could say why).
   const socket = sockets.get(this);
-  socket?.edge.logger.debug({ err, socket: socket.id }, 'websocket error');
+  if (!socket) return;
+  if ((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    socket.edge.counters.rejectedFrames++;
+    socket.edge.logger.debug(
+      {
+        code: ErrorCode.FRAME_TOO_LARGE,
+        socket: socket.id,
+        limit: socket.edge.limits.maxFrameBytes,
+      },
+      'message over maxFrameBytes: closed with 1009',
+    );
+    return;
+  }
+  socket.edge.logger.debug({ err, socket: socket.id }, 'websocket error');
 }
 
 function handleFrame(socket: Socket, frame: ClientFrame): void {
