@@ -6,10 +6,23 @@ import { RawClient, waitFor } from './support/raw-client.js';
 
 const history = [{ rooms: ['h:*'] }];
 
-/** Cuts the client's connection from the server side (the client reconnects on its own). */
-function drop(t: Awaited<ReturnType<typeof startTestEdge>>, client: RoomfabricClient): void {
+/**
+ * Cuts the client's connection from the server side and resolves once the client knows
+ * (it reconnects on its own, after the 300 ms the tests' clients wait).
+ */
+function drop(
+  t: Awaited<ReturnType<typeof startTestEdge>>,
+  client: RoomfabricClient,
+): Promise<void> {
+  const dropped = new Promise<void>((resolve) =>
+    client.on('state', (state) => state === 'connecting' && resolve()),
+  );
   t.edge.sockets.get(client.id!)!.ws.terminate();
+  return dropped;
 }
+
+/** A reconnect that waits long enough for a test to act while the client is away. */
+const slowReconnect = { reconnect: { minDelayMs: 300, maxDelayMs: 300, jitter: 0 } };
 
 function record(
   client: RoomfabricClient,
@@ -25,7 +38,7 @@ describe('history rooms: each event once, across recoveries and raids', () => {
     await using t = await startTestEdge({ policy: 'open', history });
     const raw = await RawClient.open(t.url);
     await raw.join('h:b', 1); // in b only: it gets the event through b
-    const client = connect(t.url, { reconnect: { minDelayMs: 10, maxDelayMs: 20 } });
+    const client = connect(t.url, slowReconnect);
     await client.join('h:a');
     await client.join('h:b');
     const got = record(client, 'news');
@@ -36,8 +49,7 @@ describe('history rooms: each event once, across recoveries and raids', () => {
     // It came through h:a, so the client's position in h:b is still before it. Leave h:a
     // while disconnected, then recover h:b alone: the replay holds the same broadcast.
     const rejoined = new Promise((resolve) => client.on('rejoined', resolve));
-    drop(t, client);
-    await waitFor(() => client.state !== 'connected');
+    await drop(t, client);
     await client.leave('h:a');
     expect(await rejoined).toMatchObject({ room: 'h:b', recovered: true, missed: 1 });
     await t.edge.to('h:b').emit('news', 2);
@@ -50,7 +62,7 @@ describe('history rooms: each event once, across recoveries and raids', () => {
   it('a raid into a history room tells each mover its position there, so a drop after it loses nothing', async () => {
     await using t = await startTestEdge({ policy: 'open', history });
     await t.edge.to('h:stage').emit('before', 0); // the room has a past the movers never get
-    const client = connect(t.url, { reconnect: { minDelayMs: 10, maxDelayMs: 20 } });
+    const client = connect(t.url, slowReconnect);
     await client.join('lobby');
     const got = record(client, 'show');
     const early = record(client, 'before');
@@ -63,8 +75,7 @@ describe('history rooms: each event once, across recoveries and raids', () => {
     await waitFor(() => got.length === 1);
     // Dropped: what is sent meanwhile is recovered on the rejoin.
     const rejoined = new Promise((resolve) => client.on('rejoined', resolve));
-    drop(t, client);
-    await waitFor(() => client.state !== 'connected');
+    await drop(t, client);
     await t.edge.to('h:stage').emit('show', 2);
     await t.edge.to('h:stage').emit('show', 3);
     expect(await rejoined).toMatchObject({ room: 'h:stage', recovered: true, missed: 2 });
