@@ -7,7 +7,16 @@ const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import
 const entries: Record<string, string> = {
   '@roomfabric/client': src('client/src/node.ts'),
 };
-for (const name of ['protocol', 'bus', 'membership', 'edge', 'server', 'testkit']) {
+for (const name of [
+  'protocol',
+  'bus',
+  'membership',
+  'channels',
+  'fabric',
+  'edge',
+  'server',
+  'testkit',
+]) {
   entries[`@roomfabric/${name}`] = src(`${name}/src/index.ts`);
 }
 

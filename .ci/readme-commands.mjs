@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* global process, console, setTimeout, fetch, AbortSignal */
 // Runs the shell commands of README.md as a new user would type them, so that a command
 // the README shows cannot silently stop working (e.g. `npx roomfabric` on a fresh clone).
 //

@@ -1,7 +1,8 @@
 import { MemoryBus } from '@roomfabric/bus';
 import { createEdge, createJsonLogger, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
-import { createServer, MembershipService } from '@roomfabric/server';
+import { MembershipService } from '@roomfabric/fabric';
+import { createServer } from '@roomfabric/server';
 import { describe, expect, it } from 'vitest';
 import { connected, recorder } from './support/clients.js';
 import { waitFor } from './support/raw-client.js';

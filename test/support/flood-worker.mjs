@@ -3,7 +3,6 @@
 // SOCKETS FRAMES_PER_SECOND SECONDS`. Each socket joins its own room and broadcasts to it,
 // staying under the per-socket allowance; every 100 ms one message carries a tenth of
 // its frames. Prints one JSON line when done: { opened, refused, sent }.
-/* global process, Buffer, setInterval, clearInterval, setTimeout */
 import { encode } from '@msgpack/msgpack';
 import WebSocket from 'ws';
 

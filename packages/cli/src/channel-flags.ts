@@ -1,5 +1,5 @@
 import type { NatsBus } from '@roomfabric/bus';
-import { DEFAULT_CHANNEL_BUCKET, KvChannelStore } from '@roomfabric/server';
+import { DEFAULT_CHANNEL_BUCKET, KvChannelStore } from '@roomfabric/channels';
 import { helpRows, intFlag } from './args.js';
 
 /** The persistent-channel flags of `roomfabric edge` (and `cluster`, for every edge). */

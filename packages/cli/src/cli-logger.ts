@@ -1,4 +1,4 @@
-import { logLevelFromEnv, type Logger } from '@roomfabric/server';
+import { logLevelFromEnv, type Logger } from '@roomfabric/fabric';
 import { pino } from 'pino';
 
 /**

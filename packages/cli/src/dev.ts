@@ -1,7 +1,8 @@
 import { MemoryBus } from '@roomfabric/bus';
 import { createEdge, EdgeMetrics, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
-import { MemoryChannelStore, MembershipService, ServiceMetrics } from '@roomfabric/server';
+import { MemoryChannelStore } from '@roomfabric/channels';
+import { MembershipService, ServiceMetrics } from '@roomfabric/fabric';
 import { helpRows, intFlag, parseFlags } from './args.js';
 import { historyFlags, historyFromFlags, historyHelp } from './history-flags.js';
 import { presenceFlags, presenceFromFlags, presenceRows } from './presence-flags.js';

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { MembershipService, ServiceMetrics } from '@roomfabric/server';
+import { MembershipService, ServiceMetrics } from '@roomfabric/fabric';
 import type { Server } from 'node:http';
 import { helpRows, intFlag, parseFlags } from './args.js';
 import {

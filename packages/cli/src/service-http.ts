@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { Logger, MembershipService, ServiceMetrics } from '@roomfabric/server';
+import type { Logger, MembershipService, ServiceMetrics } from '@roomfabric/fabric';
 
 /**
  * The membership service's HTTP endpoints (`roomfabric membership --port N`):

@@ -9,7 +9,7 @@ import type {
   PurgedSocket,
   RaidResult,
 } from '@roomfabric/membership';
-import type { IndexCallObserver } from '@roomfabric/server';
+import type { IndexCallObserver } from '@roomfabric/fabric';
 
 /**
  * A `Membership` that times every call of the one it wraps and reports it to an observer

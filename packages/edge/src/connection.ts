@@ -18,7 +18,7 @@ import {
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
-import { type Operator } from '@roomfabric/server';
+import type { Operator } from '@roomfabric/fabric';
 import type { FabricSocket } from './edge.js';
 import { joinWithHistory } from './history-join.js';
 import type { AckFn, Socket } from './socket.js';

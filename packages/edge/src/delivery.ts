@@ -8,7 +8,7 @@ import {
   type BroadcastMessage,
   type BusMessage,
 } from '@roomfabric/protocol';
-import { PRESENCE_EVENT } from '@roomfabric/server';
+import { PRESENCE_EVENT } from '@roomfabric/fabric';
 import type { Edge } from './edge.js';
 import { HistoryGaps } from './history-gaps.js';
 import type { LocalRoom } from './local-rooms.js';

@@ -24,23 +24,22 @@ import {
   PING_BYTES,
   RoomfabricError,
   Subject,
+  type RaidReport,
 } from '@roomfabric/protocol';
+import { MemoryChannelStore, type ChannelStore } from '@roomfabric/channels';
 import {
   Channels,
   createJsonLogger,
   Fabric,
   logLevelFromEnv,
   MembershipService,
-  MemoryChannelStore,
   Operator,
   publishPresenceEvents,
   publishRoomEvents,
   RemoteSocket,
-  type ChannelStore,
   type Logger,
   type OperatorHost,
-  type RaidReport,
-} from '@roomfabric/server';
+} from '@roomfabric/fabric';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   clientAddress,

@@ -16,8 +16,9 @@ export {
   LOG_LEVELS,
   Operator,
   RemoteSocket,
-} from '@roomfabric/server';
-export type { JsonLoggerOptions, Logger, LogLevel, RaidReport } from '@roomfabric/server';
+} from '@roomfabric/fabric';
+export type { JsonLoggerOptions, Logger, LogLevel } from '@roomfabric/fabric';
+export type { RaidReport } from '@roomfabric/protocol';
 export { JwtVerifier, matchesAny } from './jwt-auth.js';
 export type { AuthGrant, JwtAuthOptions } from './jwt-auth.js';
 export { TickStream } from './tick-stream.js';

@@ -1,5 +1,5 @@
 import type { NodeSnapshotSocket } from '@roomfabric/membership';
-import { purgeNodeSockets } from '@roomfabric/server';
+import { purgeNodeSockets } from '@roomfabric/fabric';
 import type { Edge } from './edge.js';
 import { presenceUser } from './presence.js';
 

@@ -1,4 +1,4 @@
-import { indexCallHistogram, scrapedCounter, type IndexCallObserver } from '@roomfabric/server';
+import { indexCallHistogram, scrapedCounter, type IndexCallObserver } from '@roomfabric/fabric';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Histogram } from 'prom-client';
 import type { Edge } from './edge.js';

@@ -2,7 +2,8 @@ import type { Server as HttpServer } from 'node:http';
 import type { Bus, History, HistoryPolicy } from '@roomfabric/bus';
 import type { Membership } from '@roomfabric/membership';
 import { ErrorCode, resolveLimits, RoomfabricError, type Limits } from '@roomfabric/protocol';
-import type { ChannelStore, Logger } from '@roomfabric/server';
+import type { ChannelStore } from '@roomfabric/channels';
+import type { Logger } from '@roomfabric/fabric';
 import type { JwtAuthOptions } from './jwt-auth.js';
 import type { Socket } from './socket.js';
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   assertEventName,
+  checkRooms,
   checkTimeoutOption,
   encodeData,
   encodeEventFrame,
@@ -21,7 +22,7 @@ import type { AuthGrant } from './jwt-auth.js';
 import { writeFrames, type SharedBatch } from './outbound.js';
 import { presenceUser } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
-import { checkRooms, Operator } from '@roomfabric/server';
+import { Operator } from '@roomfabric/fabric';
 import type { FabricSocket } from './edge.js';
 
 /** What the client sent when it connected. */

@@ -114,6 +114,26 @@ export interface ReplyMessage {
   data: unknown;
 }
 
+/**
+ * What a raid did: the data of the REPLY to a RAID_REQUEST, and what `raid()` resolves
+ * with on the server API and the edge.
+ */
+export interface RaidReport {
+  raidId: string;
+  from: string;
+  to: string;
+  /** Sockets moved. */
+  moved: number;
+  /** Nodes that held movers. */
+  nodes: number;
+  /** Time spent in the atomic index move, ms. */
+  commitMs: number;
+  /** Whole raid, ms, until every node was sent its commit. */
+  totalMs: number;
+  /** True when this raid id had run before (the commit was re-sent, nothing moved twice). */
+  repeated: boolean;
+}
+
 /** A raid asked of the membership service (`rf.svc.raid`). */
 export interface RaidRequestMessage {
   type: typeof BusMessageType.RAID_REQUEST;

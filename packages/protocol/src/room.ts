@@ -45,6 +45,17 @@ export function assertRoomId(
   }
 }
 
+/** One room or several as a list without repeats; throws `RF_ROOM_INVALID` for a bad id. */
+export function checkRooms(room: string | readonly string[], maxLength?: number): string[] {
+  if (typeof room !== 'string' && !Array.isArray(room)) {
+    // Not a room and not a list of rooms: say so with the code a bad room id gets.
+    assertRoomId(room, maxLength);
+  }
+  const rooms = typeof room === 'string' ? [room] : [...new Set(room as readonly string[])];
+  for (const r of rooms) assertRoomId(r, maxLength);
+  return rooms;
+}
+
 /**
  * The personal room of a user: every socket authenticated as `userId` (one per tab or
  * device) is in it, so one emit reaches all of them. Reserved, so no client can join or

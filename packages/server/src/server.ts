@@ -15,22 +15,23 @@ import {
   ErrorCode,
   RoomfabricError,
   Subject,
+  type RaidReport,
   type SocketLeftMessage,
 } from '@roomfabric/protocol';
-import type { ChannelStore } from './channels/channel-store.js';
-import { Channels } from './channels/channels.js';
-import { KvChannelStore } from './channels/kv-channel-store.js';
-import { Fabric } from './fabric.js';
-import { createJsonLogger, logLevelFromEnv, type Logger } from './logger.js';
-import { Operator } from './operator.js';
+import { KvChannelStore, type ChannelStore } from '@roomfabric/channels';
 import {
+  Channels,
+  createJsonLogger,
+  Fabric,
+  logLevelFromEnv,
+  Operator,
+  RemoteSocket,
   subscribePresence,
+  type Logger,
   type PresenceEvent,
   type PresenceMember,
   type PresenceStats,
-} from './presence-events.js';
-import type { RaidReport } from './raid.js';
-import { RemoteSocket } from './remote-socket.js';
+} from '@roomfabric/fabric';
 
 export interface ServerOptions {
   /** NATS server URL(s); or pass `bus`. */

@@ -1,4 +1,4 @@
-import type { RaidReport } from '@roomfabric/server';
+import type { RaidReport } from '@roomfabric/protocol';
 import type { ChildHandle } from '../child.js';
 import { LoadFleet } from '../load/fleet.js';
 import { startProfiles, stopProfiles, topFunctions } from '../profile.js';

@@ -6,8 +6,21 @@ import {
   Registry,
   type CounterConfiguration,
 } from 'prom-client';
-import type { RaidReport } from './raid.js';
-import type { MembershipService } from './service.js';
+import type { RaidReport } from '@roomfabric/protocol';
+
+/** Counters of the membership service since it started. */
+export interface MembershipServiceStats {
+  raids: number;
+  purgedNodes: number;
+  purgedSockets: number;
+  sweepErrors: number;
+}
+
+/** What the metrics read from the service at scrape time. */
+interface StatsSource {
+  readonly stats: MembershipServiceStats;
+  readonly ready: boolean;
+}
 
 /** Buckets of `roomfabric_index_call_seconds`: one call to the index, a Lua script on Redis. */
 export const INDEX_CALL_BUCKETS = [
@@ -93,7 +106,7 @@ export interface ServiceMetricsOptions {
  */
 export class ServiceMetrics implements IndexCallObserver {
   readonly registry: Registry;
-  private service: MembershipService | undefined;
+  private service: StatsSource | undefined;
   private readonly raidSeconds: Histogram<'result'>;
   private readonly raidCommitSeconds: Histogram;
   private readonly raidMoved: Counter;
@@ -103,7 +116,7 @@ export class ServiceMetrics implements IndexCallObserver {
     const registry = (this.registry = options.registry ?? new Registry());
     if (options.labels) registry.setDefaultLabels(options.labels);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-    const stat = (key: keyof MembershipService['stats']) => () => this.service?.stats[key] ?? 0;
+    const stat = (key: keyof MembershipServiceStats) => () => this.service?.stats[key] ?? 0;
     scrapedCounter(registry, 'roomfabric_raids_total', 'Raids run by this replica', stat('raids'));
     scrapedCounter(
       registry,
@@ -154,7 +167,7 @@ export class ServiceMetrics implements IndexCallObserver {
   }
 
   /** @internal Called by the service it is given to. */
-  bind(service: MembershipService): void {
+  bind(service: StatsSource): void {
     this.service = service;
   }
 

@@ -15,9 +15,9 @@ import {
   RoomfabricError,
   Subject,
   type BroadcastMessage,
+  type RaidReport,
 } from '@roomfabric/protocol';
 import type { Logger } from './logger.js';
-import type { RaidReport } from './raid.js';
 
 /** One raid request attempt may take this long before it is retried with the same id. */
 const RAID_ATTEMPT_MS = 10_000;

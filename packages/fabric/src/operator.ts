@@ -3,11 +3,12 @@ import {
   assertEventName,
   BroadcastFlag,
   BusMessageType,
+  checkRooms,
   ControlOp,
   encodeData,
 } from '@roomfabric/protocol';
 import type { Fabric } from './fabric.js';
-import { checkRooms, type RemoteSocket } from './remote-socket.js';
+import type { RemoteSocket } from './remote-socket.js';
 
 /** Where an operator sends its work: the fabric, plus how fetched members become objects. */
 export interface OperatorHost<S> {

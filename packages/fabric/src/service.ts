@@ -8,14 +8,15 @@ import {
   isRoomfabricError,
   RoomfabricError,
   Subject,
+  type RaidReport,
 } from '@roomfabric/protocol';
 import { Fabric } from './fabric.js';
 import { purgeNodeSockets } from './purge.js';
 import { publishRoomEvents } from './room-events.js';
 import { publishPresenceEvents, type PresenceOptions } from './presence-events.js';
 import type { Logger } from './logger.js';
-import { runRaid, type RaidReport } from './raid.js';
-import type { ServiceMetrics } from './service-metrics.js';
+import { runRaid } from './raid.js';
+import type { MembershipServiceStats, ServiceMetrics } from './service-metrics.js';
 
 /** Queue group of the membership service replicas: each request goes to one of them. */
 export const SERVICE_QUEUE = 'rf-membership';
@@ -35,13 +36,6 @@ export interface MembershipServiceOptions {
    * patterns, so the leaves of purges and the moves of raids, which run here, reach them too.
    */
   presence?: PresenceOptions;
-}
-
-export interface MembershipServiceStats {
-  raids: number;
-  purgedNodes: number;
-  purgedSockets: number;
-  sweepErrors: number;
 }
 
 /**

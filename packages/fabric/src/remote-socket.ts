@@ -1,5 +1,5 @@
 import type { MemberInfo } from '@roomfabric/membership';
-import { assertEventName, assertRoomId, ControlOp } from '@roomfabric/protocol';
+import { assertEventName, checkRooms, ControlOp } from '@roomfabric/protocol';
 import type { Fabric } from './fabric.js';
 
 /**
@@ -48,15 +48,4 @@ export class RemoteSocket {
   private member(): MemberInfo {
     return { socketId: this.id, nodeId: this.nodeId, data: this.data };
   }
-}
-
-/** One room or several as a list without repeats; throws `RF_ROOM_INVALID` for a bad id. */
-export function checkRooms(room: string | readonly string[], maxLength?: number): string[] {
-  if (typeof room !== 'string' && !Array.isArray(room)) {
-    // Not a room and not a list of rooms: say so with the code a bad room id gets.
-    assertRoomId(room, maxLength);
-  }
-  const rooms = typeof room === 'string' ? [room] : [...new Set(room as readonly string[])];
-  for (const r of rooms) assertRoomId(r, maxLength);
-  return rooms;
 }

@@ -1,6 +1,6 @@
 import { assertChannelName, channelRoom, userRoom } from '@roomfabric/protocol';
-import { Operator, type OperatorHost } from '../operator.js';
-import type { ChannelInfo, ChannelMeta, ChannelStore } from './channel-store.js';
+import { Operator, type OperatorHost } from './operator.js';
+import type { ChannelInfo, ChannelMeta, ChannelStore } from '@roomfabric/channels';
 
 /** Users whose sockets one control round asks to leave a deleted channel's room. */
 const LEAVE_BATCH = 500;

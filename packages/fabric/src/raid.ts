@@ -5,27 +5,12 @@ import {
   ErrorCode,
   RoomfabricError,
   Subject,
+  type RaidReport,
 } from '@roomfabric/protocol';
 import { Fabric } from './fabric.js';
 
 /** Movers per RAID_COMMIT message, so one message stays well under NATS's 1 MiB default. */
 const COMMIT_PART_SIZE = 10_000;
-
-export interface RaidReport {
-  raidId: string;
-  from: string;
-  to: string;
-  /** Sockets moved. */
-  moved: number;
-  /** Nodes that held movers. */
-  nodes: number;
-  /** Time spent in the atomic index move, ms. */
-  commitMs: number;
-  /** Whole raid, ms, until every node was sent its commit. */
-  totalMs: number;
-  /** True when this raid id had run before (the commit was re-sent, nothing moved twice). */
-  repeated: boolean;
-}
 
 /**
  * Moves every member of `from` into `to`, cluster-wide, gap-free (DESIGN.md, "Raids"):
