@@ -1,7 +1,7 @@
 import { MemoryBus } from '@roomfabric/bus';
 import { createEdge, createJsonLogger, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
-import { MembershipService } from '@roomfabric/fabric';
+import { FabricService } from '@roomfabric/fabric';
 import { createServer } from '@roomfabric/server';
 import { describe, expect, it } from 'vitest';
 import { connected, recorder } from './support/clients.js';
@@ -14,7 +14,7 @@ async function inProcessCluster(n = 3) {
   const bus = new MemoryBus();
   const membership = new MemoryMembership();
   const logger = createJsonLogger({ level: 'error' });
-  const service = new MembershipService({ bus, membership, logger, leaseCheckMs: 50 });
+  const service = new FabricService({ bus, membership, logger, leaseCheckMs: 50 });
   await service.start();
   const edges: Edge[] = [];
   const urls: string[] = [];

@@ -5,7 +5,7 @@ import { NatsBus } from '@roomfabric/bus';
 import type { RoomfabricClient } from '@roomfabric/client';
 import { createJsonLogger, type EdgeOptions } from '@roomfabric/edge';
 import { RedisMembership } from '@roomfabric/membership';
-import { MembershipService } from '@roomfabric/fabric';
+import { FabricService } from '@roomfabric/fabric';
 import { createServer, type PresenceEvent } from '@roomfabric/server';
 import { startEdge, startNats, startRedis } from '@roomfabric/testkit';
 import { SignJWT } from 'jose';
@@ -79,7 +79,7 @@ describe('presence across edges on real NATS and Redis', () => {
       timeoutMs: 20_000,
     });
     // The membership service purges dead nodes; with the same presence rooms as the edges.
-    const service = new MembershipService({
+    const service = new FabricService({
       ...(await backends()),
       logger,
       leaseCheckMs: 100,

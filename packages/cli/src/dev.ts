@@ -2,7 +2,7 @@ import { MemoryBus } from '@roomfabric/bus';
 import { createEdge, EdgeMetrics, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
 import { MemoryChannelStore } from '@roomfabric/channels';
-import { MembershipService, ServiceMetrics } from '@roomfabric/fabric';
+import { FabricService, ServiceMetrics } from '@roomfabric/fabric';
 import { helpRows, intFlag, parseFlags } from './args.js';
 import { historyFlags, historyFromFlags, historyHelp } from './history-flags.js';
 import { presenceFlags, presenceFromFlags, presenceRows } from './presence-flags.js';
@@ -68,7 +68,7 @@ export async function startDev(
   const serviceMetrics = new ServiceMetrics({ registry: metrics.registry, processMetrics: false });
   const bus = new MemoryBus();
   const membership = new TimedMembership(new MemoryMembership(), metrics);
-  const service = new MembershipService({
+  const service = new FabricService({
     bus,
     membership,
     logger: logger.child({ component: 'membership', node: 'dev' }),

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { MembershipService, ServiceMetrics } from '@roomfabric/fabric';
+import { FabricService, ServiceMetrics } from '@roomfabric/fabric';
 import type { Server } from 'node:http';
 import { helpRows, intFlag, parseFlags } from './args.js';
 import {
@@ -70,10 +70,10 @@ export async function runMembership(argv: string[], print: (line: string) => voi
   const metrics = new ServiceMetrics({ labels: { node } });
   const backends = await connectBackends(nats, redis!, `roomfabric-${node}`, connectTimeoutMs);
   let closing = false;
-  let service: MembershipService | undefined;
+  let service: FabricService | undefined;
   let http: Server | undefined;
   try {
-    service = new MembershipService({
+    service = new FabricService({
       bus: backends.bus,
       membership: new TimedMembership(backends.membership, metrics),
       logger,

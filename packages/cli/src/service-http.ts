@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { Logger, MembershipService, ServiceMetrics } from '@roomfabric/fabric';
+import type { Logger, FabricService, ServiceMetrics } from '@roomfabric/fabric';
 
 /**
  * The membership service's HTTP endpoints (`roomfabric membership --port N`):
@@ -8,7 +8,7 @@ import type { Logger, MembershipService, ServiceMetrics } from '@roomfabric/fabr
  * - `GET /metrics`: Prometheus metrics (`ServiceMetrics`).
  */
 export function createServiceHttpServer(
-  service: MembershipService,
+  service: FabricService,
   metrics: ServiceMetrics,
   node: string,
   logger: Logger,

@@ -32,7 +32,7 @@ import {
   createJsonLogger,
   Fabric,
   logLevelFromEnv,
-  MembershipService,
+  FabricService,
   Operator,
   publishPresenceEvents,
   publishRoomEvents,
@@ -170,7 +170,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
   /** @internal The delivery path of bus messages to local sockets. */
   readonly delivery: Delivery;
   private readonly lease: LeaseKeeper;
-  private readonly service: MembershipService | undefined;
+  private readonly service: FabricService | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private dirty: Socket[] = [];
   private isStarted = false;
@@ -259,7 +259,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
     // Embedded mode runs the membership service in-process, so raids work with one command.
     this.service =
       this.ownsBus && this.ownsMembership
-        ? new MembershipService({ bus: this.bus, membership: this.membership, logger: this.logger })
+        ? new FabricService({ bus: this.bus, membership: this.membership, logger: this.logger })
         : undefined;
     this.wss = new WebSocketServer({
       noServer: true,

@@ -2,7 +2,7 @@
  * @roomfabric/fabric: the cluster core, written once for every process that acts on the
  * fabric. `Fabric` broadcasts and answers selections from the index; `Operator` is the
  * `to/in/except/volatile` selection API; `RemoteSocket` a socket on any node; `runRaid`
- * and `purgeNodeSockets` the two index-wide operations; `MembershipService` runs them for
+ * and `purgeNodeSockets` the two index-wide operations; `FabricService` runs them for
  * the cluster; room and presence events are published from the index's decisions. The
  * edge (`@roomfabric/edge`) and the backend API (`@roomfabric/server`) both sit on it.
  */
@@ -15,8 +15,8 @@ export { Channels } from './channels.js';
 export { runRaid } from './raid.js';
 export { purgeNodeSockets } from './purge.js';
 export type { PurgeOptions } from './purge.js';
-export { MembershipService, SERVICE_QUEUE } from './service.js';
-export type { MembershipServiceOptions } from './service.js';
+export { FabricService, SERVICE_QUEUE } from './fabric-service.js';
+export type { FabricServiceOptions } from './fabric-service.js';
 export {
   indexCallHistogram,
   INDEX_CALL_BUCKETS,
@@ -26,7 +26,7 @@ export {
 } from './service-metrics.js';
 export type {
   IndexCallObserver,
-  MembershipServiceStats,
+  FabricServiceStats,
   ServiceMetricsOptions,
 } from './service-metrics.js';
 export { createJsonLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';

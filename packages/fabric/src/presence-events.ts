@@ -28,7 +28,7 @@ export interface PresenceNotice {
   info: unknown;
 }
 
-/** Which rooms tell their own members about presence (EdgeOptions / MembershipService `presence`). */
+/** Which rooms tell their own members about presence (EdgeOptions / FabricService `presence`). */
 export interface PresenceOptions {
   /**
    * Room patterns (`*` matches any run of characters, as in token grants) whose members get

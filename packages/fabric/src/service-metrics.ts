@@ -9,7 +9,7 @@ import {
 import type { RaidReport } from '@roomfabric/protocol';
 
 /** Counters of the membership service since it started. */
-export interface MembershipServiceStats {
+export interface FabricServiceStats {
   raids: number;
   purgedNodes: number;
   purgedSockets: number;
@@ -18,7 +18,7 @@ export interface MembershipServiceStats {
 
 /** What the metrics read from the service at scrape time. */
 interface StatsSource {
-  readonly stats: MembershipServiceStats;
+  readonly stats: FabricServiceStats;
   readonly ready: boolean;
 }
 
@@ -91,7 +91,7 @@ export interface ServiceMetricsOptions {
 
 /**
  * Prometheus metrics of a membership service (prom-client). Pass it as
- * `new MembershipService({ metrics })`; serve `render()` at `GET /metrics`.
+ * `new FabricService({ metrics })`; serve `render()` at `GET /metrics`.
  *
  * | metric | type | what |
  * |---|---|---|
@@ -116,7 +116,7 @@ export class ServiceMetrics implements IndexCallObserver {
     const registry = (this.registry = options.registry ?? new Registry());
     if (options.labels) registry.setDefaultLabels(options.labels);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
-    const stat = (key: keyof MembershipServiceStats) => () => this.service?.stats[key] ?? 0;
+    const stat = (key: keyof FabricServiceStats) => () => this.service?.stats[key] ?? 0;
     scrapedCounter(registry, 'roomfabric_raids_total', 'Raids run by this replica', stat('raids'));
     scrapedCounter(
       registry,

@@ -16,12 +16,12 @@ import { publishRoomEvents } from './room-events.js';
 import { publishPresenceEvents, type PresenceOptions } from './presence-events.js';
 import type { Logger } from './logger.js';
 import { runRaid } from './raid.js';
-import type { MembershipServiceStats, ServiceMetrics } from './service-metrics.js';
+import type { FabricServiceStats, ServiceMetrics } from './service-metrics.js';
 
 /** Queue group of the membership service replicas: each request goes to one of them. */
 export const SERVICE_QUEUE = 'rf-membership';
 
-export interface MembershipServiceOptions {
+export interface FabricServiceOptions {
   bus: Bus;
   membership: Membership;
   logger: Logger;
@@ -39,14 +39,15 @@ export interface MembershipServiceOptions {
 }
 
 /**
- * The membership service: runs raids asked on `rf.svc.raid` and purges the sockets of
+ * The fabric service (the process `roomfabric membership` runs it; embedded mode runs one
+ * in-process): runs raids asked on `rf.svc.raid` and purges the sockets of
  * nodes whose lease lapsed, publishing a SOCKET_LEFT event on `rf.evt.leave` for each.
  * Stateless (the index is the only state), so any number of replicas may run: requests
  * go to one replica (a queue group), and purges are split between replicas by the index
  * itself (each socket is removed, and reported, by exactly one purge step).
  */
-export class MembershipService {
-  readonly stats: MembershipServiceStats = {
+export class FabricService {
+  readonly stats: FabricServiceStats = {
     raids: 0,
     purgedNodes: 0,
     purgedSockets: 0,
@@ -62,7 +63,7 @@ export class MembershipService {
   /** When the index last answered a sweep (ms since epoch), 0 before the first. */
   private indexAnsweredAt = 0;
 
-  constructor(private readonly options: MembershipServiceOptions) {
+  constructor(private readonly options: FabricServiceOptions) {
     publishRoomEvents(options.membership, options.bus, options.logger);
     publishPresenceEvents(options.membership, options.bus, options.logger, options.presence);
     this.fabric = new Fabric({
