@@ -20,7 +20,7 @@ import {
   releaseConnectHold,
   type ConnectCatchUp,
 } from './connect-recovery.js';
-import { bindSocket } from './connection.js';
+import { bindSocket } from './receiver.js';
 import type { Edge, Middleware } from './edge.js';
 import type { AuthGrant, JwtVerifier } from './jwt-auth.js';
 import { presenceUser } from './presence.js';
