@@ -74,7 +74,7 @@ import {
   type EdgeLimits,
   type EdgeOptions,
 } from './options.js';
-import { SharedBatch } from './outbound.js';
+import { SharedBatch } from './sender.js';
 import type { DisconnectReason, Socket } from './socket.js';
 
 /** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */

@@ -19,7 +19,7 @@ import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
 import { joinTellingPositions } from './server-join.js';
 import type { AuthGrant } from './jwt-auth.js';
-import { writeFrames, type SharedBatch } from './outbound.js';
+import { writeFrames, type SharedBatch } from './sender.js';
 import { presenceUser } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
 import { Operator } from '@roomfabric/fabric';
