@@ -17,7 +17,7 @@ import {
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
 import type { Edge } from './edge.js';
-import { joinTellingPositions } from './server-join.js';
+import { joinTellingPositions } from './app-join.js';
 import type { AuthGrant } from './jwt-auth.js';
 import { writeFrames, type SharedBatch } from './sender.js';
 import { presenceUser } from './presence.js';
