@@ -1,5 +1,5 @@
 import { encodeServerFrame, FrameType } from '@roomfabric/protocol';
-import { catchUp, shared } from './history-join.js';
+import { catchUp, coalescedRead } from './history-join.js';
 import type { Socket } from './socket.js';
 
 /**
@@ -32,7 +32,7 @@ export async function joinTellingPositions(
     const { recoveryLimit } = socket.edge;
     const reads = await Promise.all(
       rooms.map((r) =>
-        shared(history, r, null, recoveryLimit).catch((err: unknown) => {
+        coalescedRead(history, r, null, recoveryLimit).catch((err: unknown) => {
           socket.edge.logger.warn(
             { err, room: r, socket: socket.id },
             'history unreadable at a server join: the room is delivered live, without a position',

@@ -1,6 +1,6 @@
 import type { Recovery } from '@roomfabric/bus';
 import type { ConnectRecover, HelloRoom } from '@roomfabric/protocol';
-import { catchUp, shared } from './history-join.js';
+import { catchUp, coalescedRead } from './history-join.js';
 import type { Socket } from './socket.js';
 
 /** What a connecting socket gets right after HELLO for its server-joined history rooms. */
@@ -44,7 +44,7 @@ export async function connectCatchUp(
     rooms.map((room) => {
       const p = asked.get(room);
       const since = p ? { offset: p.offset, epoch: p.epoch, socketId: null } : null;
-      return shared(history, room, since, recoveryLimit).then(
+      return coalescedRead(history, room, since, recoveryLimit).then(
         (recovery): Recovery | undefined => recovery,
         (err: unknown) => {
           socket.edge.logger.warn(

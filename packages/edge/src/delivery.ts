@@ -18,7 +18,7 @@ import type { Socket } from './socket.js';
 /**
  * The delivery path of a node: bus messages for its rooms and for the whole fabric,
  * decoded once, turned into one EVENT frame per broadcast and room, and queued for each
- * local member (the end-of-turn write is in outbound.ts).
+ * local member (the end-of-turn write is in sender.ts).
  */
 export class Delivery {
   /** Holes in the live stream of history rooms (undefined: the node keeps no history). */

@@ -40,7 +40,7 @@ export async function joinWithHistory(
   holding.set(room, held);
   try {
     await socket.joinRooms(room);
-    const recovery = await shared(history!, room, since, recoveryLimit);
+    const recovery = await coalescedRead(history!, room, since, recoveryLimit);
     const { frames, missed } = catchUp(socket, room, recovery, since?.socketId ?? null, held);
     const ack: HistoryJoinAck = {
       ...recovery.position,
@@ -106,7 +106,7 @@ const pending = new WeakMap<History, Map<string, PendingRead>>();
  * and position once per turn. Only reads that have not started are shared, so every
  * asker's read still begins after its own join (and hold) was in place.
  */
-export function shared(
+export function coalescedRead(
   history: History,
   room: string,
   since: RecoverFrom | null,

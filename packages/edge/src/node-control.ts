@@ -18,7 +18,7 @@ import {
   type RaidPrepareMessage,
   type StreamPosition,
 } from '@roomfabric/protocol';
-import { shared } from './history-join.js';
+import { coalescedRead } from './history-join.js';
 import type { Edge } from './edge.js';
 import type { LocalRoom } from './local-rooms.js';
 import type { Socket } from './socket.js';
@@ -192,7 +192,7 @@ export class NodeControl {
       // Read after the subscription is in place, so every entry past this position is in
       // the buffer or still to come live.
       try {
-        raid.position = (await shared(history, msg.to, null, recoveryLimit)).position;
+        raid.position = (await coalescedRead(history, msg.to, null, recoveryLimit)).position;
       } catch (err) {
         this.edge.logger.warn(
           { err, room: msg.to, raidId: msg.raidId },
