@@ -53,7 +53,7 @@ export class HistoryGaps {
       else room.gapHeld.push({ payload, headers });
       return -1;
     }
-    const last = room.historySeq;
+    const last = room.lastOffset;
     if (last > 0 && link.offset <= last) return -1; // a fill delivered it already
     // Before the first live entry, what the joins read is what the sockets were owed from.
     const from = last > 0 ? last : room.historyFloor;
@@ -62,7 +62,7 @@ export class HistoryGaps {
       void this.fill(room, from);
       return -1;
     }
-    room.historySeq = link.offset;
+    room.lastOffset = link.offset;
     return link.anchor ? -1 : link.offset; // an anchor is a position, not a message
   }
 
@@ -79,14 +79,14 @@ export class HistoryGaps {
     const rooms: LocalRoom[] = [];
     for (const id of this.edge.localRooms.ids()) {
       const room = this.edge.localRooms.get(id)!;
-      if (room.historySeq > 0) rooms.push(room);
+      if (room.lastOffset > 0) rooms.push(room);
     }
     for (let i = 0; i < rooms.length; i += CHECKS_AT_ONCE) {
       await Promise.all(
         rooms.slice(i, i + CHECKS_AT_ONCE).map((room) => {
-          if (room.deleted || room.gapHeld || room.historySeq === 0) return undefined;
+          if (room.deleted || room.gapHeld || room.lastOffset === 0) return undefined;
           room.gapHeld = [];
-          return this.fill(room, room.historySeq);
+          return this.fill(room, room.lastOffset);
         }),
       );
     }
@@ -118,12 +118,12 @@ export class HistoryGaps {
     const { counters } = this.edge;
     if (recovery.entries.length > 0) counters.historyGapsFilled++;
     for (const entry of recovery.entries) {
-      if (entry.offset <= room.historySeq) continue;
-      room.historySeq = entry.offset;
+      if (entry.offset <= room.lastOffset) continue;
+      room.lastOffset = entry.offset;
       counters.historyGapEntries++;
       this.dispatch(room, entry.payload, entry.offset);
     }
-    room.historySeq = Math.max(room.historySeq, recovery.position.offset);
+    room.lastOffset = Math.max(room.lastOffset, recovery.position.offset);
     // What arrived meanwhile goes through the same check: entries the fill covered are
     // dropped, and a new hole starts a new fill that holds the rest.
     const held = room.gapHeld;
@@ -149,7 +149,7 @@ export class HistoryGaps {
   /** The hole cannot be filled here: the room's members reconnect and recover themselves. */
   private lost(room: LocalRoom, why: string, cause?: unknown): void {
     room.gapHeld = undefined;
-    room.historySeq = 0; // the next live entry starts the sequence again
+    room.lastOffset = 0; // the next live entry starts the sequence again
     room.historyFloor = 0;
     this.edge.counters.historyGapsLost++;
     this.edge.logger.warn(

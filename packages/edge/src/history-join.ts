@@ -85,7 +85,7 @@ export function catchUp(
   if (local) {
     local.historyEpoch = recovery.position.epoch;
     const read = recovery.position.offset;
-    if (local.historySeq === 0 && (local.historyFloor === 0 || read < local.historyFloor)) {
+    if (local.lastOffset === 0 && (local.historyFloor === 0 || read < local.historyFloor)) {
       local.historyFloor = read;
     }
   }

@@ -10,7 +10,7 @@ export class LocalRoom {
   /** Set once the room was deleted; a late bus message for it is ignored. */
   deleted = false;
   /** History rooms: the offset of the last live entry delivered (0: none yet). */
-  historySeq = 0;
+  lastOffset = 0;
   /**
    * History rooms, until the first live entry: the lowest position a join read. The
    * entries after it are owed to the sockets that read it, so the first live entry is
