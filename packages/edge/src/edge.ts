@@ -21,6 +21,7 @@ import {
   CloseCode,
   createFrameDecoder,
   ErrorCode,
+  matchesRoomPattern,
   PING_BYTES,
   RoomfabricError,
   Subject,
@@ -57,7 +58,7 @@ import {
 } from './http-server.js';
 import { handleHttp } from './http.js';
 import { Handshakes } from './handshake.js';
-import { JwtVerifier, matchesAny } from './jwt-auth.js';
+import { JwtVerifier } from './jwt-auth.js';
 import { LeaseKeeper } from './lease.js';
 import { Delivery } from './delivery.js';
 import { newCounters, type EdgeCounters, type EdgeStats } from './stats.js';
@@ -574,14 +575,15 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   /** @internal */
   mayJoin(socket: Socket, room: string): boolean {
-    if (this.jwt && !matchesAny(socket.grant?.join ?? [], room)) return false;
+    if (this.jwt && !matchesRoomPattern(socket.grant?.join ?? [], room)) return false;
     const rule = this.policy.join;
     return typeof rule === 'function' ? rule(socket, room) : rule;
   }
 
   /** @internal */
   mayPublish(socket: Socket, rooms: readonly string[], event: string): boolean {
-    if (this.jwt && !rooms.every((r) => matchesAny(socket.grant?.publish ?? [], r))) return false;
+    if (this.jwt && !rooms.every((r) => matchesRoomPattern(socket.grant?.publish ?? [], r)))
+      return false;
     const rule = this.policy.publish;
     return typeof rule === 'function' ? rule(socket, rooms, event) : rule;
   }

@@ -19,7 +19,7 @@ export {
 } from '@roomfabric/fabric';
 export type { JsonLoggerOptions, Logger, LogLevel } from '@roomfabric/fabric';
 export type { RaidReport } from '@roomfabric/protocol';
-export { JwtVerifier, matchesAny } from './jwt-auth.js';
+export { JwtVerifier } from './jwt-auth.js';
 export type { AuthGrant, JwtAuthOptions } from './jwt-auth.js';
 export { TickStream } from './tick-stream.js';
 export type { TickStreamOptions } from './tick-stream.js';

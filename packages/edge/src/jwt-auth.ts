@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CloseCode, ErrorCode, matchesRoomPattern, RoomfabricError } from '@roomfabric/protocol';
+import { CloseCode, ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -209,10 +209,3 @@ function patterns(value: unknown): string[] {
     ? value.filter((p): p is string => typeof p === 'string' && p.length > 0)
     : [];
 }
-
-/**
- * True when `room` matches one of `patterns` (`*` matches any run of characters): the
- * protocol's `matchesRoomPattern`, so grants, history and presence share one syntax.
- */
-export const matchesAny: (patterns: readonly string[], room: string) => boolean =
-  matchesRoomPattern;
