@@ -1,6 +1,7 @@
 import {
   assertEventName,
   assertRoomId,
+  encodeClientFrame,
   encodeData,
   ErrorCode,
   FrameType,
@@ -13,8 +14,9 @@ import type { RoomfabricClient } from './client.js';
 /**
  * Checks an emit's event, rooms and data (msgpack can encode it, and it nests no deeper
  * than the server accepts: `maxDepth` for the frame, whose array and EMIT's own level
- * take 1), and returns a builder of its EMIT frame for a given id. So a bad emit throws
- * at the call, never later when a queued frame is sent.
+ * take 1) and the frame fits in the server's `maxFrameBytes` (`RF_FRAME_TOO_LARGE`),
+ * and returns a builder of its EMIT frame for a given id. So a bad emit throws at the
+ * call, never later when a queued frame is sent.
  */
 export function emitFrame(
   event: string,
@@ -22,14 +24,33 @@ export function emitFrame(
   rooms: string[] | null,
   flags: number,
   maxDepth: number,
+  maxFrameBytes: number,
 ): (id: number) => ClientFrame {
   assertEventName(event);
   if (rooms) for (const r of rooms) assertRoomId(r);
-  if (!isOneValue(encodeData(data), maxDepth - 1)) {
+  const encoded = encodeData(data);
+  if (!isOneValue(encoded, maxDepth - 1)) {
     throw new RoomfabricError(
       ErrorCode.FRAME_TOO_DEEP,
       `event data may nest at most ${maxDepth - 1} arrays and maps deep`,
       { details: { maxDepth } },
+    );
+  }
+  // The frame as it will be sent, with the widest id: the server closes a connection
+  // with 1009 for a message over its limit, losing the emit; refuse it here instead.
+  const size = encodeClientFrame({
+    type: FrameType.EMIT,
+    event,
+    data,
+    id: 0xffffffff,
+    rooms,
+    flags,
+  }).length;
+  if (size > maxFrameBytes) {
+    throw new RoomfabricError(
+      ErrorCode.FRAME_TOO_LARGE,
+      `an emit of ${size} bytes is over the server's limit of ${maxFrameBytes}`,
+      { details: { bytes: size, maxFrameBytes } },
     );
   }
   return (id) => ({ type: FrameType.EMIT, event, data, id, rooms, flags });

@@ -92,6 +92,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private lastError: RoomfabricError | undefined;
   /** How deep a frame may nest, as the server announced it (HELLO), or the default. */
   private maxDepth: number = DEFAULT_LIMITS.maxFrameDepth;
+  /** The largest message the server accepts, as it announced it (HELLO), or the default. */
+  private maxFrameBytes: number = DEFAULT_LIMITS.maxFrameBytes;
 
   /** @internal Use {@link connect}. */
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
@@ -394,7 +396,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
 
   /** @internal An EMIT, sent now or queued; see {@link emit}. */
   post(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
-    const frame = emitFrame(event, data, rooms, flags, this.maxDepth);
+    const frame = emitFrame(event, data, rooms, flags, this.maxDepth, this.maxFrameBytes);
     if (this.live && this.link) {
       this.write(frame(0));
       return true;
@@ -418,7 +420,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     try {
       this.assertUsable();
       timeout = checkTimeoutOption('timeout', timeout, this.ackTimeoutMs);
-      frame = emitFrame(event, data, rooms, flags, this.maxDepth);
+      frame = emitFrame(event, data, rooms, flags, this.maxDepth, this.maxFrameBytes);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -519,6 +521,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.socketId = frame.socketId;
         this.node = frame.nodeId;
         this.maxDepth = frame.maxFrameDepth;
+        this.maxFrameBytes = frame.maxFrameBytes;
         this.link?.connected(frame.heartbeatMs);
         // History rooms the server joined: their positions, and what was recovered.
         this.positions.serverJoined(frame.rooms ?? [], this.desired);

@@ -94,6 +94,15 @@ export interface EdgeEvents {
 
 const DEFAULT_HEARTBEAT_MS = 25_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Runs `fn`, turning a synchronous throw into a rejection. */
+function settle<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /** What every client hears before the close of a graceful shutdown. */
 const SHUTDOWN_ERROR = new RoomfabricError(
   ErrorCode.SERVER_SHUTDOWN,
@@ -288,6 +297,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
    * WebSocket endpoint at `path` and `GET /healthz`. Resolves with the bound address.
    */
   async listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
+    this.assertNotClosed();
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new RoomfabricError(
         ErrorCode.INVALID_ARGUMENT,
@@ -423,19 +433,19 @@ export class Edge extends EventEmitter<EdgeEvents> {
 
   /** Every socket of the fabric: this node's as `Socket`, the others' as `RemoteSocket`. */
   fetchSockets(): Promise<FabricSocket[]> {
-    return this.operator().fetchSockets();
+    return settle(() => this.operator().fetchSockets());
   }
 
   socketsJoin(room: string | readonly string[]): Promise<void> {
-    return this.operator().socketsJoin(room);
+    return settle(() => this.operator().socketsJoin(room));
   }
 
   socketsLeave(room: string | readonly string[]): Promise<void> {
-    return this.operator().socketsLeave(room);
+    return settle(() => this.operator().socketsLeave(room));
   }
 
   disconnectSockets(): Promise<void> {
-    return this.operator().disconnectSockets();
+    return settle(() => this.operator().disconnectSockets());
   }
 
   /**
@@ -443,6 +453,7 @@ export class Edge extends EventEmitter<EdgeEvents> {
    * key, one message per tick. See {@link TickStream}. Closed with the edge.
    */
   stream(room: string, options: TickStreamOptions): TickStream {
+    this.assertNotClosed();
     const stream = new TickStream(this, room, options);
     this.streams.add(stream);
     return stream;
@@ -457,6 +468,11 @@ export class Edge extends EventEmitter<EdgeEvents> {
     to: string,
     options?: { raidId?: string; timeoutMs?: number },
   ): Promise<RaidReport> {
+    try {
+      this.assertNotClosed();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.fabric.requestRaid(from, to, options);
   }
 
@@ -642,7 +658,15 @@ export class Edge extends EventEmitter<EdgeEvents> {
   }
 
   private operator(): Operator<FabricSocket> {
+    this.assertNotClosed();
     return new Operator(this.operatorHost);
+  }
+
+  /** Throws `RF_EDGE_CLOSED` once `close()` was called. */
+  private assertNotClosed(): void {
+    if (this.closing) {
+      throw new RoomfabricError(ErrorCode.EDGE_CLOSED, `edge ${this.nodeId} is closed`);
+    }
   }
 
   private readonly flush = (): void => {
