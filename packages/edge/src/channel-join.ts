@@ -5,7 +5,7 @@ import {
   roomIdProblem,
   RoomfabricError,
 } from '@roomfabric/protocol';
-import type { Edge } from './edge.js';
+import type { EdgeContext } from './context.js';
 import type { Socket, SocketState } from './socket.js';
 
 /**
@@ -19,8 +19,12 @@ import type { Socket, SocketState } from './socket.js';
  * never runs without channels it is subscribed to. Resolves with false when the socket was
  * refused or has gone.
  */
-export async function joinChannels(edge: Edge, socket: Socket, user: string): Promise<boolean> {
-  const store = edge.channelStore;
+export async function joinChannels(
+  ctx: EdgeContext<Socket>,
+  socket: Socket,
+  user: string,
+): Promise<boolean> {
+  const store = ctx.channelStore;
   if (!store) return true;
   let channels: string[];
   try {
@@ -31,26 +35,26 @@ export async function joinChannels(edge: Edge, socket: Socket, user: string): Pr
       'cannot read the channels of this user; retry',
       { cause, temporary: true, closeCode: CloseCode.INTERNAL_ERROR },
     );
-    edge.logger.warn({ err: cause, socket: socket.id }, 'connection refused: channels unreadable');
+    ctx.logger.warn({ err: cause, socket: socket.id }, 'connection refused: channels unreadable');
     socket.sendError(0, err);
     socket.close(CloseCode.INTERNAL_ERROR, err.code);
     return false;
   }
   if ((socket.state as SocketState) !== 'open') return false;
-  const left = edge.opening.left(socket);
+  const left = ctx.opening.left(socket);
   let rooms = channels
     .map(channelRoom)
     .filter(
       (room) =>
         !left.has(room) &&
         !socket.rooms.has(room) &&
-        roomIdProblem(room, edge.limits.maxRoomLength) === undefined,
+        roomIdProblem(room, ctx.limits.maxRoomLength) === undefined,
     );
-  const free = Math.max(edge.limits.maxRoomsPerSocket - socket.rooms.size, 0);
+  const free = Math.max(ctx.limits.maxRoomsPerSocket - socket.rooms.size, 0);
   if (rooms.length > free) {
     // Refusing would refuse this user for good; the store's maxChannelsPerUser below
     // maxRoomsPerSocket keeps this from happening.
-    edge.logger.warn(
+    ctx.logger.warn(
       { socket: socket.id, channels: rooms.length, joined: free },
       'more channels than a socket may join: joined the first ones',
     );

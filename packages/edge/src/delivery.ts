@@ -7,13 +7,21 @@ import {
   RESERVED_EVENTS,
   type BroadcastMessage,
   type BusMessage,
+  type RaidCommitMessage,
 } from '@roomfabric/protocol';
 import { PRESENCE_EVENT } from '@roomfabric/fabric';
-import type { Edge } from './edge.js';
-import { HistoryGaps } from './history-gaps.js';
+import type { EdgeContext } from './context.js';
+import { HistoryGaps } from './history/gaps.js';
 import type { LocalRoom } from './local-rooms.js';
-import type { NodeControl } from './node-control.js';
 import type { Socket } from './socket.js';
+
+/** What the raid side of the node (node-control.ts) sees of the delivery path. */
+export interface RaidTap {
+  /** A RAID_COMMIT that arrived through room `from`'s subject. */
+  onRoomCommit(msg: RaidCommitMessage): void;
+  /** A broadcast received through `room`, with its history offset (0 for none). */
+  onRoomBroadcast(room: LocalRoom<Socket>, msg: BroadcastMessage, offset: number): void;
+}
 
 /**
  * The delivery path of a node: bus messages for its rooms and for the whole fabric,
@@ -25,50 +33,54 @@ export class Delivery {
   readonly gaps: HistoryGaps | undefined;
 
   constructor(
-    private readonly edge: Edge,
-    private readonly control: NodeControl,
+    private readonly ctx: EdgeContext<Socket>,
+    private readonly raids: RaidTap,
   ) {
-    if (edge.history) {
-      this.gaps = new HistoryGaps(edge, (room, payload, offset) =>
+    if (ctx.history) {
+      this.gaps = new HistoryGaps(ctx, (room, payload, offset) =>
         this.onRoomPayload(room, payload, offset),
       );
     }
   }
 
-  onRoomMessage(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): void {
-    this.edge.counters.busIn++;
-    this.edge.busInByRoom.set(room.id, (this.edge.busInByRoom.get(room.id) ?? 0) + 1);
+  onRoomMessage(
+    room: LocalRoom<Socket>,
+    payload: Uint8Array,
+    headers: BusHeaders | undefined,
+  ): void {
+    this.ctx.counters.busIn++;
+    this.ctx.busInByRoom.set(room.id, (this.ctx.busInByRoom.get(room.id) ?? 0) + 1);
     const offset = this.gaps ? this.gaps.admit(room, payload, headers) : historyOffset(headers);
     if (offset < 0) return; // held for a gap, delivered already, or an anchor (a position)
     this.onRoomPayload(room, payload, offset);
   }
 
   /** A room's message, in its room's order (history offset, or 0). */
-  private onRoomPayload(room: LocalRoom, payload: Uint8Array, offset: number): void {
+  private onRoomPayload(room: LocalRoom<Socket>, payload: Uint8Array, offset: number): void {
     const msg = this.decode(payload);
     if (msg?.type === BusMessageType.RAID_COMMIT) {
-      this.control.onRoomCommit(msg);
+      this.raids.onRoomCommit(msg);
       return;
     }
     if (msg?.type !== BusMessageType.BROADCAST) {
-      if (msg) this.edge.counters.busMalformed++;
+      if (msg) this.ctx.counters.busMalformed++;
       return;
     }
     const index = msg.rooms.indexOf(room.id);
     if (index < 0 || !deliverable(msg.event)) {
-      this.edge.counters.busMalformed++;
+      this.ctx.counters.busMalformed++;
       return;
     }
-    this.control.onRoomBroadcast(room, msg, offset);
+    this.raids.onRoomBroadcast(room, msg, offset);
     this.deliver(msg, room.sockets, room.id, index, offset);
   }
 
   onAllMessage(payload: Uint8Array): void {
-    this.edge.counters.busIn++;
+    this.ctx.counters.busIn++;
     const msg = this.decode(payload);
     if (msg?.type === BusMessageType.BROADCAST && deliverable(msg.event))
-      this.deliver(msg, this.edge.sockets.values(), null, 0);
-    else if (msg) this.edge.counters.busMalformed++;
+      this.deliver(msg, this.ctx.sockets.values(), null, 0);
+    else if (msg) this.ctx.counters.busMalformed++;
   }
 
   private decode(payload: Uint8Array): BusMessage | undefined {
@@ -76,8 +88,8 @@ export class Delivery {
       return decodeBusMessage(payload);
     } catch (err) {
       // Anyone can publish on a subject: count and drop, never crash.
-      this.edge.counters.busMalformed++;
-      this.edge.logger.debug({ err }, 'dropped a malformed bus message');
+      this.ctx.counters.busMalformed++;
+      this.ctx.logger.debug({ err }, 'dropped a malformed bus message');
       return undefined;
     }
   }
@@ -94,8 +106,8 @@ export class Delivery {
   /**
    * The delivery path: one EVENT frame per broadcast and room, the same bytes queued for
    * every local member that passes the filters. A member of an earlier listed room gets
-   * the message through that room instead (DESIGN.md, "Multi-room broadcasts"). A socket
-   * catching up on a history room holds what arrives meanwhile (see history-join.ts).
+   * the message through that room instead (docs/architecture.md, "A broadcast"). A socket
+   * catching up on a history room holds what arrives meanwhile (history/holds.ts).
    */
   private deliver(
     msg: BroadcastMessage,
@@ -115,27 +127,18 @@ export class Delivery {
     );
     const volatile = (msg.flags & BroadcastFlag.VOLATILE) !== 0;
     const { rooms, except, exceptSocket } = msg;
+    const holds = this.ctx.holds;
     let delivered = 0;
     for (const socket of sockets) {
       if (socket.id === exceptSocket) continue;
       if (index > 0 && inAny(socket.rooms, rooms, index)) continue;
       if (except.length > 0 && inAny(socket.rooms, except, except.length)) continue;
-      if (offset > 0) {
-        const held = socket.holding?.get(room!) ?? (socket.holdAll ? holdFor(socket, room!) : null);
-        if (held) {
-          held.push({ offset, frame });
-          continue;
-        }
-        // A socket that caught up on the room at its join got what it read there already.
-        const caughtUp = socket.caughtUpTo?.get(room!);
-        if (caughtUp !== undefined) {
-          if (offset <= caughtUp) continue;
-          socket.caughtUpTo!.delete(room!); // from here on, the room's order is increasing
-        }
-      }
+      // A socket catching up on a history room holds what arrives meanwhile, and skips
+      // what its catch-up sent already (history/holds.ts).
+      if (offset > 0 && !holds.admit(socket, room!, offset, frame)) continue;
       if (socket.enqueue(frame, volatile)) delivered++;
     }
-    this.edge.counters.deliveries += delivered;
+    this.ctx.counters.deliveries += delivered;
   }
 }
 
@@ -146,13 +149,6 @@ export class Delivery {
  */
 function deliverable(event: string): boolean {
   return event === PRESENCE_EVENT || !RESERVED_EVENTS.has(event);
-}
-
-/** A connecting socket's hold list for a history room (connect-recovery.ts). */
-function holdFor(socket: Socket, room: string): Array<{ offset: number; frame: Uint8Array }> {
-  const list: Array<{ offset: number; frame: Uint8Array }> = [];
-  (socket.holding ??= new Map()).set(room, list);
-  return list;
 }
 
 function inAny(set: ReadonlySet<string>, rooms: readonly string[], end: number): boolean {

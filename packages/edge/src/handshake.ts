@@ -14,31 +14,34 @@ import {
 } from '@roomfabric/protocol';
 import type { WebSocket } from 'ws';
 import { joinChannels } from './channel-join.js';
+import type { EdgeContext, HandshakeSteps } from './context.js';
 import {
   connectCatchUp,
   holdForConnect,
   releaseConnectHold,
   type ConnectCatchUp,
-} from './connect-recovery.js';
+} from './history/connect.js';
 import { bindSocket } from './receiver.js';
-import type { Edge, Middleware } from './edge.js';
 import type { AuthGrant, JwtVerifier } from './jwt-auth.js';
 import { presenceUser } from './presence.js';
 import { Socket, type SocketState } from './socket.js';
+
+/** Connect-time middleware: call `next()` to accept, `next(err)` to refuse (close 4500). */
+export type Middleware = (socket: Socket, next: (err?: Error) => void) => void | Promise<void>;
 
 /**
  * From an accepted WebSocket to an open socket: the handshake timeout, the CONNECT frame's
  * token check, connect middleware, registration in the index, then HELLO. Also token
  * refresh and expiry for open sockets.
  */
-export class Handshakes {
+export class Handshakes implements HandshakeSteps<Socket> {
   /** Sockets accepted but not yet open. */
   readonly pending = new Set<Socket>();
   readonly middlewares: Middleware[] = [];
   private readonly authenticating = new WeakSet<Socket>();
 
   constructor(
-    private readonly edge: Edge,
+    private readonly ctx: EdgeContext<Socket>,
     private readonly jwt: JwtVerifier | undefined,
     private readonly timeoutMs: number,
   ) {}
@@ -57,7 +60,7 @@ export class Handshakes {
         time: Date.now(),
       },
       ws,
-      this.edge,
+      this.ctx,
     );
     this.pending.add(socket);
     socket.handshakeTimer = setTimeout(() => {
@@ -78,7 +81,7 @@ export class Handshakes {
 
   /** After CONNECT: token, middleware, index, then HELLO; or a refusal with its code. */
   authenticate(socket: Socket): void {
-    const edge = this.edge;
+    const ctx = this.ctx;
     this.authenticating.add(socket);
     const verified = this.jwt
       ? this.jwt.verify(socket.handshake.auth).then((grant) => this.applyGrant(socket, grant))
@@ -87,7 +90,7 @@ export class Handshakes {
       .then(() => this.runMiddleware(socket))
       .then(
         async () => {
-          await edge.started;
+          await ctx.started;
           if (socket.state === 'closed' || socket.closing) return;
           // What middleware stored must reach the index: a value msgpack cannot carry is
           // the application's bug, refused here instead of failing in the index as if
@@ -95,7 +98,7 @@ export class Handshakes {
           try {
             encodeData(socket.data, 'socket.data');
           } catch (err) {
-            edge.onBackgroundError(err);
+            ctx.onBackgroundError(err);
             const failed = new RoomfabricError(ErrorCode.INTERNAL, 'internal error');
             socket.sendError(0, failed);
             socket.close(CloseCode.INTERNAL_ERROR, failed.code);
@@ -103,9 +106,9 @@ export class Handshakes {
           }
           const user = presenceUser(socket.data);
           if (user !== undefined) {
-            if (!edge.connectionLimits.addUser(user)) {
-              edge.counters.connectionsRefused++;
-              const max = edge.limits.maxConnectionsPerUser;
+            if (!ctx.connectionLimits.addUser(user)) {
+              ctx.counters.connectionsRefused++;
+              const max = ctx.limits.maxConnectionsPerUser;
               const err = new RoomfabricError(
                 ErrorCode.CONNECTION_LIMIT,
                 `this user already has ${max} connections on this node`,
@@ -116,19 +119,19 @@ export class Handshakes {
               return;
             }
             socket.countedUser = user;
-            edge.floodGuard.addUser(user);
+            ctx.floodGuard.addUser(user);
           }
           socket.registered = true;
-          edge.membershipVersion++;
-          await edge.membership.addSocket({
+          ctx.membershipVersion++;
+          await ctx.membership.addSocket({
             socketId: socket.id,
-            nodeId: edge.nodeId,
+            nodeId: ctx.nodeId,
             user: presenceUser(socket.data),
             data: socket.data,
           });
           // The client may have gone (or been refused) while the index was written.
           if ((socket.state as SocketState) === 'closed' || socket.closing) {
-            await edge.membership.removeSocket(socket.id);
+            await ctx.membership.removeSocket(socket.id);
             return;
           }
           await this.open(socket);
@@ -145,7 +148,7 @@ export class Handshakes {
         },
       )
       .catch((err: unknown) => {
-        edge.onBackgroundError(err);
+        ctx.onBackgroundError(err);
         const failed = new RoomfabricError(
           ErrorCode.MEMBERSHIP_UNAVAILABLE,
           'cannot register the connection',
@@ -180,7 +183,7 @@ export class Handshakes {
     this.applyGrant(socket, grant);
     // The new token may allow less: the rooms the client joined on its own are checked
     // again, and it leaves (told with LEFT, RF_FORBIDDEN) those no longer allowed.
-    const lost = [...(socket.clientRooms ?? [])].filter((r) => !this.edge.mayJoin(socket, r));
+    const lost = [...(socket.clientRooms ?? [])].filter((r) => !this.ctx.mayJoin(socket, r));
     if (lost.length > 0) {
       await socket.leaveTelling(
         lost,
@@ -227,15 +230,15 @@ export class Handshakes {
   }
 
   private async open(socket: Socket): Promise<void> {
-    const edge = this.edge;
+    const ctx = this.ctx;
     this.authenticating.delete(socket);
     clearTimeout(socket.handshakeTimer);
     socket.handshakeTimer = undefined;
     socket.state = 'open';
     // Until it is registered the socket stays in `pending` (closed on shutdown, re-asserted
-    // with the lease), and cluster JOIN/LEAVE reach it through `edge.opening`.
-    edge.opening.add(socket);
-    holdForConnect(socket);
+    // with the lease), and cluster JOIN/LEAVE reach it through `ctx.opening`.
+    ctx.opening.add(socket);
+    holdForConnect(ctx, socket);
     let catchUp: ConnectCatchUp | undefined;
     try {
       // An authenticated user's sockets share a personal room, joined before HELLO so that
@@ -245,22 +248,22 @@ export class Handshakes {
       const user = socket.data.user;
       if (typeof user === 'string' && user.length > 0) {
         const room = userRoom(user);
-        if (roomIdProblem(room, edge.limits.maxRoomLength) === undefined) {
+        if (roomIdProblem(room, ctx.limits.maxRoomLength) === undefined) {
           await socket.join(room);
           if ((socket.state as SocketState) !== 'open') return;
-          if (!(await joinChannels(edge, socket, user))) return;
+          if (!(await joinChannels(ctx, socket, user))) return;
         }
       }
-      catchUp = await connectCatchUp(socket, socket.connectRecover);
+      catchUp = await connectCatchUp(ctx, socket, socket.connectRecover);
       socket.connectRecover = null;
       if ((socket.state as SocketState) !== 'open') {
-        releaseConnectHold(socket);
+        releaseConnectHold(ctx, socket);
         return;
       }
     } finally {
       // Synchronously up to register(): no control request can fall in between.
-      edge.opening.delete(socket);
-      if (!catchUp) releaseConnectHold(socket);
+      ctx.opening.delete(socket);
+      if (!catchUp) releaseConnectHold(ctx, socket);
     }
     this.pending.delete(socket);
     socket.enqueue(
@@ -268,17 +271,17 @@ export class Handshakes {
         type: FrameType.HELLO,
         version: PROTOCOL_VERSION,
         socketId: socket.id,
-        nodeId: edge.nodeId,
-        heartbeatMs: edge.heartbeatMs,
-        maxFrameBytes: edge.limits.maxFrameBytes,
-        maxRoomsPerSocket: edge.limits.maxRoomsPerSocket,
-        maxFrameDepth: edge.limits.maxFrameDepth,
+        nodeId: ctx.nodeId,
+        heartbeatMs: ctx.heartbeatMs,
+        maxFrameBytes: ctx.limits.maxFrameBytes,
+        maxRoomsPerSocket: ctx.limits.maxRoomsPerSocket,
+        maxFrameDepth: ctx.limits.maxFrameDepth,
         rooms: catchUp.rooms,
       }),
       false,
     );
     for (const frame of catchUp.frames) socket.enqueue(frame, false);
-    for (const frame of releaseConnectHold(socket, catchUp)) socket.enqueue(frame, false);
-    edge.register(socket);
+    for (const frame of releaseConnectHold(ctx, socket, catchUp)) socket.enqueue(frame, false);
+    ctx.register(socket);
   }
 }

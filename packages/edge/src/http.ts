@@ -1,7 +1,17 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Edge } from './edge.js';
-import { metricsFor } from './metrics.js';
+import type { Logger } from '@roomfabric/fabric';
+import { metricsFor, type MetricsSource } from './metrics.js';
+
+/** What the operational endpoints read of an edge (an `Edge` is one). */
+export interface OperationalView extends MetricsSource {
+  /** True once `close()` was called. */
+  readonly isClosing: boolean;
+  /** @internal */
+  readonly logger: Logger;
+  /** @internal Who may see room names on `/stats`. */
+  readonly statsAccess: { public: boolean; token: string | undefined };
+}
 
 const PATHS = new Set(['/healthz', '/readyz', '/stats', '/metrics']);
 
@@ -15,7 +25,11 @@ const PATHS = new Set(['/healthz', '/readyz', '/stats', '/metrics']);
  * - `GET /metrics`: Prometheus metrics (`EdgeMetrics`, created on the first scrape unless bound).
  * Other methods than GET and HEAD get 405.
  */
-export function handleHttp(edge: Edge, req: IncomingMessage, res: ServerResponse): boolean {
+export function handleHttp(
+  edge: OperationalView,
+  req: IncomingMessage,
+  res: ServerResponse,
+): boolean {
   const path = req.url?.split('?')[0];
   if (path === undefined || !PATHS.has(path)) return false;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -29,7 +43,7 @@ export function handleHttp(edge: Edge, req: IncomingMessage, res: ServerResponse
   }
   if (path === '/readyz') {
     const ready = edge.ready;
-    send(res, ready ? 200 : 503, { ready, node: edge.nodeId, bus: edge.bus.status });
+    send(res, ready ? 200 : 503, { ready, node: edge.nodeId, bus: edge.busStatus });
     return true;
   }
   if (path === '/stats') {
@@ -54,7 +68,7 @@ export function handleHttp(edge: Edge, req: IncomingMessage, res: ServerResponse
 }
 
 /** True when `/stats` may list room names to this request. */
-function mayShowRooms(edge: Edge, req: IncomingMessage): boolean {
+function mayShowRooms(edge: OperationalView, req: IncomingMessage): boolean {
   const { statsAccess } = edge;
   if (statsAccess.public) return true;
   if (statsAccess.token === undefined) return false;

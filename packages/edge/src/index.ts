@@ -4,12 +4,14 @@ export type { EdgeEvents, FabricSocket, Middleware } from './edge.js';
 export type { EdgeCounters, EdgeStats } from './stats.js';
 export { Socket } from './socket.js';
 export type { Ack, DisconnectReason, EventHandler, Handshake, SocketState } from './socket.js';
-export type { ClientPolicy, ClientPolicyOption, EdgeLimits, EdgeOptions } from './options.js';
-export { DEFAULT_EDGE_LIMITS } from './options.js';
+export type { ClientPolicy, ClientPolicyOption, EdgeOptions } from './options.js';
+export type { EdgeLimits } from './limits.js';
+export { DEFAULT_EDGE_LIMITS } from './limits.js';
 export { DEFAULT_TRUSTED_PROXIES, trustedProxyList } from './connection-limits.js';
 export type { TrustedProxies } from './connection-limits.js';
 export { EdgeMetrics, metricsFor } from './metrics.js';
-export type { EdgeMetricsOptions } from './metrics.js';
+export type { EdgeMetricsOptions, MetricsSource } from './metrics.js';
+export type { OperationalView } from './http.js';
 export {
   createJsonLogger,
   logLevelFromEnv,

@@ -1,7 +1,8 @@
 import type { NodeSnapshotSocket } from '@roomfabric/membership';
 import { purgeNodeSockets } from '@roomfabric/fabric';
-import type { Edge } from './edge.js';
+import type { EdgeContext } from './context.js';
 import { presenceUser } from './presence.js';
+import type { Socket } from './socket.js';
 
 const MAX_REASSERT_PASSES = 5;
 
@@ -21,7 +22,9 @@ export class LeaseKeeper {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly edge: Edge,
+    private readonly ctx: EdgeContext<Socket>,
+    /** Sockets the index should hold: open ones, and those being added to it. */
+    private readonly registeredSockets: () => Socket[],
     readonly intervalMs: number,
     readonly ttlMs: number,
   ) {}
@@ -33,7 +36,7 @@ export class LeaseKeeper {
    * before any socket of this process registers.
    */
   async start(): Promise<void> {
-    const { membership, bus, nodeId } = this.edge;
+    const { membership, bus, nodeId } = this.ctx;
     await membership.dropLease(nodeId);
     const purged = await purgeNodeSockets({
       membership,
@@ -43,7 +46,7 @@ export class LeaseKeeper {
       reason: 'node-restarted',
     });
     if (purged > 0)
-      this.edge.logger.info(
+      this.ctx.logger.info(
         { sockets: purged },
         "purged the sockets of this node id's previous process",
       );
@@ -72,14 +75,14 @@ export class LeaseKeeper {
       .catch((err: unknown) => {
         this.failures++;
         this.failuresInRow++;
-        this.edge.logger.warn({ err }, 'lease renewal failed');
+        this.ctx.logger.warn({ err }, 'lease renewal failed');
       })
       .finally(() => (this.running = undefined));
     return this.running;
   }
 
   private async renew(): Promise<void> {
-    const { membership, nodeId } = this.edge;
+    const { membership, nodeId } = this.ctx;
     const alive = await membership.renewLease(nodeId, this.ttlMs);
     if (!alive) {
       const started = performance.now();
@@ -88,19 +91,19 @@ export class LeaseKeeper {
       // nothing changed during one pass.
       let snapshot: NodeSnapshotSocket[] = [];
       for (let pass = 0; pass < MAX_REASSERT_PASSES; pass++) {
-        const version = this.edge.membershipVersion;
-        snapshot = this.edge.registeredSockets().map((s) => ({
+        const version = this.ctx.membershipVersion;
+        snapshot = this.registeredSockets().map((s) => ({
           socketId: s.id,
           user: presenceUser(s.data),
           data: s.data,
           rooms: [...s.rooms],
         }));
         await membership.reassert(nodeId, snapshot);
-        if (this.edge.membershipVersion === version) break;
+        if (this.ctx.membershipVersion === version) break;
       }
       this.reasserts++;
       if (this.lastRenewed > 0 || snapshot.length > 0) {
-        this.edge.logger.info(
+        this.ctx.logger.info(
           { sockets: snapshot.length, ms: Math.round(performance.now() - started) },
           'lease was gone: re-asserted local membership',
         );

@@ -1,10 +1,12 @@
 import type { Bus, BusHeaders, BusSubscription } from '@roomfabric/bus';
 import { ErrorCode, RoomfabricError, Subject } from '@roomfabric/protocol';
-import type { Socket } from './socket.js';
 
-/** One room as this node holds it: its local members and the bus interest that feeds it. */
-export class LocalRoom {
-  readonly sockets = new Set<Socket>();
+/**
+ * One room as this node holds it: its local members (`M`, the node's sockets) and the bus
+ * interest that feeds it.
+ */
+export class LocalRoom<M = unknown> {
+  readonly sockets = new Set<M>();
   /** Resolves once the bus subscription for this room is registered with the server. */
   readonly ready: Promise<void>;
   /** Set once the room was deleted; a late bus message for it is ignored. */
@@ -27,7 +29,7 @@ export class LocalRoom {
   constructor(
     readonly id: string,
     bus: Bus,
-    onMessage: (room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined) => void,
+    onMessage: (room: LocalRoom<M>, payload: Uint8Array, headers: BusHeaders | undefined) => void,
   ) {
     this.ready = bus
       .subscribe(Subject.room(id), (payload, _subject, _reply, headers) => {
@@ -63,15 +65,15 @@ export class LocalRoom {
  * exists while it has at least one local member; the node subscribes to the room's
  * subject when it is created and unsubscribes when it is deleted.
  */
-export class LocalRooms {
-  private readonly rooms = new Map<string, LocalRoom>();
+export class LocalRooms<M> {
+  private readonly rooms = new Map<string, LocalRoom<M>>();
   /** Rooms kept subscribed without local members (a raid's target, until its commit). */
   private readonly pins = new Map<string, number>();
 
   constructor(
     private readonly bus: Bus,
     private readonly onMessage: (
-      room: LocalRoom,
+      room: LocalRoom<M>,
       payload: Uint8Array,
       headers: BusHeaders | undefined,
     ) => void,
@@ -83,7 +85,7 @@ export class LocalRooms {
     return this.rooms.size;
   }
 
-  get(room: string): LocalRoom | undefined {
+  get(room: string): LocalRoom<M> | undefined {
     return this.rooms.get(room);
   }
 
@@ -92,21 +94,21 @@ export class LocalRooms {
   }
 
   /** Adds a socket to a room, creating the room (and its bus interest) if needed. */
-  add(roomId: string, socket: Socket): LocalRoom {
+  add(roomId: string, socket: M): LocalRoom<M> {
     const room = this.ensure(roomId);
     room.sockets.add(socket);
     return room;
   }
 
   /** Removes a socket from a room, deleting the room when it was the last member. */
-  remove(roomId: string, socket: Socket): void {
+  remove(roomId: string, socket: M): void {
     const room = this.rooms.get(roomId);
     if (!room || !room.sockets.delete(socket)) return;
     this.deleteIfUnused(room);
   }
 
   /** Keeps a room subscribed even with no local member, until {@link unpin}. */
-  pin(roomId: string): LocalRoom {
+  pin(roomId: string): LocalRoom<M> {
     this.pins.set(roomId, (this.pins.get(roomId) ?? 0) + 1);
     return this.ensure(roomId);
   }
@@ -122,7 +124,7 @@ export class LocalRooms {
     if (room) this.deleteIfUnused(room);
   }
 
-  private ensure(roomId: string): LocalRoom {
+  private ensure(roomId: string): LocalRoom<M> {
     let room = this.rooms.get(roomId);
     if (!room) {
       room = new LocalRoom(roomId, this.bus, this.onMessage);
@@ -132,7 +134,7 @@ export class LocalRooms {
     return room;
   }
 
-  private deleteIfUnused(room: LocalRoom): void {
+  private deleteIfUnused(room: LocalRoom<M>): void {
     if (room.sockets.size > 0 || this.pins.has(room.id)) return;
     this.rooms.delete(room.id);
     room.delete();

@@ -1,8 +1,19 @@
 import { indexCallHistogram, scrapedCounter, type IndexCallObserver } from '@roomfabric/fabric';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Histogram } from 'prom-client';
-import type { Edge } from './edge.js';
-import type { EdgeCounters } from './stats.js';
+import type { EdgeCounters, EdgeStats } from './stats.js';
+
+/** What the metrics read of an edge at scrape time (an `Edge` is one). */
+export interface MetricsSource {
+  readonly nodeId: string;
+  /** What `/readyz` says. */
+  readonly ready: boolean;
+  stats(): EdgeStats;
+  /** @internal The live counters, read without building `stats()`. */
+  readonly counters: EdgeCounters;
+  /** @internal The bus's status. */
+  readonly busStatus: string;
+}
 
 /** Options of {@link EdgeMetrics}. */
 export interface EdgeMetricsOptions {
@@ -56,7 +67,7 @@ const SCRAPED: Array<[string, string, keyof EdgeCounters]> = [
   ['roomfabric_rate_limited_total', 'Client frames refused over a socket allowance', 'rateLimited'],
 ];
 
-const bound = new WeakMap<Edge, EdgeMetrics>();
+const bound = new WeakMap<MetricsSource, EdgeMetrics>();
 
 /**
  * Prometheus metrics of one edge node (prom-client), read from the node's own counters
@@ -76,7 +87,7 @@ const bound = new WeakMap<Edge, EdgeMetrics>();
  */
 export class EdgeMetrics implements IndexCallObserver {
   readonly registry: Registry;
-  private edge: Edge | undefined;
+  private edge: MetricsSource | undefined;
   private readonly joins: Counter;
   private readonly leaves: Counter;
   private readonly indexCalls: Histogram<'op' | 'result'>;
@@ -87,7 +98,7 @@ export class EdgeMetrics implements IndexCallObserver {
     const read = (key: keyof EdgeCounters) => () => this.edge?.counters[key] ?? 0;
     for (const [name, help, key] of SCRAPED) scrapedCounter(registry, name, help, read(key));
     const current = () => this.edge;
-    const gauge = (name: string, help: string, value: (edge: Edge) => number) =>
+    const gauge = (name: string, help: string, value: (edge: MetricsSource) => number) =>
       new Gauge({
         name,
         help,
@@ -97,11 +108,11 @@ export class EdgeMetrics implements IndexCallObserver {
           this.set(edge ? value(edge) : 0);
         },
       });
-    gauge('roomfabric_connections', 'Open client connections', (e) => e.sockets.size);
-    gauge('roomfabric_rooms', 'Rooms with at least one local member', (e) => e.localRooms.size);
+    gauge('roomfabric_connections', 'Open client connections', (e) => e.stats().sockets);
+    gauge('roomfabric_rooms', 'Rooms with at least one local member', (e) => e.stats().rooms);
     gauge('roomfabric_ready', '1 while /readyz answers 200', (e) => (e.ready ? 1 : 0));
     gauge('roomfabric_bus_connected', '1 while the bus (NATS) is connected', (e) =>
-      e.bus.status === 'connected' ? 1 : 0,
+      e.busStatus === 'connected' ? 1 : 0,
     );
     new Counter({
       name: 'roomfabric_bus_messages_total',
@@ -142,7 +153,7 @@ export class EdgeMetrics implements IndexCallObserver {
   }
 
   /** Reads `edge`'s counters on every scrape; `GET /metrics` of that edge serves this registry. */
-  bind(edge: Edge): this {
+  bind(edge: MetricsSource): this {
     if (bound.has(edge)) {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `edge ${edge.nodeId} has metrics`);
     }
@@ -171,6 +182,6 @@ export class EdgeMetrics implements IndexCallObserver {
 }
 
 /** The metrics bound to `edge`, or new ones bound to it on first use (what `GET /metrics` serves). */
-export function metricsFor(edge: Edge): EdgeMetrics {
+export function metricsFor(edge: MetricsSource): EdgeMetrics {
   return bound.get(edge) ?? new EdgeMetrics().bind(edge);
 }

@@ -18,10 +18,19 @@ import {
   type RaidPrepareMessage,
   type StreamPosition,
 } from '@roomfabric/protocol';
-import { coalescedRead } from './history-join.js';
-import type { Edge } from './edge.js';
+import type { EdgeContext } from './context.js';
+import type { RaidTap } from './delivery.js';
+import { readOrLive } from './history/reads.js';
 import type { LocalRoom } from './local-rooms.js';
 import type { Socket } from './socket.js';
+
+/** Delivers a broadcast received through `room` to some of its members only (the delivery path's). */
+export type DeliverTo = (
+  msg: BroadcastMessage,
+  sockets: Iterable<Socket>,
+  room: string,
+  offset: number,
+) => void;
 
 interface PendingRaid {
   from: string;
@@ -49,13 +58,16 @@ const APPLIED_MEMORY = 4096;
  * The node's side of cluster operations: control requests on `rf.node.<id>` (join, leave,
  * disconnect or emit to some of its sockets) and the node's part of raids.
  */
-export class NodeControl {
+export class NodeControl implements RaidTap {
   private readonly raids = new Map<string, PendingRaid>();
   private readonly applied = new Set<string>();
   /** Commits that came on the node subject while `from` still had local members. */
   private readonly deferred = new Map<string, RaidCommitMessage[]>();
 
-  constructor(private readonly edge: Edge) {}
+  constructor(
+    private readonly ctx: EdgeContext<Socket>,
+    private readonly deliverTo: DeliverTo,
+  ) {}
 
   /** Handles a message on this node's own subject. */
   onNodeMessage(payload: Uint8Array, reply: string | undefined): void {
@@ -66,8 +78,8 @@ export class NodeControl {
       // subject NATS refuses (a 5,000-character one once cut the node off NATS).
       this.checkRooms(msg);
     } catch (err) {
-      this.edge.counters.busMalformed++;
-      this.edge.logger.debug({ err }, 'dropped a malformed message on the node subject');
+      this.ctx.counters.busMalformed++;
+      this.ctx.logger.debug({ err }, 'dropped a malformed message on the node subject');
       if (reply && isRoomfabricError(err) && err.code !== ErrorCode.FRAME_MALFORMED) {
         this.reply(reply, encodeReply({ ok: false, error: err }));
       }
@@ -83,7 +95,7 @@ export class NodeControl {
       case BusMessageType.RAID_COMMIT:
         // The copy on `from`'s subject keeps the order with `from`'s messages: prefer it
         // while this node still holds `from`.
-        if (this.edge.localRooms.get(msg.from)) {
+        if (this.ctx.localRooms.get(msg.from)) {
           const list = this.deferred.get(msg.from) ?? [];
           list.push(msg);
           this.deferred.set(msg.from, list);
@@ -92,7 +104,7 @@ export class NodeControl {
         }
         return;
       default:
-        this.edge.counters.busMalformed++;
+        this.ctx.counters.busMalformed++;
     }
   }
 
@@ -101,7 +113,7 @@ export class NodeControl {
     try {
       this.checkRooms(msg);
     } catch {
-      this.edge.counters.busMalformed++;
+      this.ctx.counters.busMalformed++;
       return;
     }
     this.commit(msg);
@@ -109,7 +121,7 @@ export class NodeControl {
 
   /** Throws `RF_ROOM_INVALID` / `RF_EVENT_INVALID` for ids the node's limits refuse. */
   private checkRooms(msg: BusMessage): void {
-    const { maxRoomLength, maxEventLength } = this.edge.limits;
+    const { maxRoomLength, maxEventLength } = this.ctx.limits;
     switch (msg.type) {
       case BusMessageType.CONTROL:
         for (const room of msg.rooms) assertRoomId(room, maxRoomLength);
@@ -126,7 +138,7 @@ export class NodeControl {
   }
 
   /** Called for every broadcast received on a room: buffers it for pending raids into that room. */
-  onRoomBroadcast(room: LocalRoom, msg: BroadcastMessage, offset: number): void {
+  onRoomBroadcast(room: LocalRoom<Socket>, msg: BroadcastMessage, offset: number): void {
     if (this.raids.size === 0) return;
     for (const raid of this.raids.values()) {
       if (raid.to === room.id) raid.buffer.push({ msg, offset });
@@ -150,7 +162,7 @@ export class NodeControl {
   private async control(msg: ControlMessage): Promise<void> {
     // A socket still opening gets JOIN and LEAVE too (see OpeningSockets).
     const sockets = msg.sockets
-      .map((id) => this.edge.sockets.get(id) ?? this.edge.opening.forControl(id, msg.op, msg.rooms))
+      .map((id) => this.ctx.sockets.get(id) ?? this.ctx.opening.forControl(id, msg.op, msg.rooms))
       .filter((s): s is Socket => s !== undefined && s.connected);
     switch (msg.op) {
       case ControlOp.JOIN:
@@ -173,7 +185,7 @@ export class NodeControl {
   private async prepare(msg: RaidPrepareMessage): Promise<void> {
     let raid = this.raids.get(msg.raidId);
     if (!raid) {
-      const room = this.edge.localRooms.pin(msg.to);
+      const room = this.ctx.localRooms.pin(msg.to);
       raid = {
         from: msg.from,
         to: msg.to,
@@ -185,25 +197,18 @@ export class NodeControl {
       this.raids.set(msg.raidId, raid);
       await room.ready;
     } else {
-      await this.edge.localRooms.get(msg.to)?.ready;
+      await this.ctx.localRooms.get(msg.to)?.ready;
     }
-    const { history, recoveryLimit } = this.edge;
-    if (raid.position === undefined && history?.covers(msg.to)) {
+    if (raid.position === undefined && this.ctx.history?.covers(msg.to)) {
       // Read after the subscription is in place, so every entry past this position is in
       // the buffer or still to come live.
-      try {
-        raid.position = (await coalescedRead(history, msg.to, null, recoveryLimit)).position;
-      } catch (err) {
-        this.edge.logger.warn(
-          { err, room: msg.to, raidId: msg.raidId },
-          'history unreadable at a raid: movers get the room live, without a position',
-        );
-      }
+      const read = await readOrLive(this.ctx, msg.to, null, { raidId: msg.raidId, at: 'a raid' });
+      raid.position = read?.position;
     }
   }
 
   private commit(msg: RaidCommitMessage): void {
-    if (msg.node !== this.edge.nodeId) return;
+    if (msg.node !== this.ctx.nodeId) return;
     const key = `${msg.raidId}:${msg.part}`;
     if (this.applied.has(key)) return;
     this.remember(key);
@@ -225,7 +230,7 @@ export class NodeControl {
     const moved: Socket[] = [];
     let count = 0;
     for (const id of msg.sockets) {
-      const socket = this.edge.sockets.get(id);
+      const socket = this.ctx.sockets.get(id);
       if (!socket?.connected) continue;
       if (socket.rooms.has(msg.from)) {
         const wasInTo = socket.rooms.has(msg.to);
@@ -236,19 +241,19 @@ export class NodeControl {
         count++;
       } else if (!socket.rooms.has(msg.to)) {
         // It left `from` while the raid ran, so the index moved it into `to`: undo that.
-        this.edge.membership.leave(id, [msg.to]).catch(this.edge.onBackgroundError);
+        this.ctx.membership.leave(id, [msg.to]).catch(this.ctx.onBackgroundError);
       }
     }
-    this.edge.counters.raidMoves += count;
+    this.ctx.counters.raidMoves += count;
     if (raid) {
       // What `to` received since PREPARE is owed to the movers, after their MOVED frame
       // (of a history room, only what came after the position they were given).
-      const room = this.edge.localRooms.get(msg.to);
+      const room = this.ctx.localRooms.get(msg.to);
       if (room && moved.length > 0) {
         const after = position?.offset ?? 0;
         for (const b of raid.buffer) {
           if (position && b.offset > 0 && b.offset <= after) continue;
-          this.edge.delivery.deliverTo(b.msg, moved, room.id, b.offset);
+          this.deliverTo(b.msg, moved, room.id, b.offset);
         }
       }
       raid.partsDone.add(msg.part);
@@ -261,7 +266,7 @@ export class NodeControl {
     if (!raid) return;
     clearTimeout(raid.timer);
     this.raids.delete(raidId);
-    this.edge.localRooms.unpin(raid.to);
+    this.ctx.localRooms.unpin(raid.to);
   }
 
   private remember(key: string): void {
@@ -285,6 +290,6 @@ export class NodeControl {
   }
 
   private reply(reply: string | undefined, payload: Uint8Array): void {
-    if (reply) this.edge.bus.publish(reply, payload).catch(this.edge.onBackgroundError);
+    if (reply) this.ctx.bus.publish(reply, payload).catch(this.ctx.onBackgroundError);
   }
 }

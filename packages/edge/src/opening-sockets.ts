@@ -1,8 +1,7 @@
 import { ControlOp } from '@roomfabric/protocol';
-import type { Socket } from './socket.js';
 
-interface Opening {
-  socket: Socket;
+interface Opening<S> {
+  socket: S;
   /** Rooms a cluster LEAVE took from the socket while it was opening. */
   left: Set<string>;
 }
@@ -16,24 +15,24 @@ interface Opening {
  * is also remembered, so that the socket does not join that channel from a read of its
  * channels made before the unsubscribe.
  */
-export class OpeningSockets {
-  private readonly byId = new Map<string, Opening>();
+export class OpeningSockets<S extends { readonly id: string }> {
+  private readonly byId = new Map<string, Opening<S>>();
 
-  add(socket: Socket): void {
+  add(socket: S): void {
     this.byId.set(socket.id, { socket, left: new Set() });
   }
 
-  delete(socket: Socket): void {
+  delete(socket: S): void {
     this.byId.delete(socket.id);
   }
 
   /** Rooms a cluster LEAVE removed from `socket` since {@link add}. */
-  left(socket: Socket): ReadonlySet<string> {
+  left(socket: S): ReadonlySet<string> {
     return this.byId.get(socket.id)?.left ?? new Set();
   }
 
   /** The opening socket a JOIN or LEAVE control request targets, noting what it does. */
-  forControl(id: string, op: ControlOp, rooms: readonly string[]): Socket | undefined {
+  forControl(id: string, op: ControlOp, rooms: readonly string[]): S | undefined {
     const opening = this.byId.get(id);
     if (!opening) return undefined;
     if (op === ControlOp.LEAVE) for (const room of rooms) opening.left.add(room);

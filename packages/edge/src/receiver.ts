@@ -1,13 +1,11 @@
 import {
   assertEventName,
-  assertRoomId,
   BroadcastFlag,
   CloseCode,
   decodeValues,
   encodeServerFrame,
   ErrorCode,
   FrameType,
-  isReservedRoom,
   isRoomfabricError,
   parseClientFrame,
   PROTOCOL_VERSION,
@@ -19,9 +17,9 @@ import {
 import type WebSocket from 'ws';
 import type { RawData } from 'ws';
 import type { Operator } from '@roomfabric/fabric';
-import type { FabricSocket } from './edge.js';
-import { joinWithHistory } from './history-join.js';
-import type { AckFn, Socket } from './socket.js';
+import { joinWithHistory } from './history/join.js';
+import { checkBroadcast, checkJoinLeave } from './policy.js';
+import type { AckFn, FabricSocket, Socket } from './socket.js';
 
 /*
  * Per-connection WebSocket handlers, defined once and bound to each `ws` (as the `ws`
@@ -45,7 +43,7 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     receive(socket, data, isBinary);
   } catch (err) {
     // Last line of defence: whatever escaped is this connection's problem, not the node's.
-    socket.edge.logger.error({ err, socket: socket.id }, 'frame handling failed');
+    socket.ctx.logger.error({ err, socket: socket.id }, 'frame handling failed');
     socket.sendError(0, new RoomfabricError(ErrorCode.INTERNAL, 'internal error'));
     socket.close(CloseCode.INTERNAL_ERROR, ErrorCode.INTERNAL);
   }
@@ -53,7 +51,7 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
 
 function receive(socket: Socket, data: RawData, isBinary: boolean): void {
   socket.alive = true;
-  socket.edge.counters.messagesIn++;
+  socket.ctx.counters.messagesIn++;
   if (!isBinary) {
     reject(
       socket,
@@ -79,14 +77,14 @@ function receive(socket: Socket, data: RawData, isBinary: boolean): void {
       : data;
   let values: unknown[];
   try {
-    values = decodeValues(bytes, socket.edge.decoder, socket.edge.limits.maxFrameDepth);
+    values = decodeValues(bytes, socket.ctx.decoder, socket.ctx.limits.maxFrameDepth);
   } catch (err) {
     reject(socket, 0, asRoomfabricError(socket, err));
     return;
   }
   // A user's sockets, and the node's, share frame budgets: past them, stop reading this
   // socket for a while (its frames wait in its own buffers) rather than refuse anything.
-  const wait = socket.edge.floodGuard.charge(socket.countedUser, values.length);
+  const wait = socket.ctx.floodGuard.charge(socket.countedUser, values.length);
   if (wait > 0) pause(socket, wait);
   for (const value of values) {
     if (isClosed(socket)) return;
@@ -115,7 +113,7 @@ function receive(socket: Socket, data: RawData, isBinary: boolean): void {
 function pause(socket: Socket, ms: number): void {
   if (socket.paused) return;
   socket.paused = true;
-  socket.edge.counters.floodPauses++;
+  socket.ctx.counters.floodPauses++;
   socket.ws.pause();
   setTimeout(() => {
     socket.paused = false;
@@ -129,13 +127,13 @@ function pause(socket: Socket, ms: number): void {
  * allowance is closed with 1008. Returns true when the connection is being closed.
  */
 function limited(socket: Socket, id: number): boolean {
-  const edge = socket.edge;
-  edge.counters.rateLimited++;
+  const ctx = socket.ctx;
+  ctx.counters.rateLimited++;
   const err = new RoomfabricError(ErrorCode.RATE_LIMITED, 'too many messages: slow down', {
     temporary: true,
     details: {
-      framesPerSecond: edge.limits.maxFramesPerSecond,
-      bytesPerSecond: edge.limits.maxBytesPerSecond,
+      framesPerSecond: ctx.limits.maxFramesPerSecond,
+      bytesPerSecond: ctx.limits.maxBytesPerSecond,
     },
   });
   if (socket.rate.abusive) {
@@ -153,9 +151,9 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
   if (!socket) return;
   sockets.delete(this);
   try {
-    socket.edge.handleClose(socket, { code, reason: reason.toString() });
+    socket.ctx.closed(socket, { code, reason: reason.toString() });
   } catch (err) {
-    socket.edge.onBackgroundError(err);
+    socket.ctx.onBackgroundError(err);
   }
 }
 
@@ -165,23 +163,23 @@ function onError(this: WebSocket, err: Error): void {
   const socket = sockets.get(this);
   if (!socket) return;
   if ((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-    socket.edge.counters.rejectedFrames++;
-    socket.edge.logger.debug(
+    socket.ctx.counters.rejectedFrames++;
+    socket.ctx.logger.debug(
       {
         code: ErrorCode.FRAME_TOO_LARGE,
         socket: socket.id,
-        limit: socket.edge.limits.maxFrameBytes,
+        limit: socket.ctx.limits.maxFrameBytes,
       },
       'message over maxFrameBytes: closed with 1009',
     );
     return;
   }
-  socket.edge.logger.debug({ err, socket: socket.id }, 'websocket error');
+  socket.ctx.logger.debug({ err, socket: socket.id }, 'websocket error');
 }
 
 function handleFrame(socket: Socket, frame: ClientFrame): void {
   if (socket.state === 'handshaking') {
-    if (frame.type !== FrameType.CONNECT || socket.edge.handshakes.isAuthenticating(socket)) {
+    if (frame.type !== FrameType.CONNECT || socket.ctx.handshakes.isAuthenticating(socket)) {
       reject(
         socket,
         0,
@@ -211,7 +209,7 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
     }
     socket.handshake.auth = frame.auth;
     socket.connectRecover = frame.recover ?? null;
-    socket.edge.handshakes.authenticate(socket);
+    socket.ctx.handshakes.authenticate(socket);
     return;
   }
   switch (frame.type) {
@@ -237,7 +235,7 @@ function handleFrame(socket: Socket, frame: ClientFrame): void {
     case FrameType.PONG:
       return;
     case FrameType.REFRESH:
-      socket.edge.handshakes.refresh(socket, frame.auth).then(
+      socket.ctx.handshakes.refresh(socket, frame.auth).then(
         () => sendAck(socket, frame.id, null),
         (err: unknown) => socket.sendError(frame.id, asRoomfabricError(socket, err)),
       );
@@ -261,15 +259,9 @@ function handleJoinLeave(
   room: string,
   since: RecoverFrom | null,
 ): void {
-  const edge = socket.edge;
+  const ctx = socket.ctx;
   try {
-    assertRoomId(room, edge.limits.maxRoomLength);
-    if (isReservedRoom(room)) {
-      throw new RoomfabricError(ErrorCode.ROOM_RESERVED, `rooms starting with "$" are reserved`);
-    }
-    if (type === FrameType.JOIN && !edge.mayJoin(socket, room)) {
-      throw new RoomfabricError(ErrorCode.FORBIDDEN, `not allowed to join ${JSON.stringify(room)}`);
-    }
+    checkJoinLeave(ctx, socket, room, type === FrameType.JOIN);
   } catch (err) {
     socket.sendError(id, asRoomfabricError(socket, err));
     return;
@@ -284,8 +276,8 @@ function handleJoinLeave(
     return;
   }
   const joined = () => (socket.clientRooms ??= new Set()).add(room);
-  if (edge.history?.covers(room)) {
-    joinWithHistory(socket, id, room, since, joined).catch((err: unknown) =>
+  if (ctx.history?.covers(room)) {
+    joinWithHistory(ctx, socket, id, room, since, joined).catch((err: unknown) =>
       socket.sendError(id, asRoomfabricError(socket, err)),
     );
     return;
@@ -300,10 +292,10 @@ function handleJoinLeave(
 }
 
 function handleEmit(socket: Socket, frame: EmitFrame): void {
-  const edge = socket.edge;
+  const ctx = socket.ctx;
   const { id } = frame;
   try {
-    assertEventName(frame.event, edge.limits.maxEventLength);
+    assertEventName(frame.event, ctx.limits.maxEventLength);
   } catch (err) {
     socket.sendError(id, asRoomfabricError(socket, err));
     return;
@@ -311,7 +303,7 @@ function handleEmit(socket: Socket, frame: EmitFrame): void {
   if (frame.rooms === null) {
     const ack = id === 0 ? undefined : makeAck(socket, id);
     if (!socket.dispatch(frame.event, frame.data, ack)) {
-      edge.counters.unhandledEvents++;
+      ctx.counters.unhandledEvents++;
       if (id !== 0) {
         socket.sendError(
           id,
@@ -339,26 +331,7 @@ function handleEmit(socket: Socket, frame: EmitFrame): void {
 
 /** Checks a client-originated room broadcast and returns the operator that sends it. */
 function clientBroadcast(socket: Socket, frame: EmitFrame): Operator<FabricSocket> {
-  const edge = socket.edge;
-  const rooms = [...new Set(frame.rooms)];
-  const max = edge.limits.maxTargetRooms;
-  if (rooms.length === 0 || rooms.length > max) {
-    throw new RoomfabricError(ErrorCode.ROOM_LIMIT, `a broadcast targets 1 to ${max} rooms`, {
-      details: { limit: max },
-    });
-  }
-  for (const room of rooms) {
-    assertRoomId(room, edge.limits.maxRoomLength);
-    if (isReservedRoom(room)) {
-      throw new RoomfabricError(ErrorCode.ROOM_RESERVED, `rooms starting with "$" are reserved`);
-    }
-    if (!socket.rooms.has(room)) {
-      throw new RoomfabricError(ErrorCode.NOT_IN_ROOM, `not in room ${JSON.stringify(room)}`);
-    }
-  }
-  if (!edge.mayPublish(socket, rooms, frame.event)) {
-    throw new RoomfabricError(ErrorCode.FORBIDDEN, 'not allowed to broadcast to these rooms');
-  }
+  const rooms = checkBroadcast(socket.ctx, socket, frame.rooms ?? [], frame.event);
   const op = socket.broadcast.to(rooms);
   return (frame.flags & BroadcastFlag.VOLATILE) !== 0 ? op.volatile : op;
 }
@@ -371,7 +344,7 @@ function makeAck(socket: Socket, id: number): AckFn {
       sendAck(socket, id, response ?? null);
     } catch (err) {
       // The handler answered with something msgpack cannot carry (a function, a cycle).
-      socket.edge.logger.warn({ err, socket: socket.id }, 'ack response cannot be encoded');
+      socket.ctx.logger.warn({ err, socket: socket.id }, 'ack response cannot be encoded');
       socket.sendError(
         id,
         new RoomfabricError(ErrorCode.HANDLER_FAILED, 'the handler answered with unencodable data'),
@@ -392,7 +365,7 @@ function sendAck(socket: Socket, id: number, data: unknown): void {
  * Returns true when the connection is being closed.
  */
 function reject(socket: Socket, id: number, err: RoomfabricError): boolean {
-  socket.edge.counters.rejectedFrames++;
+  socket.ctx.counters.rejectedFrames++;
   socket.sendError(id, err);
   if (err.closeCode === undefined) return false;
   socket.close(err.closeCode, err.code);
@@ -401,7 +374,7 @@ function reject(socket: Socket, id: number, err: RoomfabricError): boolean {
 
 function asRoomfabricError(socket: Socket, err: unknown): RoomfabricError {
   if (isRoomfabricError(err)) return err;
-  socket.edge.logger.error({ err, socket: socket.id }, 'unexpected error');
+  socket.ctx.logger.error({ err, socket: socket.id }, 'unexpected error');
   return new RoomfabricError(ErrorCode.INTERNAL, 'internal error', { cause: err });
 }
 

@@ -4,9 +4,9 @@ import type WebSocket from 'ws';
 const MAX_BATCH_BYTES = 1024 * 1024;
 
 /**
- * @internal The last batch built in one end-of-turn flush. The frames of a broadcast are
- * the same objects for every member, so consecutive members of a room usually queued
- * identical lists; they then send the same bytes (ws does not copy or mask server frames).
+ * The last batch built in one end-of-turn flush. The frames of a broadcast are the same
+ * objects for every member, so consecutive members of a room usually queued identical
+ * lists; they then send the same bytes (ws does not copy or mask server frames).
  */
 export class SharedBatch {
   private frames: Uint8Array[] | undefined;
@@ -61,4 +61,64 @@ export function writeFrames(
     size += frame.length;
   }
   ws.send(Buffer.concat(batch, size));
+}
+
+/** One socket's frames of the current turn, waiting for the end-of-turn write. */
+export class Outbox {
+  frames: Uint8Array[] = [];
+  bytes = 0;
+  /** True while the outbox is in the sender's list for this turn. */
+  scheduled = false;
+
+  push(frame: Uint8Array): void {
+    this.frames.push(frame);
+    this.bytes += frame.length;
+  }
+
+  /** Empties the outbox, returning what it held. */
+  take(): { frames: Uint8Array[]; bytes: number } {
+    const taken = { frames: this.frames, bytes: this.bytes };
+    this.frames = [];
+    this.bytes = 0;
+    return taken;
+  }
+}
+
+/** What the sender flushes at the end of a turn: a socket. */
+export interface Flushable {
+  readonly outbox: Outbox;
+  /** Writes what its outbox holds; `shared` lets sockets with the same frames share bytes. */
+  flush(shared: SharedBatch): void;
+}
+
+/**
+ * The node's end-of-turn write: every frame a socket is given within one event-loop turn
+ * goes out as one WebSocket message, one `write()`, when the turn ends (`setImmediate`).
+ * Members of a room that queued the same frames share one concatenated buffer.
+ */
+export class Sender {
+  private dirty: Flushable[] = [];
+  private pending = false;
+
+  /** Queues `socket` for this turn's write (once per turn, however many frames it gets). */
+  schedule(socket: Flushable): void {
+    if (socket.outbox.scheduled) return;
+    socket.outbox.scheduled = true;
+    this.dirty.push(socket);
+    if (!this.pending) {
+      this.pending = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.pending = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    const shared = new SharedBatch();
+    for (const socket of dirty) {
+      socket.outbox.scheduled = false;
+      socket.flush(shared);
+    }
+  };
 }

@@ -1,8 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import { Operator, type RemoteSocket } from '@roomfabric/fabric';
 import {
   assertEventName,
   checkRooms,
   checkTimeoutOption,
+  CloseCode,
   encodeData,
   encodeEventFrame,
   encodeServerFrame,
@@ -12,50 +13,30 @@ import {
   isRoomfabricError,
   roomIdProblem,
   RoomfabricError,
-  CloseCode,
   type ConnectRecover,
 } from '@roomfabric/protocol';
 import type WebSocket from 'ws';
-import type { Edge } from './edge.js';
-import { joinTellingPositions } from './app-join.js';
+import { PendingAcks } from './acks.js';
+import type { EdgeContext } from './context.js';
 import type { AuthGrant } from './jwt-auth.js';
-import { writeFrames, type SharedBatch } from './sender.js';
 import { presenceUser } from './presence.js';
 import { RateLimiter } from './rate-limit.js';
-import { Operator } from '@roomfabric/fabric';
-import type { FabricSocket } from './edge.js';
+import { Outbox, writeFrames, type SharedBatch } from './sender.js';
+import type {
+  Ack,
+  AckFn,
+  DisconnectReason,
+  EventHandler,
+  Handshake,
+  SocketState,
+} from './socket-types.js';
 
-/** What the client sent when it connected. */
-export interface Handshake {
-  /** The `auth` value from the client's CONNECT frame (`connect(url, { auth })`). */
-  auth: unknown;
-  headers: IncomingHttpHeaders;
-  /** Query parameters of the upgrade request URL. */
-  query: Record<string, string>;
-  url: string;
-  address: string;
-  /** When the WebSocket was accepted, ms since the epoch. */
-  time: number;
-}
+export type { Ack, AckFn, DisconnectReason, EventHandler, Handshake, SocketState };
 
-/** Why a connection ended. `code` is the WebSocket close code. */
-export interface DisconnectReason {
-  code: number;
-  reason: string;
-}
-
-/** `ack(response)` answers a client's `emitWithAck`. Present only when the client asked. */
-export type Ack = (response?: unknown) => void;
-export type EventHandler = (data: unknown, ack: Ack | undefined) => void | Promise<void>;
 type DisconnectHandler = (reason: DisconnectReason) => void;
 
-interface PendingAck {
-  resolve: (data: unknown) => void;
-  reject: (err: RoomfabricError) => void;
-  timer: NodeJS.Timeout;
-}
-
-export type SocketState = 'handshaking' | 'open' | 'closed';
+/** What `fetchSockets` returns on an edge: its own sockets as `Socket`, others as `RemoteSocket`. */
+export type FabricSocket = Socket | RemoteSocket;
 
 /**
  * One client connection on this node. The API follows Socket.IO's server-side socket:
@@ -66,9 +47,8 @@ export class Socket {
   data: Record<string, unknown> = {};
   /** @internal */ state: SocketState = 'handshaking';
   /** @internal */ alive = true;
-  /** @internal */ out: Uint8Array[] = [];
-  /** @internal */ outBytes = 0;
-  /** @internal */ scheduled = false;
+  /** @internal This turn's frames, written at the end of the turn. */
+  readonly outbox = new Outbox();
   /** @internal */ handshakeTimer: NodeJS.Timeout | undefined;
   /** @internal Set once the server started closing this socket. */
   closing = false;
@@ -83,33 +63,19 @@ export class Socket {
   /** @internal Closes the socket when its token expires. */
   authTimer: NodeJS.Timeout | undefined;
   /** @internal */ readonly rate: RateLimiter;
-  /**
-   * @internal History rooms this socket is catching up on: live events that arrive
-   * meanwhile wait here (see history-join.ts). Undefined when there are none.
-   */
-  holding: Map<string, Array<{ offset: number; frame: Uint8Array }>> | undefined;
-  /**
-   * @internal History rooms this socket caught up on at its join, with the last offset it
-   * was sent there: the room's live entries up to it are not sent again. Dropped at the
-   * first later entry (delivery.ts).
-   */
-  caughtUpTo: Map<string, number> | undefined;
-  /** @internal Until HELLO: hold the live entries of every history room (connect-recovery.ts). */
-  holdAll = false;
-  /** @internal CONNECT's positions in rooms the server joins (connect-recovery.ts). */
+  /** @internal CONNECT's positions in rooms the server joins (history/connect.ts). */
   connectRecover: ConnectRecover | null = null;
-  private readonly roomSet = new Set<string>();
   /**
    * @internal Rooms the client joined itself (JOIN), which it rejoins after a reconnect:
    * when the server takes it out of one, the client is told (LEFT) so it does not.
    */
   clientRooms: Set<string> | undefined;
+  private readonly roomSet = new Set<string>();
   // Created on first use: most sockets of a fan-out node never get an app handler or an
   // ack, and idle connections are what a node holds most of (docs/benchmarks.md, memory).
   private handlers: Map<string, Set<EventHandler>> | undefined;
   private disconnectHandlers: Set<DisconnectHandler> | undefined;
-  private pendingAcks: Map<number, PendingAck> | undefined;
-  private nextAckId = 1;
+  private acks: PendingAcks | undefined;
   /** Index writes for this socket, in order: join, leave and removal never overtake each other. */
   private ops: Promise<unknown> = Promise.resolve();
 
@@ -118,14 +84,14 @@ export class Socket {
     readonly id: string,
     readonly handshake: Handshake,
     /** @internal */ readonly ws: WebSocket,
-    /** @internal */ readonly edge: Edge,
+    /** @internal */ readonly ctx: EdgeContext<Socket>,
   ) {
-    this.rate = new RateLimiter(edge.limits.maxFramesPerSecond, edge.limits.maxBytesPerSecond);
+    this.rate = new RateLimiter(ctx.limits.maxFramesPerSecond, ctx.limits.maxBytesPerSecond);
   }
 
   /** The id of the node this socket is connected to. */
   get nodeId(): string {
-    return this.edge.nodeId;
+    return this.ctx.nodeId;
   }
 
   /** The rooms this socket is in, as this node holds them. */
@@ -145,29 +111,34 @@ export class Socket {
    * recovers the room after a drop.
    */
   join(room: string | readonly string[]): Promise<void> {
-    // Before HELLO the connect catch-up tells the positions (connect-recovery.ts).
-    if (!this.edge.history || this.holdAll) return this.joinRooms(room);
-    return joinTellingPositions(this, room);
+    // Before HELLO the connect catch-up tells the positions (history/connect.ts).
+    if (!this.ctx.history || this.ctx.holds.holdsAll(this)) return this.joinRooms(room);
+    try {
+      return this.ctx.appJoin(this, checkRooms(room, this.ctx.limits.maxRoomLength));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** @internal {@link join} without the POSITION notice: the caller handles history. */
   joinRooms(room: string | readonly string[]): Promise<void> {
+    const ctx = this.ctx;
     try {
-      const rooms = checkRooms(room, this.edge.limits.maxRoomLength);
+      const rooms = checkRooms(room, ctx.limits.maxRoomLength);
       const added = rooms.filter((r) => !this.roomSet.has(r));
-      const max = this.edge.limits.maxRoomsPerSocket;
+      const max = ctx.limits.maxRoomsPerSocket;
       if (this.roomSet.size + added.length > max) {
         throw new RoomfabricError(ErrorCode.ROOM_LIMIT, `a socket may be in at most ${max} rooms`, {
           details: { limit: max },
         });
       }
       this.assertOpen();
-      this.edge.membershipVersion++;
+      ctx.membershipVersion++;
       const local = added.map((r) => {
         this.roomSet.add(r);
-        return this.edge.localRooms.add(r, this);
+        return ctx.localRooms.add(r, this);
       });
-      const waitFor = rooms.map((r) => this.edge.localRooms.get(r)?.ready ?? Promise.resolve());
+      const waitFor = rooms.map((r) => ctx.localRooms.get(r)?.ready ?? Promise.resolve());
       return this.serial(async () => {
         try {
           await Promise.all(waitFor);
@@ -175,10 +146,10 @@ export class Socket {
         } catch (err) {
           // Undo the local part so the socket is exactly where it was before; a re-assert
           // that snapshotted the provisional rooms must see that something changed.
-          this.edge.membershipVersion++;
+          ctx.membershipVersion++;
           for (const r of local) this.dropLocal(r.id);
           if (this.state === 'open') {
-            this.edge.membership.leave(this.id, added).catch(this.edge.onBackgroundError);
+            ctx.membership.leave(this.id, added).catch(ctx.onBackgroundError);
           }
           throw err;
         }
@@ -194,7 +165,7 @@ export class Socket {
    * once, since the socket is alive and the index is only behind.
    */
   private async joinIndex(rooms: string[]): Promise<void> {
-    const { membership } = this.edge;
+    const { membership } = this.ctx;
     try {
       await membership.join(this.id, rooms);
     } catch (err) {
@@ -231,8 +202,8 @@ export class Socket {
   /** @internal {@link leave}, telling the client `code` for rooms it had joined itself. */
   leaveTelling(room: string | readonly string[], code: ErrorCode, message: string): Promise<void> {
     try {
-      const rooms = checkRooms(room, this.edge.limits.maxRoomLength);
-      this.edge.membershipVersion++;
+      const rooms = checkRooms(room, this.ctx.limits.maxRoomLength);
+      this.ctx.membershipVersion++;
       for (const r of rooms) {
         if (this.clientRooms?.delete(r) && this.roomSet.has(r) && this.state === 'open') {
           this.enqueue(encodeServerFrame({ type: FrameType.LEFT, room: r, code, message }), false);
@@ -240,7 +211,7 @@ export class Socket {
         this.dropLocal(r);
       }
       if (this.state !== 'open') return Promise.resolve();
-      return this.serial(() => this.edge.membership.leave(this.id, rooms)).then(() => undefined);
+      return this.serial(() => this.ctx.membership.leave(this.id, rooms)).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -256,8 +227,8 @@ export class Socket {
    * if (!socket.mayJoin(target)) return ack({ error: 'RF_FORBIDDEN' });
    */
   mayJoin(room: string): boolean {
-    if (roomIdProblem(room, this.edge.limits.maxRoomLength) !== undefined) return false;
-    return !isReservedRoom(room) && this.edge.mayJoin(this, room);
+    if (roomIdProblem(room, this.ctx.limits.maxRoomLength) !== undefined) return false;
+    return !isReservedRoom(room) && this.ctx.mayJoin(this, room);
   }
 
   /**
@@ -268,10 +239,10 @@ export class Socket {
     const list = typeof rooms === 'string' ? [rooms] : Array.isArray(rooms) ? rooms : [];
     if (list.length === 0 || typeof event !== 'string') return false;
     for (const r of list) {
-      if (roomIdProblem(r, this.edge.limits.maxRoomLength) !== undefined) return false;
+      if (roomIdProblem(r, this.ctx.limits.maxRoomLength) !== undefined) return false;
       if (isReservedRoom(r) || !this.roomSet.has(r)) return false;
     }
-    return this.edge.mayPublish(this, list, event);
+    return this.ctx.mayPublish(this, list, event);
   }
 
   /** Handles a client event, or `disconnect` (`(reason) => ...`) when the connection ends. */
@@ -285,7 +256,7 @@ export class Socket {
       (this.disconnectHandlers ??= new Set()).add(handler as DisconnectHandler);
       return this;
     }
-    assertEventName(event, this.edge.limits.maxEventLength);
+    assertEventName(event, this.ctx.limits.maxEventLength);
     const handlers = (this.handlers ??= new Map());
     let set = handlers.get(event);
     if (!set) handlers.set(event, (set = new Set()));
@@ -318,27 +289,16 @@ export class Socket {
     let eventData: Uint8Array;
     let timeout: number;
     try {
-      assertEventName(event, this.edge.limits.maxEventLength);
+      assertEventName(event, this.ctx.limits.maxEventLength);
       timeout = checkTimeoutOption('timeout', options?.timeout, 10_000);
       eventData = encodeData(data);
       this.assertOpen();
     } catch (err) {
       return Promise.reject(err);
     }
-    const id = this.nextAckId++;
-    if (this.nextAckId > 0xffffffff) this.nextAckId = 1;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingAcks?.delete(id);
-        reject(
-          new RoomfabricError(ErrorCode.ACK_TIMEOUT, `no ack for "${event}" within ${timeout} ms`, {
-            temporary: true,
-          }),
-        );
-      }, timeout);
-      (this.pendingAcks ??= new Map()).set(id, { resolve, reject, timer });
-      this.enqueue(encodeEventFrame(event, eventData, null, id), false);
-    });
+    const { id, answer } = (this.acks ??= new PendingAcks()).create(event, timeout);
+    this.enqueue(encodeEventFrame(event, eventData, null, id), false);
+    return answer;
   }
 
   /** Broadcast to a room, this socket excluded. */
@@ -353,20 +313,20 @@ export class Socket {
 
   /** Broadcast to every socket of the fabric except this one. */
   get broadcast(): Operator<FabricSocket> {
-    return new Operator(this.edge.operatorHost, [], [], this.id);
+    return new Operator(this.ctx.operatorHost, [], [], this.id);
   }
 
   /**
    * @internal A raid moved this socket in the index; follow it locally (no index write).
    */
   moveLocal(from: string, to: string): void {
-    this.edge.membershipVersion++;
+    this.ctx.membershipVersion++;
     // The client follows MOVED: a room it had joined itself becomes `to`.
     if (this.clientRooms?.delete(from)) this.clientRooms.add(to);
     this.dropLocal(from);
     if (!this.roomSet.has(to)) {
       this.roomSet.add(to);
-      this.edge.localRooms.add(to, this);
+      this.ctx.localRooms.add(to, this);
     }
   }
 
@@ -387,7 +347,7 @@ export class Socket {
     this.close(CloseCode.KICKED, ErrorCode.KICKED);
     if (!wasOpen) return Promise.resolve();
     // Removing twice is harmless: the close handler's removal then finds nothing.
-    return this.serial(() => this.edge.membership.removeSocket(this.id)).then(() => undefined);
+    return this.serial(() => this.ctx.membership.removeSocket(this.id)).then(() => undefined);
   }
 
   /**
@@ -401,29 +361,27 @@ export class Socket {
     return this.emit('message', data);
   }
 
-  /** @internal Queues bytes for this socket; all frames of one event-loop turn go in one write. */
+  /**
+   * @internal Queues bytes for this socket; all frames of one event-loop turn go in one
+   * write (sender.ts). A socket past `maxBufferedBytes` is closed with 3008 instead.
+   */
   enqueue(frame: Uint8Array, volatile: boolean): boolean {
     if (this.state === 'closed' || this.closing) return false;
-    const buffered = this.ws.bufferedAmount + this.outBytes;
-    const limits = this.edge.limits;
+    const buffered = this.ws.bufferedAmount + this.outbox.bytes;
+    const { limits, counters } = this.ctx;
     if (volatile && buffered > limits.volatileBufferBytes) {
-      this.edge.counters.volatileDrops++;
+      counters.volatileDrops++;
       return false;
     }
     if (buffered > limits.maxBufferedBytes) {
-      this.edge.counters.slowConsumerCloses++;
+      counters.slowConsumerCloses++;
       // What is still queued for this turn would only grow the jam: drop it.
-      this.out = [];
-      this.outBytes = 0;
+      this.outbox.take();
       this.close(CloseCode.SLOW_CONSUMER, ErrorCode.SLOW_CONSUMER, SLOW_CLOSE_GRACE_MS);
       return false;
     }
-    this.out.push(frame);
-    this.outBytes += frame.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.edge.scheduleFlush(this);
-    }
+    this.outbox.push(frame);
+    this.ctx.sender.schedule(this);
     return true;
   }
 
@@ -433,14 +391,10 @@ export class Socket {
    * frames, share one concatenated buffer instead of copying it once each.
    */
   flush(shared?: SharedBatch): void {
-    this.scheduled = false;
-    const out = this.out;
-    const bytes = this.outBytes;
-    this.out = [];
-    this.outBytes = 0;
-    if (this.state === 'closed' || out.length === 0) return;
-    writeFrames(this.ws, out, bytes, shared);
-    this.edge.counters.writes++;
+    const { frames, bytes } = this.outbox.take();
+    if (this.state === 'closed' || frames.length === 0) return;
+    writeFrames(this.ws, frames, bytes, shared);
+    this.ctx.counters.writes++;
   }
 
   /** @internal Sends an ERROR frame (`id` 0 when it answers no request). */
@@ -456,7 +410,7 @@ export class Socket {
     if (this.state === 'closed' || this.closing) return;
     this.closing = true;
     // Flush what is queued (an ERROR frame explaining the close, typically) first.
-    if (this.scheduled) this.flush();
+    if (this.outbox.scheduled) this.flush();
     this.ws.close(code, reason);
     // A peer that never answers the close handshake (or whose buffer is jammed, so it
     // cannot even read our close frame) is cut off instead of holding memory for the 30 s
@@ -481,12 +435,7 @@ export class Socket {
 
   /** @internal Resolves a pending `emitWithAck`. False for an unknown id. */
   settleAck(id: number, data: unknown): boolean {
-    const pending = this.pendingAcks?.get(id);
-    if (!pending) return false;
-    this.pendingAcks!.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve(data);
-    return true;
+    return this.acks?.settle(id, data) ?? false;
   }
 
   /** @internal Called once when the WebSocket has closed. */
@@ -495,37 +444,32 @@ export class Socket {
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.authTimer);
-    this.out = [];
-    this.outBytes = 0;
-    for (const pending of this.pendingAcks?.values() ?? []) {
-      clearTimeout(pending.timer);
-      pending.reject(new RoomfabricError(ErrorCode.DISCONNECTED, 'the socket disconnected'));
-    }
-    this.pendingAcks = undefined;
+    this.outbox.take();
+    this.acks?.disconnected();
+    this.acks = undefined;
     if (!wasOpen) return;
-    this.edge.membershipVersion++;
-    for (const room of this.roomSet) this.edge.localRooms.remove(room, this);
+    const ctx = this.ctx;
+    ctx.membershipVersion++;
+    for (const room of this.roomSet) ctx.localRooms.remove(room, this);
     this.roomSet.clear();
-    this.serial(() => this.edge.membership.removeSocket(this.id)).catch(
-      this.edge.onBackgroundError,
-    );
+    this.serial(() => ctx.membership.removeSocket(this.id)).catch(ctx.onBackgroundError);
     for (const handler of this.disconnectHandlers ?? []) {
       try {
         handler(reason);
       } catch (err) {
-        this.edge.onBackgroundError(err);
+        ctx.onBackgroundError(err);
       }
     }
   }
 
   private emitDirect(event: string, data: unknown, volatile: boolean): boolean {
-    assertEventName(event, this.edge.limits.maxEventLength);
+    assertEventName(event, this.ctx.limits.maxEventLength);
     if (this.state !== 'open') return false;
     return this.enqueue(encodeEventFrame(event, encodeData(data), null, 0), volatile);
   }
 
   private handlerFailed(err: unknown, ack: Ack | undefined): void {
-    this.edge.logger.warn({ err, socket: this.id }, 'event handler failed');
+    this.ctx.logger.warn({ err, socket: this.id }, 'event handler failed');
     if (ack && (ack as AckFn).pending) {
       (ack as AckFn).pending = false;
       this.sendError(
@@ -542,8 +486,8 @@ export class Socket {
   }
 
   private dropLocal(room: string): void {
-    this.caughtUpTo?.delete(room);
-    if (this.roomSet.delete(room)) this.edge.localRooms.remove(room, this);
+    this.ctx.holds.forget(this, room);
+    if (this.roomSet.delete(room)) this.ctx.localRooms.remove(room, this);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -551,12 +495,6 @@ export class Socket {
     this.ops = next.catch(() => undefined);
     return next;
   }
-}
-
-/** An ack callback that remembers whether it was used. */
-export interface AckFn extends Ack {
-  id: number;
-  pending: boolean;
 }
 
 /** How long a closing peer gets to complete the close handshake before it is cut off. */

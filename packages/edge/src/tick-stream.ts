@@ -1,5 +1,10 @@
 import { assertEventName, assertRoomId, ErrorCode, RoomfabricError } from '@roomfabric/protocol';
-import type { Edge } from './edge.js';
+import type { Operator } from '@roomfabric/fabric';
+
+/** Where a stream publishes its batches: the edge's `to(room)`. */
+export interface TickTarget {
+  to(room: string): Operator<unknown>;
+}
 
 export interface TickStreamOptions {
   /** Event name of the batched update the room receives. */
@@ -39,7 +44,7 @@ export class TickStream {
 
   /** @internal Use `edge.stream(room, options)`. */
   constructor(
-    private readonly edge: Edge,
+    private readonly target: TickTarget,
     room: string,
     options: TickStreamOptions,
   ) {
@@ -81,7 +86,7 @@ export class TickStream {
     const batch = Object.fromEntries(this.pending);
     this.pending = new Map();
     this.counters.batches++;
-    const op = this.edge.to(this.room);
+    const op = this.target.to(this.room);
     void (this.volatile ? op.volatile : op).emit(this.event, batch);
   }
 }

@@ -1,7 +1,8 @@
 import { historyLink, type BusHeaders, type Recovery } from '@roomfabric/bus';
 import { CloseCode, ErrorCode, RoomfabricError } from '@roomfabric/protocol';
-import type { Edge } from './edge.js';
-import type { LocalRoom } from './local-rooms.js';
+import type { EdgeContext } from '../context.js';
+import type { LocalRoom } from '../local-rooms.js';
+import type { Socket } from '../socket.js';
 
 /** Live entries a room may hold while its gap is read; past this, its members reconnect. */
 const MAX_HELD = 10_000;
@@ -12,7 +13,7 @@ const RETRY_MS = 250;
 const CHECKS_AT_ONCE = 16;
 
 /** What a room's delivery path does with one live message it was given. */
-export type Dispatch = (room: LocalRoom, payload: Uint8Array, offset: number) => void;
+export type Dispatch = (room: LocalRoom<Socket>, payload: Uint8Array, offset: number) => void;
 
 /**
  * Fills the holes that core NATS leaves in the live stream of a history room. NATS
@@ -31,7 +32,7 @@ export type Dispatch = (room: LocalRoom, payload: Uint8Array, offset: number) =>
  */
 export class HistoryGaps {
   constructor(
-    private readonly edge: Edge,
+    private readonly ctx: EdgeContext<Socket>,
     private readonly dispatch: Dispatch,
   ) {}
 
@@ -40,10 +41,10 @@ export class HistoryGaps {
    * deliver it with now (0: not from this node's history of the room), or -1 when it is
    * not delivered now: held for a fill, delivered already, or an anchor.
    */
-  admit(room: LocalRoom, payload: Uint8Array, headers: BusHeaders | undefined): number {
+  admit(room: LocalRoom<Socket>, payload: Uint8Array, headers: BusHeaders | undefined): number {
     const link = historyLink(headers);
     if (!link) return 0; // not from history: nothing to check
-    if (link.stream !== undefined && link.stream !== this.edge.history!.streamOf(room.id)) {
+    if (link.stream !== undefined && link.stream !== this.ctx.history!.streamOf(room.id)) {
       // Stored by a process with other history settings: delivered, outside the sequence.
       this.foreign(room, link.stream);
       return link.anchor ? -1 : 0;
@@ -72,13 +73,13 @@ export class HistoryGaps {
    */
   async checkAll(): Promise<void> {
     try {
-      await this.edge.bus.flush();
+      await this.ctx.bus.flush();
     } catch {
       return; // down again: the next reconnect checks
     }
-    const rooms: LocalRoom[] = [];
-    for (const id of this.edge.localRooms.ids()) {
-      const room = this.edge.localRooms.get(id)!;
+    const rooms: LocalRoom<Socket>[] = [];
+    for (const id of this.ctx.localRooms.ids()) {
+      const room = this.ctx.localRooms.get(id)!;
       if (room.lastOffset > 0) rooms.push(room);
     }
     for (let i = 0; i < rooms.length; i += CHECKS_AT_ONCE) {
@@ -92,15 +93,15 @@ export class HistoryGaps {
     }
   }
 
-  private async fill(room: LocalRoom, from: number): Promise<void> {
-    const history = this.edge.history!;
+  private async fill(room: LocalRoom<Socket>, from: number): Promise<void> {
+    const history = this.ctx.history!;
     let recovery: Recovery | undefined;
     let failure: unknown;
     for (let attempt = 0; attempt < FILL_ATTEMPTS && !room.deleted; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, RETRY_MS * attempt));
       try {
         const epoch = room.historyEpoch ?? (await history.position(room.id)).epoch;
-        recovery = await history.since(room.id, { offset: from, epoch }, this.edge.recoveryLimit);
+        recovery = await history.since(room.id, { offset: from, epoch }, this.ctx.recoveryLimit);
         break;
       } catch (err) {
         failure = err;
@@ -115,7 +116,7 @@ export class HistoryGaps {
       );
       return;
     }
-    const { counters } = this.edge;
+    const { counters } = this.ctx;
     if (recovery.entries.length > 0) counters.historyGapsFilled++;
     for (const entry of recovery.entries) {
       if (entry.offset <= room.lastOffset) continue;
@@ -137,22 +138,22 @@ export class HistoryGaps {
   /** Streams already reported as not this node's (each is logged once). */
   private readonly foreignSeen = new Set<string>();
 
-  private foreign(room: LocalRoom, stream: string): void {
+  private foreign(room: LocalRoom<Socket>, stream: string): void {
     if (this.foreignSeen.has(stream) || this.foreignSeen.size >= 100) return;
     this.foreignSeen.add(stream);
-    this.edge.logger.warn(
-      { room: room.id, stream, expected: this.edge.history!.streamOf(room.id) },
+    this.ctx.logger.warn(
+      { room: room.id, stream, expected: this.ctx.history!.streamOf(room.id) },
       'a broadcast was stored in another history stream than this node keeps the room in: every process must use the same history policies (docs/history.md); delivered without an offset',
     );
   }
 
   /** The hole cannot be filled here: the room's members reconnect and recover themselves. */
-  private lost(room: LocalRoom, why: string, cause?: unknown): void {
+  private lost(room: LocalRoom<Socket>, why: string, cause?: unknown): void {
     room.gapHeld = undefined;
     room.lastOffset = 0; // the next live entry starts the sequence again
     room.historyFloor = 0;
-    this.edge.counters.historyGapsLost++;
-    this.edge.logger.warn(
+    this.ctx.counters.historyGapsLost++;
+    this.ctx.logger.warn(
       { room: room.id, members: room.sockets.size, err: cause },
       `history gap not filled (${why}): closing the room's members with 4004 so they recover`,
     );

@@ -3,74 +3,51 @@ import {
   BusMessageType,
   decodeBusMessage,
   encodeEventFrame,
-  encodeServerFrame,
-  FrameType,
   type RecoverFrom,
-  type StreamPosition,
 } from '@roomfabric/protocol';
-import type { Socket } from './socket.js';
-
-/** What the ACK of a JOIN to a history room carries (docs/protocol.md). */
-export interface HistoryJoinAck extends StreamPosition {
-  /** Present when the client asked to recover: whether it got everything it missed. */
-  recovered?: boolean;
-  /** How many events were replayed before the live ones. */
-  missed: number;
-}
+import type { EdgeContext } from '../context.js';
+import type { Socket } from '../socket.js';
+import type { Held } from './holds.js';
 
 /**
- * A client's join (request `id`) of a room that keeps history. The socket first holds the
- * room's live events, joins, then reads where the room stands (or what the client missed
- * since its position). It sends the ACK with the position, then the missed events, then
- * the held live events that came after them, before it stops holding: every event once,
- * in offset order, none lost in the handover. On failure nothing is left joined, and the
- * returned Promise rejects for the caller to answer with the error.
+ * Reads for catch-ups: the room's position or what came after a position (coalesced
+ * within a turn), the frames a socket is owed from a read, and a read that turns an
+ * unreadable history into "no position" for the callers that deliver live anyway.
  */
-export async function joinWithHistory(
-  socket: Socket,
-  id: number,
+
+/**
+ * {@link coalescedRead}, for callers that go on without a position when the history
+ * cannot be read (a join made by the server, the connect catch-up, a raid): the failure
+ * is logged, with `what` for context, and answered with undefined.
+ */
+export function readOrLive(
+  ctx: EdgeContext<Socket>,
   room: string,
   since: RecoverFrom | null,
-  onJoined: () => void = () => undefined,
-): Promise<void> {
-  const { history, recoveryLimit } = socket.edge;
-  const wasMember = socket.rooms.has(room);
-  const holding = (socket.holding ??= new Map());
-  const held: Array<{ offset: number; frame: Uint8Array }> = [];
-  holding.set(room, held);
-  try {
-    await socket.joinRooms(room);
-    const recovery = await coalescedRead(history!, room, since, recoveryLimit);
-    const { frames, missed } = catchUp(socket, room, recovery, since?.socketId ?? null, held);
-    const ack: HistoryJoinAck = {
-      ...recovery.position,
-      ...(since && { recovered: recovery.recovered }),
-      missed,
-    };
-    onJoined();
-    socket.enqueue(encodeServerFrame({ type: FrameType.ACK, id, data: ack }), false);
-    for (const frame of frames) socket.enqueue(frame, false);
-  } catch (err) {
-    if (!wasMember && socket.connected) await socket.leave(room).catch(() => undefined);
-    throw err;
-  } finally {
-    holding.delete(room);
-    if (holding.size === 0) socket.holding = undefined;
-  }
+  what: { socket?: string; raidId?: string; at: string },
+): Promise<Recovery | undefined> {
+  return coalescedRead(ctx.history!, room, since, ctx.recoveryLimit).catch((err: unknown) => {
+    ctx.logger.warn(
+      { err, room, ...what },
+      `history unreadable at ${what.at}: the room is delivered live, without a position`,
+    );
+    return undefined;
+  });
 }
 
 /**
  * The frames that bring a socket up to date in a history room after a read: the missed
  * entries, then the held live ones that came after them. The caller sends them in this
  * turn; from then on the room's live entries up to the last of them are not sent again,
- * and the room's epoch is known to the node (for filling gaps, history-gaps.ts).
+ * and the room's epoch is known to the node (for filling gaps, gaps.ts).
  */
 export function catchUp(
+  ctx: EdgeContext<Socket>,
   socket: Socket,
   room: string,
   recovery: Recovery,
   previousSocket: string | null,
-  held: ReadonlyArray<{ offset: number; frame: Uint8Array }>,
+  held: readonly Held[],
 ): { frames: Uint8Array[]; missed: number } {
   const frames = replay(socket, room, previousSocket, recovery.entries);
   const missed = frames.length;
@@ -80,8 +57,8 @@ export function catchUp(
     frames.push(h.frame);
     last = h.offset;
   }
-  (socket.caughtUpTo ??= new Map()).set(room, last);
-  const local = socket.edge.localRooms.get(room);
+  ctx.holds.caughtUp(socket, room, last);
+  const local = ctx.localRooms.get(room);
   if (local) {
     local.historyEpoch = recovery.position.epoch;
     const read = recovery.position.offset;

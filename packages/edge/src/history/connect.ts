@@ -1,9 +1,9 @@
-import type { Recovery } from '@roomfabric/bus';
 import type { ConnectRecover, HelloRoom } from '@roomfabric/protocol';
-import { catchUp, coalescedRead } from './history-join.js';
-import type { Socket } from './socket.js';
+import type { EdgeContext } from '../context.js';
+import type { Socket } from '../socket.js';
+import { catchUp, readOrLive } from './reads.js';
 
-/** What a connecting socket gets right after HELLO for its server-joined history rooms. */
+/** What a connecting socket gets right after HELLO for the history rooms the server joined. */
 export interface ConnectCatchUp {
   /** HELLO's `rooms`. */
   rooms: HelloRoom[];
@@ -21,8 +21,8 @@ export interface ConnectCatchUp {
  * positions, then the missed entries, then the held ones that came after them. Every event
  * once, in offset order, as for a JOIN with `since`.
  */
-export function holdForConnect(socket: Socket): void {
-  if (socket.edge.history) socket.holdAll = true;
+export function holdForConnect(ctx: EdgeContext<Socket>, socket: Socket): void {
+  if (ctx.history) ctx.holds.holdAll(socket);
 }
 
 /**
@@ -32,10 +32,11 @@ export function holdForConnect(socket: Socket): void {
  * blocked by a history outage. The socket keeps holding until {@link releaseConnectHold}.
  */
 export async function connectCatchUp(
+  ctx: EdgeContext<Socket>,
   socket: Socket,
   recover: ConnectRecover | null,
 ): Promise<ConnectCatchUp> {
-  const { history, recoveryLimit } = socket.edge;
+  const history = ctx.history;
   const out: ConnectCatchUp = { rooms: [], frames: [] };
   if (!history) return out;
   const asked = new Map((recover?.rooms ?? []).map((p) => [p.room, p]));
@@ -44,22 +45,13 @@ export async function connectCatchUp(
     rooms.map((room) => {
       const p = asked.get(room);
       const since = p ? { offset: p.offset, epoch: p.epoch, socketId: null } : null;
-      return coalescedRead(history, room, since, recoveryLimit).then(
-        (recovery): Recovery | undefined => recovery,
-        (err: unknown) => {
-          socket.edge.logger.warn(
-            { err, room, socket: socket.id },
-            'history unreadable at connect: the room is delivered live, without a position',
-          );
-          return undefined;
-        },
-      );
+      return readOrLive(ctx, room, since, { socket: socket.id, at: 'connect' });
     }),
   );
   rooms.forEach((room, i) => {
     const recovery = reads[i];
     const askedHere = asked.has(room);
-    const held = socket.holding?.get(room) ?? [];
+    const held = ctx.holds.held(socket, room);
     if (!recovery) {
       out.rooms.push({
         room,
@@ -71,7 +63,8 @@ export async function connectCatchUp(
       for (const h of held) out.frames.push(h.frame);
       return;
     }
-    const { frames, missed } = catchUp(socket, room, recovery, recover?.socketId ?? null, held);
+    const previous = recover?.socketId ?? null;
+    const { frames, missed } = catchUp(ctx, socket, room, recovery, previous, held);
     out.rooms.push({
       room,
       ...recovery.position,
@@ -88,15 +81,11 @@ export async function connectCatchUp(
  * for history rooms the catch-up did not cover (joined by the cluster while it read), to
  * be sent after the catch-up: live entries, without a position.
  */
-export function releaseConnectHold(socket: Socket, catchUp?: ConnectCatchUp): Uint8Array[] {
-  if (!socket.holdAll) return [];
-  socket.holdAll = false;
-  const covered = new Set(catchUp?.rooms.map((r) => r.room));
-  const rest: Uint8Array[] = [];
-  for (const [room, held] of socket.holding ?? []) {
-    if (covered.has(room) || !socket.rooms.has(room)) continue;
-    for (const h of held) rest.push(h.frame);
-  }
-  socket.holding = undefined;
-  return rest;
+export function releaseConnectHold(
+  ctx: EdgeContext<Socket>,
+  socket: Socket,
+  caughtUp?: ConnectCatchUp,
+): Uint8Array[] {
+  const covered = new Set(caughtUp?.rooms.map((r) => r.room));
+  return ctx.holds.releaseAll(socket, covered, (room) => socket.rooms.has(room));
 }
