@@ -45,7 +45,7 @@ function watch(client: RoomfabricClient, room: string): Seen {
 /** Cuts a client's connection from the server side, as a dying network would. */
 function cut(t: TestEdge, client: RoomfabricClient): void {
   for (const socket of t.edge.sockets.values()) {
-    if (socket.id === (client as unknown as { socketId: string }).socketId) socket.ws.terminate();
+    if (socket.id === client.id) socket.ws.terminate();
   }
 }
 

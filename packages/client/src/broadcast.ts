@@ -9,7 +9,18 @@ import {
   RoomfabricError,
   type ClientFrame,
 } from '@roomfabric/protocol';
-import type { RoomfabricClient } from './client.js';
+
+/** Where a broadcast's emits go: the client's own send and request paths. */
+export interface BroadcastSink {
+  post(event: string, data: unknown, rooms: string[] | null, flags: number): boolean;
+  request(
+    event: string,
+    data: unknown,
+    rooms: string[] | null,
+    flags: number,
+    timeout?: number,
+  ): Promise<unknown>;
+}
 
 /**
  * Checks an emit's event, rooms and data (msgpack can encode it, and it nests no deeper
@@ -62,7 +73,7 @@ export function emitFrame(
 export class ClientBroadcast {
   /** @internal */
   constructor(
-    private readonly client: RoomfabricClient,
+    private readonly sink: BroadcastSink,
     private readonly rooms: readonly string[],
     private readonly flags: number,
   ) {}
@@ -74,7 +85,7 @@ export class ClientBroadcast {
    * client.to('a').to('b').emit('notice', 'hi');
    */
   to(room: string): ClientBroadcast {
-    return new ClientBroadcast(this.client, [...this.rooms, room], this.flags);
+    return new ClientBroadcast(this.sink, [...this.rooms, room], this.flags);
   }
 
   /**
@@ -84,7 +95,7 @@ export class ClientBroadcast {
    * client.to('lobby').emit('chat', 'hello');
    */
   emit(event: string, data?: unknown): boolean {
-    return this.client.post(event, data, [...this.rooms], this.flags);
+    return this.sink.post(event, data, [...this.rooms], this.flags);
   }
 
   /**
@@ -95,7 +106,7 @@ export class ClientBroadcast {
    * await client.to('lobby').emitWithAck('chat', 'hello');
    */
   emitWithAck(event: string, data?: unknown, options: { timeout?: number } = {}): Promise<void> {
-    return this.client
+    return this.sink
       .request(event, data, [...this.rooms], this.flags, options?.timeout)
       .then(() => undefined);
   }

@@ -3,33 +3,23 @@ import {
   BroadcastFlag,
   checkTimeoutOption,
   CloseCode,
-  DEFAULT_LIMITS,
   encodeData,
   ErrorCode,
   FrameType,
   isErrorCode,
-  isReconnectable,
-  isTemporaryCode,
-  RESERVED_EVENTS,
   RoomfabricError,
   type ClientFrame,
-  type ServerFrame,
   type StreamPosition,
 } from '@roomfabric/protocol';
-import { backoffDelay, resolveReconnect, type ResolvedReconnect } from './backoff.js';
-import { ClientBroadcast, emitFrame } from './broadcast.js';
+import { resolveReconnect, type ResolvedReconnect } from './backoff.js';
+import { ClientBroadcast, emitFrame, type BroadcastSink } from './broadcast.js';
 import { Emitter } from './emitter.js';
-import { Link } from './link.js';
+import { Connection } from './connection.js';
+import { checkUrls } from './url.js';
 import { Positions, RecentIds } from './positions.js';
 import { Requests, settle, type Request } from './requests.js';
-import type {
-  ClientEvents,
-  ClientOptions,
-  ClientState,
-  EventMeta,
-  StateChange,
-  WebSocketConstructor,
-} from './types.js';
+import { RoomStates, type RoomState } from './room-states.js';
+import type { ClientEvents, ClientOptions, ClientState, EventMeta, StateChange } from './types.js';
 
 type ServerHandler = (data: unknown, meta: EventMeta) => void;
 
@@ -39,12 +29,7 @@ type ServerHandler = (data: unknown, meta: EventMeta) => void;
  */
 const SEEN_IDS = 10_000;
 
-let defaultWebSocket: WebSocketConstructor | undefined;
-
-/** @internal Set by the Node entry point to `ws`. */
-export function setDefaultWebSocket(impl: WebSocketConstructor): void {
-  defaultWebSocket = impl;
-}
+export { setDefaultWebSocket } from './connection.js';
 
 /**
  * Connects to a Roomfabric edge and returns the client at once; it connects in the
@@ -69,31 +54,22 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
   private readonly reconnectOpts: ResolvedReconnect | null;
   private readonly ackTimeoutMs: number;
   private readonly maxQueue: number;
-  private readonly desired = new Set<string>();
+  /** The connection lifecycle: the link, what the server sends, rejoins, reconnects. */
+  private readonly conn: Connection;
+  /** The rooms this client wants to be in, and where each stands (room-states.ts). */
+  private readonly roomStates = new RoomStates((change) => this.fire('room:state', change));
   /** Requests in flight, joins waiting for a connection, and the offline queue. */
   private readonly pending = new Requests((request, timeout) => this.timedOut(request, timeout));
-  private link: Link | null = null;
-  private currentState: ClientState = 'disconnected';
-  private live = false;
-  private attempt = 0;
-  private urlIndex = 0;
-  private socketId: string | undefined;
-  /** The socket id of the previous connection: the server skips its broadcasts on replay. */
-  private previousSocketId: string | undefined;
   /** Where the client stands in each history room (docs/history.md). */
   private readonly positions = new Positions();
   /** Ids of broadcasts to several history rooms shown lately, so each is shown once. */
   private readonly seen = new RecentIds(SEEN_IDS);
-  private node: string | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Rooms whose rejoin is being retried on this connection, and the timers of those retries. */
-  private readonly retrying = new Set<string>();
-  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
-  private lastError: RoomfabricError | undefined;
-  /** How deep a frame may nest, as the server announced it (HELLO), or the default. */
-  private maxDepth: number = DEFAULT_LIMITS.maxFrameDepth;
-  /** The largest message the server accepts, as it announced it (HELLO), or the default. */
-  private maxFrameBytes: number = DEFAULT_LIMITS.maxFrameBytes;
+  /** How `client.to(room)` broadcasts send: this client's own emits. */
+  private readonly sink: BroadcastSink = {
+    post: (event, data, rooms, flags) => this.post(event, data, rooms, flags),
+    request: (event, data, rooms, flags, timeout) =>
+      this.request(event, data, rooms, flags, timeout),
+  };
 
   /** @internal Use {@link connect}. */
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
@@ -110,22 +86,33 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (!Number.isSafeInteger(this.maxQueue) || this.maxQueue < 0) {
       throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'maxQueue must be an integer >= 0');
     }
-    this.open({ code: 0, reason: 'connect' });
+    this.conn = new Connection({
+      urls: this.urls,
+      options: this.options,
+      reconnectOpts: this.reconnectOpts,
+      ackTimeoutMs: this.ackTimeoutMs,
+      roomStates: this.roomStates,
+      pending: this.pending,
+      positions: this.positions,
+      seen: this.seen,
+      fire: (event, ...args) => this.fire(event, ...args),
+    });
+    this.conn.open({ code: 0, reason: 'connect' });
   }
 
   /** `disconnected`, `connecting` or `connected` (connected = handshake done and rooms rejoined). */
   get state(): ClientState {
-    return this.currentState;
+    return this.conn.state;
   }
 
   /** This connection's socket id on the server, once connected. */
   get id(): string | undefined {
-    return this.socketId;
+    return this.conn.socketId;
   }
 
   /** The id of the edge node this client is connected to. */
   get nodeId(): string | undefined {
-    return this.node;
+    return this.conn.node;
   }
 
   /**
@@ -137,10 +124,10 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * await client.ready();
    */
   ready(): Promise<void> {
-    if (this.currentState === 'connected') return Promise.resolve();
-    if (this.currentState === 'disconnected') {
+    if (this.conn.state === 'connected') return Promise.resolve();
+    if (this.conn.state === 'disconnected') {
       return Promise.reject(
-        this.lastError ??
+        this.conn.lastError ??
           new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client is disconnected'),
       );
     }
@@ -151,7 +138,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         if (state === 'connected') resolve();
         else {
           reject(
-            this.lastError ??
+            this.conn.lastError ??
               new RoomfabricError(
                 isErrorCode(change.reason) ? change.reason : ErrorCode.DISCONNECTED,
                 `disconnected (${change.code})`,
@@ -165,7 +152,20 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
 
   /** Rooms this client is in, or will rejoin on reconnect. */
   get rooms(): ReadonlySet<string> {
-    return this.desired;
+    return this.roomStates.wanted;
+  }
+
+  /**
+   * Where this client stands in `room`: `subscribing` (asked, or to be rejoined after a
+   * reconnect), `subscribed` (joined on this connection) or `unsubscribed`. Every change
+   * fires `room:state` with `{ room, state, code, reason }`.
+   *
+   * @example
+   * client.on('room:state', ({ room, state, reason }) => console.log(room, state, reason));
+   * client.roomState('lobby'); // 'subscribed'
+   */
+  roomState(room: string): RoomState {
+    return this.roomStates.state(room);
   }
 
   /**
@@ -231,8 +231,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.desired.has(room) && this.live) return Promise.resolve();
-    this.desired.add(room);
+    if (this.roomStates.has(room) && this.conn.live) return Promise.resolve();
+    this.roomStates.subscribing(room, 0, 'join');
     return new Promise<void>((resolve, reject) => {
       const request = this.pending.create(
         'join',
@@ -241,7 +241,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.ackTimeoutMs,
         room,
       );
-      if (this.live) this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
+      if (this.conn.live)
+        this.conn.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room }));
       else this.pending.waitForJoin(room, request);
     });
   }
@@ -260,11 +261,11 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.desired.delete(room);
+    this.roomStates.unsubscribed(room, 0, 'leave');
     this.positions.delete(room);
     for (const waiter of this.pending.joinWaiters.get(room) ?? []) settle(waiter, null);
     this.pending.joinWaiters.delete(room);
-    if (!this.live) return Promise.resolve();
+    if (!this.conn.live) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const request = this.pending.create(
         'leave',
@@ -273,7 +274,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         this.ackTimeoutMs,
         room,
       );
-      this.sendRequest(request, (id) => ({ type: FrameType.LEAVE, id, room }));
+      this.conn.sendRequest(request, (id) => ({ type: FrameType.LEAVE, id, room }));
     });
   }
 
@@ -322,7 +323,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * client.to('a').to('b').emit('notice', 'once per member');
    */
   to(room: string): ClientBroadcast {
-    return new ClientBroadcast(this, [room], 0);
+    return new ClientBroadcast(this.sink, [room], 0);
   }
 
   /**
@@ -337,8 +338,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     to(room: string): ClientBroadcast;
   } {
     return {
-      emit: (event, data) => (this.live ? this.emit(event, data) : false),
-      to: (room) => new ClientBroadcast(this, [room], BroadcastFlag.VOLATILE),
+      emit: (event, data) => (this.conn.live ? this.emit(event, data) : false),
+      to: (room) => new ClientBroadcast(this.sink, [room], BroadcastFlag.VOLATILE),
     };
   }
 
@@ -363,7 +364,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (auth !== undefined && typeof this.options.auth !== 'function') this.options.auth = auth;
     await new Promise((resolve, reject) => {
       const request = this.pending.create('emit', resolve, reject, this.ackTimeoutMs);
-      if (!this.live) {
+      if (!this.conn.live) {
         settle(
           request,
           new RoomfabricError(
@@ -374,7 +375,11 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
         );
         return;
       }
-      this.sendRequest(request, (id) => ({ type: FrameType.REFRESH, id, auth: value ?? null }));
+      this.conn.sendRequest(request, (id) => ({
+        type: FrameType.REFRESH,
+        id,
+        auth: value ?? null,
+      }));
     });
   }
 
@@ -386,30 +391,34 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
    * client.close();
    */
   close(): void {
-    if (this.currentState === 'disconnected' && this.link === null && this.retryTimer === undefined)
+    if (
+      this.conn.state === 'disconnected' &&
+      this.conn.link === null &&
+      this.conn.retryTimer === undefined
+    )
       return;
     const err = new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client was closed');
-    this.teardown(CloseCode.NORMAL, ErrorCode.CLIENT_CLOSED);
-    this.failAll(err, true);
-    this.setState('disconnected', { code: CloseCode.NORMAL, reason: ErrorCode.CLIENT_CLOSED });
+    this.conn.teardown(CloseCode.NORMAL, ErrorCode.CLIENT_CLOSED);
+    this.conn.failAll(err, { code: CloseCode.NORMAL, reason: ErrorCode.CLIENT_CLOSED });
+    this.conn.setState('disconnected', { code: CloseCode.NORMAL, reason: ErrorCode.CLIENT_CLOSED });
   }
 
-  /** @internal An EMIT, sent now or queued; see {@link emit}. */
-  post(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
-    const frame = emitFrame(event, data, rooms, flags, this.maxDepth, this.maxFrameBytes);
-    if (this.live && this.link) {
-      this.write(frame(0));
+  /** An EMIT, sent now or queued; see {@link emit}. */
+  private post(event: string, data: unknown, rooms: string[] | null, flags: number): boolean {
+    const frame = emitFrame(event, data, rooms, flags, this.conn.maxDepth, this.conn.maxFrameBytes);
+    if (this.conn.live && this.conn.link) {
+      this.conn.write(frame(0));
       return true;
     }
     if ((flags & BroadcastFlag.VOLATILE) !== 0) return false;
-    if (this.currentState === 'disconnected' || this.pending.queue.length >= this.maxQueue)
+    if (this.conn.state === 'disconnected' || this.pending.queue.length >= this.maxQueue)
       return false;
     this.pending.queue.push({ frame });
     return true;
   }
 
-  /** @internal */
-  request(
+  /** An EMIT that waits for its ACK; see {@link emitWithAck}. */
+  private request(
     event: string,
     data: unknown,
     rooms: string[] | null,
@@ -420,14 +429,14 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     try {
       this.assertUsable();
       timeout = checkTimeoutOption('timeout', timeout, this.ackTimeoutMs);
-      frame = emitFrame(event, data, rooms, flags, this.maxDepth, this.maxFrameBytes);
+      frame = emitFrame(event, data, rooms, flags, this.conn.maxDepth, this.conn.maxFrameBytes);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
       const request = this.pending.create('emit', resolve, reject, timeout!);
-      if (this.live) {
-        this.sendRequest(request, frame);
+      if (this.conn.live) {
+        this.conn.sendRequest(request, frame);
       } else if (this.pending.queue.length >= this.maxQueue) {
         settle(
           request,
@@ -446,8 +455,8 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     if (request.kind === 'join' && request.room !== undefined && !request.rejoin) {
       const room = request.room;
       // All or nothing: a join that failed leaves the client outside the room.
-      if (this.desired.delete(room) && this.live)
-        this.write({ type: FrameType.LEAVE, id: this.pending.takeId(), room });
+      if (this.roomStates.unsubscribed(room, 0, ErrorCode.ACK_TIMEOUT) && this.conn.live)
+        this.conn.write({ type: FrameType.LEAVE, id: this.pending.takeId(), room });
     }
     settle(
       request,
@@ -459,378 +468,13 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     );
   }
 
-  private sendRequest(request: Request, frame: (id: number) => ClientFrame): void {
-    this.pending.send(request, frame, (f) => this.write(f));
-  }
-
-  private write(frame: ClientFrame): void {
-    this.link?.send(frame);
-  }
-
   private assertUsable(): void {
     if (
-      this.currentState === 'disconnected' &&
-      this.link === null &&
-      this.retryTimer === undefined
+      this.conn.state === 'disconnected' &&
+      this.conn.link === null &&
+      this.conn.retryTimer === undefined
     ) {
       throw new RoomfabricError(ErrorCode.CLIENT_CLOSED, 'the client is closed');
     }
   }
-
-  // --- connection lifecycle -------------------------------------------------------------
-
-  private open(change: StateChange): void {
-    if (this.currentState !== 'connecting') this.setState('connecting', change);
-    const Impl =
-      this.options.WebSocket ??
-      (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ??
-      defaultWebSocket;
-    if (!Impl) {
-      throw new RoomfabricError(
-        ErrorCode.INVALID_ARGUMENT,
-        'no WebSocket implementation: pass options.WebSocket',
-      );
-    }
-    this.lastError = undefined;
-    const link: Link = new Link(
-      {
-        Impl,
-        url: this.urls[this.urlIndex++ % this.urls.length]!,
-        auth: this.options.auth,
-        connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
-        recover: () => {
-          const rooms = this.positions.serverRooms(this.desired);
-          return rooms.length > 0 ? { socketId: this.socketId ?? null, rooms } : null;
-        },
-      },
-      {
-        frame: (frame) => this.handleFrame(frame),
-        badFrame: (err) => this.fire('error', err),
-        closed: (code, reason, error) => {
-          if (this.link === link) this.onClose(code, reason, error);
-        },
-      },
-    );
-    this.link = link;
-  }
-
-  private handleFrame(frame: ServerFrame): void {
-    switch (frame.type) {
-      case FrameType.HELLO:
-        this.previousSocketId = this.socketId;
-        this.socketId = frame.socketId;
-        this.node = frame.nodeId;
-        this.maxDepth = frame.maxFrameDepth;
-        this.maxFrameBytes = frame.maxFrameBytes;
-        this.link?.connected(frame.heartbeatMs);
-        // History rooms the server joined: their positions, and what was recovered.
-        this.positions.serverJoined(frame.rooms ?? [], this.desired);
-        for (const r of frame.rooms ?? []) {
-          if (r.recovered !== null) {
-            this.fire('rejoined', { room: r.room, recovered: r.recovered, missed: r.missed });
-          }
-        }
-        void this.rejoin();
-        return;
-      case FrameType.EVENT: {
-        if (frame.offset > 0 && frame.room !== null) {
-          this.positions.advance(frame.room, frame.offset);
-        }
-        // No server sends these names (they are the client's own lifecycle events); one
-        // that arrives anyway must not pass for a state change.
-        if (RESERVED_EVENTS.has(frame.event) && frame.event !== '$presence') {
-          this.fire('error', reservedEventError(frame.event));
-          return;
-        }
-        // A broadcast stored in several history rooms may come through each of them when
-        // they are recovered one by one: it is shown once.
-        if (frame.bid !== null && !this.seen.add(frame.bid)) return;
-        const meta: EventMeta = { room: frame.room };
-        if (frame.id !== 0) {
-          let answered = false;
-          meta.ack = (response?: unknown) => {
-            if (answered) return;
-            answered = true;
-            this.write({ type: FrameType.ACK, id: frame.id, data: response ?? null });
-          };
-        }
-        this.fire(frame.event, frame.data, meta);
-        return;
-      }
-      case FrameType.ACK:
-      case FrameType.ERROR: {
-        const request = this.pending.take(frame.id);
-        const err =
-          frame.type === FrameType.ERROR
-            ? new RoomfabricError(
-                isErrorCode(frame.code) ? frame.code : ErrorCode.INTERNAL,
-                frame.message,
-                { temporary: isTemporaryCode(frame.code) },
-              )
-            : undefined;
-        if (!request) {
-          if (err) {
-            this.lastError = err;
-            this.fire('error', err);
-          }
-          return;
-        }
-        // A rejoin refused for now is retried (rejoined()); any other refused join is over.
-        if (err && request.kind === 'join' && request.room !== undefined) {
-          if (!(request.rejoin && err.temporary)) this.desired.delete(request.room);
-        }
-        if (frame.type === FrameType.ACK && request.kind === 'join' && request.room !== undefined)
-          this.positions.joined(request.room, frame.data);
-        settle(request, err ?? (frame.type === FrameType.ACK ? frame.data : null));
-        return;
-      }
-      case FrameType.PING:
-        this.write({ type: FrameType.PONG });
-        return;
-      case FrameType.POSITION:
-        // The server joined this client to a history room: keep its position, to recover it.
-        this.positions.joined(frame.room, frame);
-        return;
-      case FrameType.MOVED:
-        // A raid: follow the server's move, and start in `to` where the server says (a
-        // room this client was in already keeps its own position).
-        if (this.desired.delete(frame.from)) this.desired.add(frame.to);
-        this.positions.delete(frame.from);
-        if (frame.position && this.positions.get(frame.to) === undefined) {
-          this.positions.joined(frame.to, frame.position);
-        }
-        this.fire('moved', { from: frame.from, to: frame.to });
-        return;
-      case FrameType.LEFT:
-        // The server took this client out of a room it had joined: do not rejoin it.
-        this.desired.delete(frame.room);
-        this.positions.delete(frame.room);
-        this.fire('left', { room: frame.room, code: frame.code, reason: frame.message });
-        return;
-    }
-  }
-
-  /** After HELLO: rejoin every room, then report `connected`, then flush the queue. */
-  private async rejoin(): Promise<void> {
-    const link = this.link;
-    const rooms = [...this.desired];
-    const results = await Promise.all(rooms.map((room) => this.rejoinRoom(room)));
-    if (this.link !== link || !link) return; // the connection dropped; the next one rejoins
-    const unanswered = rooms.filter((_, i) => results[i]?.code === ErrorCode.ACK_TIMEOUT);
-    if (unanswered.length > 0) {
-      // A node that does not answer a rejoin is not serving this connection: drop it and
-      // reconnect (with backoff, maybe to another node), keeping every room and position.
-      link.abort(
-        CloseCode.REJOIN_TIMEOUT,
-        new RoomfabricError(
-          ErrorCode.ACK_TIMEOUT,
-          `no answer to the rejoin of ${unanswered.map((r) => JSON.stringify(r)).join(', ')} within ${this.ackTimeoutMs} ms`,
-          { temporary: true, details: { rooms: unanswered } },
-        ),
-      );
-      return;
-    }
-    rooms.forEach((room, i) => this.rejoined(room, results[i] ?? null, link, 0));
-    // Joins requested for rooms that were not in the set when rejoin started.
-    for (const [room, waiters] of this.pending.joinWaiters) {
-      if (this.retrying.has(room)) continue;
-      this.pending.joinWaiters.delete(room);
-      for (const w of waiters) this.sendRequest(w, (id) => ({ type: FrameType.JOIN, id, room }));
-    }
-    this.attempt = 0;
-    this.live = true;
-    this.setState('connected', { code: 0, reason: 'connected' });
-    this.fire('connected', { socketId: this.socketId!, nodeId: this.node! });
-    const queue = this.pending.queue;
-    this.pending.queue = [];
-    for (const item of queue) {
-      if (item.request) this.sendRequest(item.request, item.frame);
-      else this.write(item.frame(0));
-    }
-  }
-
-  /** Sends one room's rejoin, with its position; resolves with its error, or null. */
-  private rejoinRoom(room: string): Promise<RoomfabricError | null> {
-    return new Promise((resolve) => {
-      const since = this.positions.since(room, this.previousSocketId);
-      const request = this.pending.create(
-        'join',
-        (data) => {
-          const ack = data as { recovered?: unknown; missed?: unknown } | null;
-          const recovered = typeof ack?.recovered === 'boolean' ? ack.recovered : null;
-          const missed = typeof ack?.missed === 'number' ? ack.missed : 0;
-          this.fire('rejoined', { room, recovered, missed });
-          resolve(null);
-        },
-        resolve,
-        this.ackTimeoutMs,
-        room,
-      );
-      request.rejoin = true;
-      this.sendRequest(request, (id) => ({ type: FrameType.JOIN, id, room, since }));
-    });
-  }
-
-  /**
-   * The outcome of a room's rejoin. Refused for a temporary reason (the room's history or
-   * the index down for now): reported on `error`, kept in `rooms`, and tried again with
-   * backoff on this connection. Refused for good: reported and dropped. Calls waiting for
-   * the room settle with the final outcome.
-   */
-  private rejoined(room: string, err: RoomfabricError | null, link: Link, attempt: number): void {
-    if (err?.temporary && this.desired.has(room)) {
-      this.fire('error', err);
-      this.retrying.add(room);
-      const timer = setTimeout(
-        () => {
-          this.retryTimers.delete(timer);
-          if (this.link !== link || !this.desired.has(room)) {
-            this.retrying.delete(room);
-            return;
-          }
-          void this.rejoinRoom(room).then((next) => {
-            if (this.link === link) this.rejoined(room, next, link, attempt + 1);
-          });
-        },
-        backoffDelay(this.reconnectOpts ?? resolveReconnect(true)!, attempt),
-      );
-      this.retryTimers.add(timer);
-      return;
-    }
-    this.retrying.delete(room);
-    if (err) {
-      this.desired.delete(room);
-      this.fire('error', err);
-    }
-    for (const waiter of this.pending.joinWaiters.get(room) ?? []) settle(waiter, err);
-    this.pending.joinWaiters.delete(room);
-  }
-
-  private onClose(code: number, reason: string, error: RoomfabricError | undefined): void {
-    if (error) this.lastError = error;
-    const rfReason =
-      reason || this.lastError?.code || (code === CloseCode.ABNORMAL ? ErrorCode.DISCONNECTED : '');
-    const wasOpen = this.live;
-    this.teardown();
-    const status = error?.code === ErrorCode.UPGRADE_REFUSED ? error.details?.status : undefined;
-    const change: StateChange =
-      typeof status === 'number' ? { code, reason: rfReason, status } : { code, reason: rfReason };
-    // An attempt that never got to HELLO says why on `error` (a wrong URL shows at once).
-    if (error && !wasOpen) this.fire('error', error);
-    // An expired token only makes sense to reconnect with when `auth` can produce a new one.
-    const stale = code === CloseCode.TOKEN_EXPIRED && typeof this.options.auth !== 'function';
-    // A refused upgrade that would be refused again (a 4xx: wrong path, a proxy's no).
-    const refused = error?.code === ErrorCode.UPGRADE_REFUSED && !error.temporary;
-    if (!isReconnectable(code) || stale || refused) {
-      const err =
-        this.lastError ??
-        new RoomfabricError(
-          isErrorCode(reason) ? reason : ErrorCode.DISCONNECTED,
-          `connection refused (${code} ${reason})`,
-        );
-      this.failAll(err, true);
-      this.setState('disconnected', change);
-      return;
-    }
-    this.pending.failInFlight(this.desired);
-    this.scheduleReconnect(change);
-  }
-
-  private scheduleReconnect(change: StateChange): void {
-    const r = this.reconnectOpts;
-    if (!r || this.attempt >= r.maxAttempts) {
-      this.failAll(
-        new RoomfabricError(
-          ErrorCode.DISCONNECTED,
-          `disconnected (${change.code} ${change.reason})`,
-          { temporary: true },
-        ),
-        true,
-      );
-      this.setState('disconnected', change);
-      return;
-    }
-    // Every reconnect cycle is reported through `connecting`, with its reason.
-    this.setState('connecting', change, true);
-    const delay = backoffDelay(r, this.attempt++);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.open(change);
-    }, delay);
-  }
-
-  /** Drops the current link (closing it when `code` is given) and any pending retry. */
-  private teardown(code?: number, reason?: string): void {
-    const link = this.link;
-    this.link = null;
-    this.live = false;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    for (const timer of this.retryTimers) clearTimeout(timer);
-    this.retryTimers.clear();
-    this.retrying.clear();
-    if (link && code !== undefined) link.close(code, reason ?? '');
-  }
-
-  /** Nothing more will be sent: reject everything pending and queued. */
-  private failAll(err: RoomfabricError, forgetRooms: boolean): void {
-    this.pending.failAll(err);
-    if (forgetRooms) this.desired.clear();
-  }
-
-  private setState(state: ClientState, change: StateChange, always = false): void {
-    const changed = state !== this.currentState;
-    this.currentState = state;
-    if (state !== 'connected') this.live = false;
-    if (changed) this.fire('state', state, change);
-    if (state === 'connecting' && (changed || always)) this.fire('connecting', change);
-    if (!changed) return;
-    if (state === 'disconnected') this.fire('disconnected', change);
-  }
-}
-
-const SCHEMES: Record<string, string> = {
-  'ws:': 'ws:',
-  'wss:': 'wss:',
-  'http:': 'ws:',
-  'https:': 'wss:',
-};
-
-/**
- * The URLs of `connect()`, each checked: `ws://`, `wss://`, or `http(s)://` (taken as
- * `ws(s)://`). Anything else, a bare `host:port` included, throws `RF_INVALID_ARGUMENT`
- * at once instead of failing later in the WebSocket.
- */
-function checkUrls(url: unknown): string[] {
-  const list = typeof url === 'string' ? [url] : Array.isArray(url) ? [...(url as unknown[])] : [];
-  if (list.length === 0) {
-    throw new RoomfabricError(
-      ErrorCode.INVALID_ARGUMENT,
-      'connect() needs a URL such as ws://127.0.0.1:3000/ws, or a list of them',
-    );
-  }
-  return list.map((u) => {
-    let parsed: URL | undefined;
-    try {
-      parsed = typeof u === 'string' ? new URL(u) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    const scheme = parsed && SCHEMES[parsed.protocol];
-    if (!parsed || !scheme) {
-      throw new RoomfabricError(
-        ErrorCode.INVALID_ARGUMENT,
-        `connect() needs ws://, wss://, http:// or https:// URLs, got ${JSON.stringify(String(u)).slice(0, 200)} (e.g. ws://127.0.0.1:3000/ws)`,
-      );
-    }
-    parsed.protocol = scheme;
-    return parsed.href;
-  });
-}
-
-function reservedEventError(event: string): RoomfabricError {
-  return new RoomfabricError(
-    ErrorCode.EVENT_RESERVED,
-    `dropped an event from the server named ${JSON.stringify(event)}, a reserved name`,
-  );
 }

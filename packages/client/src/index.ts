@@ -10,4 +10,5 @@ export type {
   WebSocketLike,
 } from './types.js';
 export type { ReconnectOptions } from './backoff.js';
+export type { RoomState, RoomStateChange } from './room-states.js';
 export { RoomfabricError, ErrorCode, CloseCode, isRoomfabricError } from '@roomfabric/protocol';

@@ -1,5 +1,6 @@
 import type { RoomfabricError } from '@roomfabric/protocol';
 import type { ReconnectOptions } from './backoff.js';
+import type { RoomStateChange } from './room-states.js';
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected';
 
@@ -75,4 +76,6 @@ export type ClientEvents = {
    * the server made it leave (`RF_KICKED`). The room is no longer in `rooms`.
    */
   left: (info: { room: string; code: string; reason: string }) => void;
+  /** A room's state changed (`client.roomState(room)`), with why. */
+  'room:state': (change: RoomStateChange) => void;
 };

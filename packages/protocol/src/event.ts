@@ -21,6 +21,8 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'rejoined',
   // The SDK's event for a room the server took it out of (LEFT frames).
   'left',
+  // The SDK's event for a change of a room's state (client.roomState).
+  'room:state',
 ]);
 
 /** Throws `RF_EVENT_INVALID` or `RF_EVENT_RESERVED` unless `event` may be sent. */
