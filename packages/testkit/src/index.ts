@@ -40,3 +40,5 @@ export {
   type RuntimeChoice,
   type ChooseRuntimeOptions,
 } from './choose-runtime.js';
+export { eventually, type EventuallyOptions } from './eventually.js';
+export { signTestToken, TEST_JWT_SECRET, type TestTokenOptions } from './jwt.js';
