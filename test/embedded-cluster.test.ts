@@ -135,8 +135,10 @@ describe('embedded multi-node fabric (3 edges, one MemoryBus, one MemoryMembersh
     await client.join('x');
     // Simulate a node that stops renewing (a long pause): its lease lapses, the service purges.
     const lease = (
-      c.edges[1] as unknown as { lease: { stop(): Promise<void>; start(): Promise<void> } }
-    ).lease;
+      c.edges[1] as unknown as {
+        node: { lease: { stop(): Promise<void>; start(): Promise<void> } };
+      }
+    ).node.lease;
     await lease.stop();
     await waitFor(async () => (await c.membership.count('x')) === 0, 2000, 'purge');
     expect(left).toEqual([client.id]);
