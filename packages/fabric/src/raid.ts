@@ -13,7 +13,7 @@ import { Fabric } from './fabric.js';
 const COMMIT_PART_SIZE = 10_000;
 
 /**
- * Moves every member of `from` into `to`, cluster-wide, gap-free (DESIGN.md, "Raids"):
+ * Moves every member of `from` into `to`, cluster-wide, gap-free (docs/cluster.md, "Raids"):
  * 1. PREPARE each node with members of `from`: it subscribes to `to` and buffers `to`'s
  *    traffic for its movers;
  * 2. move everyone in the index in one atomic step;

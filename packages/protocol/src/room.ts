@@ -203,7 +203,7 @@ export function subjectTokenToRoom(token: string): string {
   }
 }
 
-/** Subjects on the bus. See DESIGN.md, "Subjects and keys". */
+/** Subjects on the bus. See docs/architecture.md, "Subjects and keys". */
 export const Subject = {
   /** Broadcasts to one room. */
   room: (room: string): string => `rf.room.${roomToSubjectToken(room)}`,
