@@ -28,9 +28,35 @@ export default defineConfig({
     })),
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Lanes, by file name (docs/architecture.md, "Tests, by lane"). `npm test` runs them all.
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/*.e2e.test.ts', 'test/chaos/**'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'int',
+          include: ['packages/*/src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
+          exclude: ['test/chaos/**'],
+        },
+      },
+      { extends: true, test: { name: 'chaos', include: ['test/chaos/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['packages/*/src/**/*.e2e.test.ts', 'test/**/*.e2e.test.ts'],
+        },
+      },
+    ],
   },
 });

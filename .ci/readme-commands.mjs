@@ -57,6 +57,10 @@ const COMMANDS = {
   'npm run format': { skip: 'writes files; .ci/run checks them with npm run format:check' },
   'npm run typecheck': { skip: ciRuns('runs it') },
   'npm run test:chaos': { skip: 'npm test runs the chaos suite too' },
+  'npm run test:unit': { short: true, expect: /Tests +\d+ passed/ },
+  'npm run test:int': { skip: 'npm test runs the int lane too' },
+  'npm run test:e2e': { skip: 'npm test runs the e2e lane too' },
+  'node scripts/import-cycles.mjs': { short: true, expect: /0 package cycles, 0 module cycles/ },
   'npx vitest run test/broadcast.test.ts': { short: true, expect: /Tests +\d+ passed/ },
   'npm run scaling': {
     skip: 'a 30 s benchmark; test/cli/scaling-out.int.test.ts runs a small one',

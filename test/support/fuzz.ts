@@ -1,6 +1,6 @@
 /*
- * Helpers for the wire and HTTP fuzz suites (test/security/fuzz-frames.test.ts and
- * fuzz-http.test.ts): msgpack built byte by byte (so a test can send what no encoder
+ * Helpers for the wire and HTTP fuzz suites (test/security/fuzz-frames.e2e.test.ts and
+ * fuzz-http.e2e.test.ts): msgpack built byte by byte (so a test can send what no encoder
  * would: 10,000 nested arrays, uint64 2^53+1, invalid UTF-8), a WebSocket client that
  * records exactly what the edge sends and never throws on it, a table of frame templates
  * with one hole per field, raw-TCP HTTP probes, and `roomfabric dev` as a child process.
