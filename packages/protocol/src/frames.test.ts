@@ -13,13 +13,10 @@ import {
   encodeClientFrame,
   encodeEventFrame,
   encodeServerFrame,
-  FrameType,
   parseClientFrame,
   parseServerFrame,
-  PROTOCOL_VERSION,
-  type ClientFrame,
-  type ServerFrame,
-} from './frames.js';
+} from './frame-codec.js';
+import { FrameType, PROTOCOL_VERSION, type ClientFrame, type ServerFrame } from './frames.js';
 
 const clientFrames: ClientFrame[] = [
   { type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: { token: 'abc' } },

@@ -2,7 +2,7 @@ import { decode, encode, ExtData } from '@msgpack/msgpack';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from './errors.js';
-import { decodeValues } from './frames.js';
+import { decodeValues } from './frame-codec.js';
 import {
   isOneValue,
   isUtf8,
