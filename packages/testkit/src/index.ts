@@ -20,6 +20,17 @@ export {
   REDIS_IMAGE,
 } from './start-redis.js';
 export {
+  startRedisCluster,
+  type RedisClusterHandle,
+  type RedisClusterNode,
+  type RedisClusterRole,
+  type RedisClusterSlotRange,
+  type RedisClusterWaitOptions,
+  type StartRedisClusterOptions,
+  REDIS_CLUSTER_SLOTS,
+} from './start-redis-cluster.js';
+export { redisCommand, RespReplyError, type RespValue } from './resp.js';
+export {
   startMembership,
   type StartMembershipOptions,
   MEMBERSHIP_READY_TEXT,

@@ -32,7 +32,7 @@ export interface StartRedisOptions {
 export const REDIS_IMAGE = 'redis:7-alpine';
 
 /** No RDB snapshots, no AOF: a restarted Redis is always EMPTY (the "Redis lost" case). */
-const EPHEMERAL = ['--save', '', '--appendonly', 'no'];
+export const EPHEMERAL = ['--save', '', '--appendonly', 'no'];
 
 /**
  * Starts a Redis server with persistence off and resolves once a raw `PING` gets `+PONG`.
