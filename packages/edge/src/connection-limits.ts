@@ -54,11 +54,14 @@ export function trustedProxyList(entries: TrustedProxies): BlockList {
       for (const [net, prefix, family] of named) list.addSubnet(net, prefix, family);
       continue;
     }
-    const [address, bits] = typeof entry === 'string' ? entry.split('/') : [];
+    const [address, bits, ...extra] = typeof entry === 'string' ? entry.split('/') : [];
     const family = isIP(address ?? '');
-    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits);
+    // Decimal digits only: Number('') is 0, and `10.0.0.0/` must not trust every address.
+    const prefix =
+      bits === undefined ? (family === 6 ? 128 : 32) : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
     if (
       family === 0 ||
+      extra.length > 0 ||
       !Number.isInteger(prefix) ||
       prefix < 0 ||
       prefix > (family === 6 ? 128 : 32)
