@@ -34,6 +34,14 @@ export function checkUrls(url: unknown): string[] {
         `connect() needs ws://, wss://, http:// or https:// URLs, got ${JSON.stringify(String(u)).slice(0, 200)} (e.g. ws://127.0.0.1:3000/ws)`,
       );
     }
+    // WebSocket constructors refuse a fragment (`ws` and browsers alike), and every attempt
+    // would fail the same way: refuse it here, where it is still an argument error.
+    if (parsed.hash !== '' || String(u).includes('#')) {
+      throw new RoomfabricError(
+        ErrorCode.INVALID_ARGUMENT,
+        `connect() URLs cannot have a #fragment (WebSocket refuses them), got ${JSON.stringify(String(u)).slice(0, 200)}`,
+      );
+    }
     parsed.protocol = scheme;
     return parsed.href;
   });
