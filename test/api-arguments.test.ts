@@ -7,9 +7,9 @@ import { createEdge, type Edge, type Socket } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
 import { isRoomfabricError } from '@roomfabric/protocol';
 import { createServer, MemoryChannelStore } from '@roomfabric/server';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from './support/edge.js';
-import { waitFor } from './support/raw-client.js';
 
 const cyclic: Record<string, unknown> = {};
 cyclic.self = cyclic;
@@ -145,7 +145,7 @@ describe('every public method, called with wrong arguments', () => {
     t.edge.on('connection', (s) => sockets.push(s));
     const client: RoomfabricClient = connect(t.url);
     await client.join('safe');
-    await waitFor(() => sockets.length === 1);
+    await eventually(() => sockets.length === 1);
     const socket = sockets[0]!;
     const server = await createServer({
       bus: t.edge.bus,
@@ -199,7 +199,7 @@ describe('every public method, called with wrong arguments', () => {
     const got: unknown[] = [];
     client.on('after', (d) => got.push(d));
     other.to('safe').emit('after', 1);
-    await waitFor(() => got.length === 1);
+    await eventually(() => got.length === 1);
     expect(socket.connected).toBe(true);
     other.close();
     client.close();
@@ -212,7 +212,7 @@ describe('every public method, called with wrong arguments', () => {
     t.edge.on('connection', (s) => sockets.push(s));
     const client = connect(t.url);
     await client.ready();
-    await waitFor(() => sockets.length === 1);
+    await eventually(() => sockets.length === 1);
     const toServer: unknown[] = [];
     sockets[0]!.on('message', (d) => {
       toServer.push(d);
@@ -221,7 +221,7 @@ describe('every public method, called with wrong arguments', () => {
     client.on('message', (d) => toClient.push(d));
     expect(sockets[0]!.send('hi client')).toBe(true); // used to crash the edge
     expect(client.send('hi server')).toBe(true); // used to close the connection with 1002
-    await waitFor(() => toServer.length === 1 && toClient.length === 1);
+    await eventually(() => toServer.length === 1 && toClient.length === 1);
     expect([toServer, toClient]).toEqual([['hi server'], ['hi client']]);
     expect(client.state).toBe('connected');
     client.close();

@@ -1,8 +1,9 @@
 import type { Socket } from '@roomfabric/edge';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { recorder, type Recorder } from './support/clients.js';
 import { startTestEdge } from './support/edge.js';
-import { RawClient, sleep, waitFor } from './support/raw-client.js';
+import { RawClient, sleep } from './support/raw-client.js';
 
 // The broadcast table of the seed text, on a real edge with real SDK clients.
 describe('broadcast table', () => {
@@ -38,7 +39,7 @@ describe('broadcast table', () => {
     const { t, r, close } = await setup();
     try {
       await t.edge.to('a').emit('news', 1);
-      await waitFor(() => countOf(r.aAndMuted, 'news', 1) === 1);
+      await eventually(() => countOf(r.aAndMuted, 'news', 1) === 1);
       await sleep(30);
       expect([r.onlyA, r.both, r.aAndMuted].map((x) => countOf(x, 'news', 1))).toEqual([1, 1, 1]);
       expect([r.onlyB, r.none].map((x) => countOf(x, 'news', 1))).toEqual([0, 0]);
@@ -53,7 +54,7 @@ describe('broadcast table', () => {
     try {
       r.both.client.emit('relay', 'from-server-socket');
       r.onlyA.client.to('a').emit('chat', 'from-client');
-      await waitFor(
+      await eventually(
         () =>
           countOf(r.aAndMuted, 'relayed', 'from-server-socket') === 1 &&
           countOf(r.aAndMuted, 'chat', 'from-client') === 1,
@@ -73,7 +74,7 @@ describe('broadcast table', () => {
     const { t, r, close } = await setup();
     try {
       for (let i = 0; i < 20; i++) void t.edge.to('a').to('b').emit('news', `u${i}`);
-      await waitFor(
+      await eventually(
         () => countOf(r.onlyB, 'news', 'u19') === 1 && countOf(r.both, 'news', 'u19') === 1,
       );
       await sleep(30);
@@ -86,7 +87,7 @@ describe('broadcast table', () => {
       expect(new Set(r.onlyB.got.map((g) => g.room))).toEqual(new Set(['b']));
       // A client broadcast to two rooms follows the same rule.
       r.both.client.to('b').to('a').emit('chat', 'multi');
-      await waitFor(
+      await eventually(
         () =>
           countOf(r.aAndMuted, 'chat', 'multi') === 1 && countOf(r.onlyB, 'chat', 'multi') === 1,
       );
@@ -104,7 +105,9 @@ describe('broadcast table', () => {
       await t.edge.to('a').except('muted').emit('news', 'e1');
       await t.edge.except('b').emit('news', 'e2');
       await t.edge.emit('news', 'all');
-      await waitFor(() => r.none.of('news').includes('all') && r.onlyA.of('news').includes('all'));
+      await eventually(
+        () => r.none.of('news').includes('all') && r.onlyA.of('news').includes('all'),
+      );
       await sleep(30);
       expect(r.onlyA.of('news')).toEqual(['e1', 'e2', 'all']);
       expect(r.both.of('news')).toEqual(['e1', 'all']);
@@ -131,7 +134,7 @@ describe('broadcast table', () => {
       await t.edge.in('b').socketsJoin('c');
       expect(await ids(t.edge.in('c'))).toEqual([r.onlyB, r.both].map((x) => x.client.id!).sort());
       await t.edge.to('c').emit('news', 'to-c');
-      await waitFor(
+      await eventually(
         () => r.onlyB.of('news').includes('to-c') && r.both.of('news').includes('to-c'),
       );
       await t.edge.in('c').socketsLeave('c');
@@ -142,7 +145,7 @@ describe('broadcast table', () => {
       await t.edge.except(['a', 'b']).disconnectSockets();
       expect(await gone).toEqual({ code: 4501, reason: 'RF_KICKED' });
       expect(r.none.client.state).toBe('disconnected');
-      await waitFor(() => t.edge.sockets.size === 4);
+      await eventually(() => t.edge.sockets.size === 4);
     } finally {
       await close();
     }
@@ -166,11 +169,10 @@ describe('broadcast table', () => {
       // One message per turn, so the healthy client keeps up and only the paused one lags.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await waitFor(
-      () => healthy.of('v').length === total,
-      10_000,
-      'healthy client receives every volatile message',
-    ).catch((err: unknown) => {
+    await eventually(() => healthy.of('v').length === total, {
+      timeoutMs: 10_000,
+      what: 'healthy client receives every volatile message',
+    }).catch((err: unknown) => {
       console.log(`healthy got ${healthy.of('v').length}, drops ${t.edge.stats().volatileDrops}`);
       throw err;
     });
@@ -181,10 +183,13 @@ describe('broadcast table', () => {
     expect(drops).toBeGreaterThan(0);
     // Non-volatile messages are never dropped, even for the paused socket.
     for (let i = 0; i < 20; i++) void t.edge.to('room').emit('n', i);
-    await waitFor(() => healthy.of('n').length === 20);
+    await eventually(() => healthy.of('n').length === 20);
     expect(t.edge.stats().volatileDrops).toBe(drops);
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-    await waitFor(() => slow.events('n').length === 20, 10_000, 'slow client catches up');
+    await eventually(() => slow.events('n').length === 20, {
+      timeoutMs: 10_000,
+      what: 'slow client catches up',
+    });
     expect(slow.events('n').map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(slow.events('v').length).toBe(total - drops);
     healthy.client.close();

@@ -1,7 +1,7 @@
 import { connect, type RoomStateChange } from '@roomfabric/client';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from './support/edge.js';
-import { waitFor } from './support/raw-client.js';
 
 describe('the client keeps an explicit state per room', () => {
   it('subscribing -> subscribed, back to subscribing on a drop, unsubscribed on leave, refusal, raid, close', async () => {
@@ -19,11 +19,11 @@ describe('the client keeps an explicit state per room', () => {
     expect(client.roomState('nope')).toBe('unsubscribed');
     // A drop: 'a' is to be rejoined, then joined again.
     t.edge.sockets.get(client.id!)!.ws.terminate();
-    await waitFor(() => client.roomState('a') === 'subscribing');
-    await waitFor(() => client.state === 'connected' && client.roomState('a') === 'subscribed');
+    await eventually(() => client.roomState('a') === 'subscribing');
+    await eventually(() => client.state === 'connected' && client.roomState('a') === 'subscribed');
     await client.join('b');
     await t.edge.raid('b', 'c');
-    await waitFor(() => client.roomState('c') === 'subscribed');
+    await eventually(() => client.roomState('c') === 'subscribed');
     await client.leave('a');
     client.close();
     expect(changes).toEqual([

@@ -1,11 +1,11 @@
 import { connect, type ClientState, type StateChange } from '@roomfabric/client';
 import type { Socket } from '@roomfabric/edge';
 import { FrameType } from '@roomfabric/protocol';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected, recorder } from './support/clients.js';
 import { startTestEdge } from './support/edge.js';
 import { startFakeServer } from './support/fake-server.js';
-import { waitFor } from './support/raw-client.js';
 
 describe('client SDK', () => {
   it('emitWithAck resolves with the ack, rejects with RF_ACK_TIMEOUT, RF_NO_HANDLER, RF_HANDLER_FAILED', async () => {
@@ -82,11 +82,10 @@ describe('client SDK', () => {
       await listener.client.join('b');
       const firstId = listener.client.id;
       await first.edge.close();
-      await waitFor(
-        () => listener.client.state === 'connecting',
-        2000,
-        'client notices the shutdown',
-      );
+      await eventually(() => listener.client.state === 'connecting', {
+        timeoutMs: 2000,
+        what: 'client notices the shutdown',
+      });
       expect(states[0]).toEqual(['connecting', { code: 1001, reason: 'RF_SERVER_SHUTDOWN' }]);
       // While disconnected: a join waits for the connection, an emit is queued.
       const joinC = listener.client.join('c');
@@ -104,10 +103,10 @@ describe('client SDK', () => {
       expect([...listener.client.rooms].sort()).toEqual(['a', 'b', 'c']);
       const socket = second.edge.edge.sockets.get(listener.client.id!)!;
       expect([...socket.rooms].sort()).toEqual(['a', 'b', 'c']);
-      await waitFor(() => received.length === 1, 2000, 'queued emit');
+      await eventually(() => received.length === 1, { timeoutMs: 2000, what: 'queued emit' });
       expect(received).toEqual(['queued while offline in a,b,c']);
       await second.edge.edge.to('b').emit('news', 'after restart');
-      await waitFor(() => listener.of('news').includes('after restart'));
+      await eventually(() => listener.of('news').includes('after restart'));
       expect(states.at(-1)).toEqual(['connected', { code: 0, reason: 'connected' }]);
       listener.client.close();
     } finally {
@@ -170,11 +169,10 @@ describe('client SDK', () => {
     client.on('connecting', (c) => changes.push(c));
     await client.ready();
     const started = Date.now();
-    await waitFor(
-      () => changes.some((c) => c.reason === 'RF_HEARTBEAT_TIMEOUT'),
-      3000,
-      'heartbeat timeout',
-    );
+    await eventually(() => changes.some((c) => c.reason === 'RF_HEARTBEAT_TIMEOUT'), {
+      timeoutMs: 3000,
+      what: 'heartbeat timeout',
+    });
     const elapsed = Date.now() - started;
     console.log(
       `client heartbeat: silent server detected after ${elapsed} ms (bound 2 x 100 + 1000 ms, checked every 50 ms)`,
@@ -184,7 +182,10 @@ describe('client SDK', () => {
       code: 4000,
       reason: 'RF_HEARTBEAT_TIMEOUT',
     });
-    await waitFor(() => hellos >= 2 && client.state === 'connected', 2000, 'reconnected');
+    await eventually(() => hellos >= 2 && client.state === 'connected', {
+      timeoutMs: 2000,
+      what: 'reconnected',
+    });
     client.close();
   });
 
@@ -214,7 +215,10 @@ describe('client SDK', () => {
     await client.ready();
     await Promise.all([client.join('a'), client.join('b')]);
     fake.peers[0]!.ws.close(1001, 'going away');
-    await waitFor(() => fake.peers.length >= 3 && client.state === 'connected', 3000, 'third');
+    await eventually(() => fake.peers.length >= 3 && client.state === 'connected', {
+      timeoutMs: 3000,
+      what: 'third',
+    });
     expect(closeCodes[1]).toBe(4003);
     expect(changes.find((c) => c.code === 4003)).toEqual({ code: 4003, reason: 'RF_ACK_TIMEOUT' });
     // Nothing was given up: no LEAVE to the stalled node, both rooms rejoined on the next.
@@ -259,7 +263,10 @@ describe('client SDK', () => {
     await client.ready();
     await Promise.all([client.join('h'), client.join('f')]);
     fake.peers[0]!.ws.close(1001, 'going away');
-    await waitFor(() => rejoined.includes('h'), 3000, 'h rejoined after two refusals');
+    await eventually(() => rejoined.includes('h'), {
+      timeoutMs: 3000,
+      what: 'h rejoined after two refusals',
+    });
     expect(fake.peers.length).toBe(2); // no reconnect: retried on the same connection
     expect(errors).toEqual([
       { code: 'RF_HISTORY_UNAVAILABLE', temporary: true },
@@ -299,7 +306,7 @@ describe('client SDK', () => {
     });
     const changes: StateChange[] = [];
     client.on('connecting', (c) => changes.push(c));
-    await waitFor(() => fake.peers.length >= 3, 3000, 'retries');
+    await eventually(() => fake.peers.length >= 3, { timeoutMs: 3000, what: 'retries' });
     expect(changes.some((c) => c.reason === 'RF_CONNECT_FAILED')).toBe(true);
     expect(fake.peers[0]!.frames[0]).toMatchObject({ type: FrameType.CONNECT, version: 1 });
     client.close();

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected, recorder } from './support/clients.js';
-import { waitFor } from './support/raw-client.js';
 
 const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 
@@ -23,11 +23,10 @@ describe('roomfabric dev (as a process)', () => {
   it('starts, serves the demo, health and SDK bundle; a client joins, another broadcasts, the first receives', async () => {
     const dev = run(['dev', '--port', '0']);
     try {
-      await waitFor(
-        () => /websocket\s+(ws:\/\/\S+)/.test(dev.output()),
-        10_000,
-        'dev prints its URLs',
-      );
+      await eventually(() => /websocket\s+(ws:\/\/\S+)/.test(dev.output()), {
+        timeoutMs: 10_000,
+        what: 'dev prints its URLs',
+      });
       const wsUrl = /websocket\s+(ws:\/\/\S+)/.exec(dev.output())![1]!;
       const httpUrl = /demo\s+(http:\/\/\S+)/.exec(dev.output())![1]!;
       const health = await fetch(`${httpUrl}healthz`);
@@ -44,7 +43,10 @@ describe('roomfabric dev (as a process)', () => {
       const speaker = await connected(wsUrl);
       await speaker.join('lobby');
       speaker.to('lobby').emit('chat', { text: 'hello from another client' });
-      await waitFor(() => listener.got.length === 1, 3000, 'broadcast received');
+      await eventually(() => listener.got.length === 1, {
+        timeoutMs: 3000,
+        what: 'broadcast received',
+      });
       expect(listener.got[0]).toEqual({
         event: 'chat',
         data: { text: 'hello from another client' },
@@ -80,11 +82,10 @@ describe('roomfabric dev (as a process)', () => {
   it('fails with one clear line when the port is taken', async () => {
     const first = run(['dev', '--port', '0']);
     try {
-      await waitFor(
-        () => /demo\s+http:\/\/127\.0\.0\.1:(\d+)/.test(first.output()),
-        10_000,
-        'first dev',
-      );
+      await eventually(() => /demo\s+http:\/\/127\.0\.0\.1:(\d+)/.test(first.output()), {
+        timeoutMs: 10_000,
+        what: 'first dev',
+      });
       const port = /demo\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(first.output())![1]!;
       const second = run(['dev', '--port', port]);
       expect(await second.exited).toBe(1);

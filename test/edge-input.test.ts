@@ -1,7 +1,8 @@
 import { encode } from '@msgpack/msgpack';
 import { FrameType, PROTOCOL_VERSION } from '@roomfabric/protocol';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { RawClient, waitFor } from './support/raw-client.js';
+import { RawClient } from './support/raw-client.js';
 import { startTestEdge } from './support/edge.js';
 
 /** A bystander in room "safe": after each attack it must still be there and still receive. */
@@ -123,7 +124,7 @@ describe('edge: bad input gets its documented code and harms no one else', () =>
     c = await RawClient.open(t.url);
     c.send({ type: FrameType.CONNECT, version: PROTOCOL_VERSION, auth: null });
     expect(await c.closeEvent()).toEqual({ code: 1002, reason: 'RF_FRAME_INVALID' });
-    await waitFor(() => t.edge.sockets.size === 0, 2000, 'socket removed');
+    await eventually(() => t.edge.sockets.size === 0, { timeoutMs: 2000, what: 'socket removed' });
   });
 
   it('closes a connection that never completes the handshake', async () => {
@@ -166,7 +167,7 @@ describe('edge: bad input gets its documented code and harms no one else', () =>
     expect(elapsed).toBeLessThanOrEqual(200 + 100);
     expect(c.events()).toEqual([]);
     expect(c.frames.filter((f) => f.type === FrameType.PING).length).toBeGreaterThanOrEqual(1);
-    await waitFor(() => t.edge.sockets.size === 0, 1000, 'socket removed');
+    await eventually(() => t.edge.sockets.size === 0, { timeoutMs: 1000, what: 'socket removed' });
   });
 
   it('survives a flood of random bytes on many connections', async () => {

@@ -3,9 +3,9 @@ import { createEdge, createJsonLogger, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
 import { FabricService } from '@roomfabric/fabric';
 import { createServer } from '@roomfabric/server';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected, recorder } from './support/clients.js';
-import { waitFor } from './support/raw-client.js';
 
 // Three edges in one process over one MemoryBus and one MemoryMembership: the cluster code
 // paths (control requests, raids, leases) without NATS or Redis, as Socket.IO tests its
@@ -58,7 +58,7 @@ describe('embedded multi-node fabric (3 edges, one MemoryBus, one MemoryMembersh
     await a.client.join('room');
     await b.client.join('room');
     await c.edges[0]!.to('room').emit('news', 1);
-    await waitFor(() => a.of('news').length === 1 && b.of('news').length === 1);
+    await eventually(() => a.of('news').length === 1 && b.of('news').length === 1);
     expect(c.edges.map((e) => e.busMessagesFor('room'))).toEqual([1, 1, 0]);
 
     // From edge 3, which holds none of them: fetch, emit to one, join, kick.
@@ -68,7 +68,7 @@ describe('embedded multi-node fabric (3 edges, one MemoryBus, one MemoryMembersh
     );
     const onB = remote.find((s) => s.nodeId === 'm2')!;
     await onB.emit('direct', 'hi b');
-    await waitFor(() => b.of('direct').length === 1);
+    await eventually(() => b.of('direct').length === 1);
     expect(a.of('direct')).toEqual([]);
     await c.edges[2]!.in('room').socketsJoin('second');
     expect(await c.membership.count('second')).toBe(2);
@@ -107,11 +107,10 @@ describe('embedded multi-node fabric (3 edges, one MemoryBus, one MemoryMembersh
     const report = await c.server.raid('from', 'to');
     await c.server.to('to').emit('t', 2);
     await c.server.to('from').emit('f', 3);
-    await waitFor(
-      () => movers.every((m) => order[m.client.id!]!.includes('t:2')),
-      3000,
-      'to-message',
-    );
+    await eventually(() => movers.every((m) => order[m.client.id!]!.includes('t:2')), {
+      timeoutMs: 3000,
+      what: 'to-message',
+    });
     expect(report).toMatchObject({ moved: 30, nodes: 3, repeated: false });
     for (const m of movers) {
       expect(order[m.client.id!]).toEqual([
@@ -140,10 +139,16 @@ describe('embedded multi-node fabric (3 edges, one MemoryBus, one MemoryMembersh
       }
     ).node.lease;
     await lease.stop();
-    await waitFor(async () => (await c.membership.count('x')) === 0, 2000, 'purge');
+    await eventually(async () => (await c.membership.count('x')) === 0, {
+      timeoutMs: 2000,
+      what: 'purge',
+    });
     expect(left).toEqual([client.id]);
     await lease.start();
-    await waitFor(async () => (await c.membership.count('x')) === 1, 2000, 're-assert');
+    await eventually(async () => (await c.membership.count('x')) === 1, {
+      timeoutMs: 2000,
+      what: 're-assert',
+    });
     client.close();
   });
 });

@@ -1,8 +1,9 @@
 import { connect, type RoomfabricClient } from '@roomfabric/client';
 import { FrameType } from '@roomfabric/protocol';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from './support/edge.js';
-import { RawClient, waitFor } from './support/raw-client.js';
+import { RawClient } from './support/raw-client.js';
 
 const history = [{ rooms: ['h:*'] }];
 
@@ -43,7 +44,7 @@ describe('history rooms: each event once, across recoveries and raids', () => {
     await client.join('h:b');
     const got = record(client, 'news');
     await t.edge.to(['h:a', 'h:b']).emit('news', 1);
-    await waitFor(() => got.length === 1);
+    await eventually(() => got.length === 1);
     const frame = await raw.next((f) => f.type === FrameType.EVENT && f.event === 'news');
     expect(frame).toMatchObject({ room: 'h:b', bid: expect.any(String) });
     // It came through h:a, so the client's position in h:b is still before it. Leave h:a
@@ -53,7 +54,7 @@ describe('history rooms: each event once, across recoveries and raids', () => {
     await client.leave('h:a');
     expect(await rejoined).toMatchObject({ room: 'h:b', recovered: true, missed: 1 });
     await t.edge.to('h:b').emit('news', 2);
-    await waitFor(() => got.length >= 2);
+    await eventually(() => got.length >= 2);
     expect(got.map((g) => g.data)).toEqual([1, 2]);
     client.close();
     raw.close();
@@ -72,14 +73,14 @@ describe('history rooms: each event once, across recoveries and raids', () => {
     expect(client.rooms.has('h:stage')).toBe(true);
     expect(client.position('h:stage')).toMatchObject({ offset: expect.any(Number) });
     await t.edge.to('h:stage').emit('show', 1);
-    await waitFor(() => got.length === 1);
+    await eventually(() => got.length === 1);
     // Dropped: what is sent meanwhile is recovered on the rejoin.
     const rejoined = new Promise((resolve) => client.on('rejoined', resolve));
     await drop(t, client);
     await t.edge.to('h:stage').emit('show', 2);
     await t.edge.to('h:stage').emit('show', 3);
     expect(await rejoined).toMatchObject({ room: 'h:stage', recovered: true, missed: 2 });
-    await waitFor(() => got.length === 3);
+    await eventually(() => got.length === 3);
     expect(got.map((g) => g.data)).toEqual([1, 2, 3]);
     expect(early).toEqual([]);
     client.close();

@@ -15,8 +15,8 @@ import type { RoomfabricClient, StateChange } from '@roomfabric/client';
 import { createEdge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
 import { BusMessageType, channelRoom, encodeBusMessage, userRoom } from '@roomfabric/protocol';
+import { signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { encode } from '@msgpack/msgpack';
-import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
 import { startTestEdge, type TestEdge } from './support/edge.js';
@@ -65,14 +65,9 @@ async function publisher(t: TestEdge, room: string): Promise<RoomfabricClient> {
   return client;
 }
 
-const SECRET = 'history-test-secret-at-least-32-bytes-long!';
-
-/** A token for user `ada`, signed with {@link SECRET}. */
+/** A token for user `ada`, signed with {@link TEST_JWT_SECRET}. */
 function adaToken(): Promise<string> {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject('ada')
-    .sign(new TextEncoder().encode(SECRET));
+  return signTestToken('ada');
 }
 
 /**
@@ -270,7 +265,7 @@ describe('history and recovery (embedded)', () => {
   it('recovers rooms the server joined while connected (a channel subscribed, socketsJoin)', async () => {
     const token = await adaToken();
     await using t = await startTestEdge({
-      auth: { secret: SECRET },
+      auth: { secret: TEST_JWT_SECRET },
       history: [{ rooms: ['$chan:*', 'chat:*'], maxMessages: 20 }],
     });
     const ada = await connected(t.url, { ...fastReconnect, auth: { token } });
@@ -335,7 +330,7 @@ describe('history and recovery (embedded)', () => {
   it('recovers the rooms the server joined (channels, personal room) through CONNECT', async () => {
     const token = await adaToken();
     await using t = await startTestEdge({
-      auth: { secret: SECRET },
+      auth: { secret: TEST_JWT_SECRET },
       history: [{ rooms: ['$chan:*', '$user:*'], maxMessages: 20 }],
     });
     await t.edge.channels.create('general');

@@ -1,8 +1,9 @@
 import { MemoryMembership } from '@roomfabric/membership';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
 import { startTestEdge } from './support/edge.js';
-import { RawClient, waitFor } from './support/raw-client.js';
+import { RawClient } from './support/raw-client.js';
 
 describe('reverse index cleanup', () => {
   it('a disconnect leaves every room, deletes empty rooms, and clears the global index', async () => {
@@ -24,7 +25,7 @@ describe('reverse index cleanup', () => {
     expect((await membership.roomsOf(goneId)).length).toBe(51);
 
     goes.close();
-    await waitFor(() => t.edge.sockets.size === 1, 2000, 'socket gone');
+    await eventually(() => t.edge.sockets.size === 1, { timeoutMs: 2000, what: 'socket gone' });
     // Local: no room keeps the closed socket; its solo rooms are deleted.
     expect(t.edge.stats().rooms).toBe(1);
     const shared = await t.edge.in('shared').fetchSockets();
@@ -35,11 +36,10 @@ describe('reverse index cleanup', () => {
     expect(events).toContain('+shared');
     expect(events).not.toContain('-shared');
     // Global: the index forgot the socket in both directions.
-    await waitFor(
-      async () => (await membership.socket(goneId)) === undefined,
-      2000,
-      'index cleanup',
-    );
+    await eventually(async () => (await membership.socket(goneId)) === undefined, {
+      timeoutMs: 2000,
+      what: 'index cleanup',
+    });
     expect(await membership.roomsOf(goneId)).toEqual([]);
     expect(await membership.count('shared')).toBe(1);
     expect(await membership.count('solo-0')).toBe(0);
@@ -57,12 +57,11 @@ describe('reverse index cleanup', () => {
     await raw.join('x', 1);
     await raw.join('y', 2);
     raw.ws.terminate();
-    await waitFor(() => t.edge.sockets.size === 0, 2000, 'socket gone');
+    await eventually(() => t.edge.sockets.size === 0, { timeoutMs: 2000, what: 'socket gone' });
     expect(t.edge.stats().rooms).toBe(0);
-    await waitFor(
+    await eventually(
       async () => (await membership.count('x')) === 0 && (await membership.count('y')) === 0,
-      2000,
-      'index cleanup',
+      { timeoutMs: 2000, what: 'index cleanup' },
     );
   });
 
@@ -74,14 +73,13 @@ describe('reverse index cleanup', () => {
       for (let r = 0; r < 5; r++) raw.send({ type: 2, id: r + 1, room: `race-${r}` });
       raw.ws.terminate();
     }
-    await waitFor(() => t.edge.sockets.size === 0, 2000, 'sockets gone');
-    await waitFor(
+    await eventually(() => t.edge.sockets.size === 0, { timeoutMs: 2000, what: 'sockets gone' });
+    await eventually(
       async () => {
         for (let r = 0; r < 5; r++) if ((await membership.count(`race-${r}`)) !== 0) return false;
         return true;
       },
-      2000,
-      'no ghosts',
+      { timeoutMs: 2000, what: 'no ghosts' },
     );
     expect(t.edge.stats().rooms).toBe(0);
   });

@@ -1,21 +1,15 @@
 import { connect } from '@roomfabric/client';
 import { userRoom } from '@roomfabric/protocol';
-import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { eventually, signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { recorder } from './support/clients.js';
 import { startTestEdge } from './support/edge.js';
-import { waitFor } from './support/raw-client.js';
 
-const SECRET = 'personal-rooms-secret-at-least-32-bytes!';
-const sign = (sub: string) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET));
+const sign = (sub: string) => signTestToken(sub);
 
 describe('personal rooms', () => {
   it('every device of a user is in $user:<id>; one emit reaches all of them and nobody else', async () => {
-    await using t = await startTestEdge({ auth: { secret: SECRET } });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
     const phone = await recorder(t.url, ['dm'], { auth: { token: await sign('ada') } });
     const laptop = await recorder(t.url, ['dm'], { auth: { token: await sign('ada') } });
     const other = await recorder(t.url, ['dm'], { auth: { token: await sign('bob') } });
@@ -23,7 +17,10 @@ describe('personal rooms', () => {
     expect(t.edge.sockets.get(phone.client.id!)!.rooms.has(userRoom('ada'))).toBe(true);
     expect([...phone.client.rooms]).toEqual([]);
     await t.edge.to(userRoom('ada')).emit('dm', 'to every device of ada');
-    await waitFor(() => phone.got.length === 1 && laptop.got.length === 1, 2000, 'both devices');
+    await eventually(() => phone.got.length === 1 && laptop.got.length === 1, {
+      timeoutMs: 2000,
+      what: 'both devices',
+    });
     expect(phone.got[0]).toEqual({
       event: 'dm',
       data: 'to every device of ada',
@@ -43,7 +40,7 @@ describe('personal rooms', () => {
     // The room goes with the last device.
     phone.client.close();
     laptop.client.close();
-    await waitFor(() => t.edge.stats().rooms === 1, 2000, 'ada offline');
+    await eventually(() => t.edge.stats().rooms === 1, { timeoutMs: 2000, what: 'ada offline' });
     other.client.close();
   });
 

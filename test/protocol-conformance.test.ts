@@ -1,8 +1,9 @@
 import { encode } from '@msgpack/msgpack';
 import { CloseCode, ErrorCode, FrameType } from '@roomfabric/protocol';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from './support/edge.js';
-import { RawClient, waitFor } from './support/raw-client.js';
+import { RawClient } from './support/raw-client.js';
 
 /** What docs/protocol.md promises a client in another language, checked on the wire. */
 describe('protocol conformance', () => {
@@ -26,7 +27,7 @@ describe('protocol conformance', () => {
     const c = await RawClient.open(t.url);
     const pong = encode([FrameType.PONG]);
     c.sendRaw(new Uint8Array(Array.from({ length: 200 }, () => [...pong]).flat()));
-    await waitFor(() => c.closed !== undefined || c.errors().length > 0);
+    await eventually(() => c.closed !== undefined || c.errors().length > 0);
     expect(c.errors()[0]?.code).toBe(ErrorCode.RATE_LIMITED);
   });
 

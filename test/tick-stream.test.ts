@@ -1,8 +1,8 @@
 import type { EventMeta } from '@roomfabric/client';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected } from './support/clients.js';
 import { startTestEdge } from './support/edge.js';
-import { waitFor } from './support/raw-client.js';
 
 describe('tick streams (high-rate positions)', () => {
   it('20 players at 60 Hz: each member gets one batch per tick with every latest position', async () => {
@@ -31,10 +31,9 @@ describe('tick streams (high-rate positions)', () => {
       await new Promise((r) => setTimeout(r, 1000 / 60));
     }
     const seconds = (Date.now() - started) / 1000;
-    await waitFor(
+    await eventually(
       () => batches.some((b) => Object.values(b).some((v) => (v as { x: number }).x === 59)),
-      2000,
-      'last frame',
+      { timeoutMs: 2000, what: 'last frame' },
     );
     await new Promise((r) => setTimeout(r, 120));
     // Latest value wins: merging the batches in order gives every player's last position.
@@ -49,7 +48,10 @@ describe('tick streams (high-rate positions)', () => {
     // A player that leaves is announced once as null.
     const gone = players[1]!.id!;
     players[1]!.close();
-    await waitFor(() => batches.some((b) => gone in b && b[gone] === null), 2000, 'tombstone');
+    await eventually(() => batches.some((b) => gone in b && b[gone] === null), {
+      timeoutMs: 2000,
+      what: 'tombstone',
+    });
     for (const p of players) p.close();
   });
 

@@ -24,7 +24,7 @@
  * fabric must leave no ghost either way.
  */
 import type { RoomfabricServer } from '@roomfabric/server';
-import { startCluster, type ClusterHandle, type EdgeHandle } from '@roomfabric/testkit';
+import { startCluster, type ClusterHandle, type EdgeHandle, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { openChaosClients, type ChaosClient } from '../support/chaos-clients.js';
 import {
@@ -32,7 +32,6 @@ import {
   figures,
   LEASE_TTL_MS,
   MEMBERSHIP_ARGS,
-  pollUntil,
   spread,
 } from '../support/chaos-fabric.js';
 import { indexDiff, stillIndexed } from '../support/chaos-index.js';
@@ -137,19 +136,27 @@ async function killCycle(
     : undefined;
 
   // Every client of the dead node back, rooms rejoined.
-  await pollUntil(() => victims.every((c) => c.connectedSince(killedAt)), REJOIN_BOUND_MS + 2000);
+  await eventually(() => victims.every((c) => c.connectedSince(killedAt)), {
+    timeoutMs: REJOIN_BOUND_MS + 2000,
+    everyMs: 25,
+    soft: true,
+  });
   const rejoinMs = victims.map((c) =>
     Math.round((c.connectedSince(killedAt) ?? Infinity) - killedAt),
   );
 
   // No ghost: the dead node's sockets leave the index.
-  const ghostsGoneMs = await pollUntil(
+  const ghostsGoneMs = await eventually(
     async () => (await stillIndexed(server, deadIds)).length === 0,
-    ghostBoundMs + 2000,
+    { timeoutMs: ghostBoundMs + 2000, everyMs: 25, soft: true },
   );
   const ghosts = await stillIndexed(server, deadIds);
   await restarted;
-  await pollUntil(() => deadIds.every((id) => left.has(id)), 2000);
+  await eventually(() => deadIds.every((id) => left.has(id)), {
+    timeoutMs: 2000,
+    everyMs: 25,
+    soft: true,
+  });
   const leaveEvents = deadIds.map((id) => left.get(id) ?? 0);
   const liveAnnounced = clients.filter((c) => left.has(c.client.id!)).map((c) => c.client.id);
 

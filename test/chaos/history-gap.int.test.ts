@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type RoomfabricClient } from '@roomfabric/client';
 import { createServer } from '@roomfabric/server';
-import { startEdge, startNats, startRedis } from '@roomfabric/testkit';
+import { startEdge, startNats, startRedis, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { figures, pollUntil, sleep } from '../support/chaos-fabric.js';
+import { figures, sleep } from '../support/chaos-fabric.js';
 
 const ROOM = 'gap:live';
 const CLIENTS = 3;
@@ -67,7 +67,11 @@ describe('chaos: a gap in the live stream of a history room', () => {
         };
         await send(BEFORE);
         expect(
-          await pollUntil(() => watched.every((w) => w.got.length === BEFORE), 5000),
+          await eventually(() => watched.every((w) => w.got.length === BEFORE), {
+            timeoutMs: 5000,
+            everyMs: 25,
+            soft: true,
+          }),
         ).toBeDefined();
 
         const pid = edge.pid!;
@@ -81,14 +85,18 @@ describe('chaos: a gap in the live stream of a history room', () => {
         }
         const frozenForMs = Math.round(performance.now() - frozenAt);
         // Nothing more is sent: only the edge's check after its bus reconnect can fill it.
-        const filledAfter = await pollUntil(
+        const filledAfter = await eventually(
           () => watched.every((w) => w.got.length >= BEFORE + DURING),
-          15_000,
+          { timeoutMs: 15_000, everyMs: 25, soft: true },
         );
         const stats = await edge.stats();
         await send(AFTER);
         const all = Array.from({ length: BEFORE + DURING + AFTER }, (_, i) => i);
-        await pollUntil(() => watched.every((w) => w.got.length >= all.length), 10_000);
+        await eventually(() => watched.every((w) => w.got.length >= all.length), {
+          timeoutMs: 10_000,
+          everyMs: 25,
+          soft: true,
+        });
         figures('history gap', {
           frozenForMs,
           filledAfterResumeMs: filledAfter ?? -1,

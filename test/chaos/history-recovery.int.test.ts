@@ -9,16 +9,10 @@
  */
 import { connect, type RoomfabricClient } from '@roomfabric/client';
 import { createServer } from '@roomfabric/server';
-import { startCluster } from '@roomfabric/testkit';
+import { startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { FAST_RECONNECT } from '../support/chaos-clients.js';
-import {
-  chaosEdgeArgs,
-  figures,
-  MEMBERSHIP_ARGS,
-  pollUntil,
-  sleep,
-} from '../support/chaos-fabric.js';
+import { chaosEdgeArgs, figures, MEMBERSHIP_ARGS, sleep } from '../support/chaos-fabric.js';
 
 const ROOM = 'hist:match';
 const HISTORY = ['--history', 'hist:*', '--history-max-messages', '5000'];
@@ -89,9 +83,9 @@ describe('chaos: history recovery across an edge kill', () => {
       await publishing;
 
       const all = Array.from({ length: MESSAGES }, (_, i) => i);
-      const done = await pollUntil(
+      const done = await eventually(
         () => watched.every((w) => w.got.length >= MESSAGES && w.client.state === 'connected'),
-        15_000,
+        { timeoutMs: 15_000, everyMs: 25, soft: true },
       );
       const recoveredAt = performance.now();
       figures('history recovery', {

@@ -13,16 +13,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type RoomfabricClient } from '@roomfabric/client';
 import { type NatsBus } from '@roomfabric/bus';
 import { createServer } from '@roomfabric/server';
-import { startCluster, type NatsClusterHandle } from '@roomfabric/testkit';
+import { startCluster, type NatsClusterHandle, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { FAST_RECONNECT } from '../support/chaos-clients.js';
-import {
-  chaosEdgeArgs,
-  figures,
-  MEMBERSHIP_ARGS,
-  pollUntil,
-  sleep,
-} from '../support/chaos-fabric.js';
+import { chaosEdgeArgs, figures, MEMBERSHIP_ARGS, sleep } from '../support/chaos-fabric.js';
 
 const ROOM = 'rep:match';
 const POLICY = { rooms: ['rep:*'], maxMessages: 5000 };
@@ -94,9 +88,9 @@ describe('chaos: the JetStream leader of a replicated history dies', () => {
           }
           await sleep(3);
         }
-        const done = await pollUntil(
+        const done = await eventually(
           () => clients.every((c) => acked.every((i) => c.got.includes(i))),
-          20_000,
+          { timeoutMs: 20_000, everyMs: 25, soft: true },
         );
         const newLeader = (await jsm.streams.info(stream!.config.name)).cluster?.leader;
         figures('history replicas', {

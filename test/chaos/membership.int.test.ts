@@ -18,14 +18,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RaidReport, RoomfabricServer } from '@roomfabric/server';
-import { startCluster, startMembership } from '@roomfabric/testkit';
+import { startCluster, startMembership, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   chaosEdgeArgs,
   figures,
   LEASE_TTL_MS,
   MEMBERSHIP_ARGS,
-  pollUntil,
   sleep,
   TEMPORARY_CODES,
 } from '../support/chaos-fabric.js';
@@ -158,11 +157,15 @@ describe('chaos: membership service killed and restarted, two replicas', () => {
       const deadIds = dead.map((r) => r.client.socketId);
       await delivered('before the edge kill');
       await victim.kill('SIGKILL');
-      const purgedMs = await pollUntil(
+      const purgedMs = await eventually(
         async () => (await stillIndexed(server, deadIds)).length === 0,
-        GHOST_BOUND_MS + 2000,
+        { timeoutMs: GHOST_BOUND_MS + 2000, everyMs: 25, soft: true },
       );
-      await pollUntil(() => deadIds.every((id) => left.has(id)), 2000);
+      await eventually(() => deadIds.every((id) => left.has(id)), {
+        timeoutMs: 2000,
+        everyMs: 25,
+        soft: true,
+      });
       await sleep(300); // a doubled purge would announce again by now
       const leaveCounts = deadIds.map((id) => left.get(id) ?? 0);
       const liveAnnounced = live.filter((r) => left.has(r.client.socketId)).length;

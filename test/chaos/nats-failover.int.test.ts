@@ -13,7 +13,7 @@
 import { NatsBus } from '@roomfabric/bus';
 import { Subject } from '@roomfabric/protocol';
 import { createServer } from '@roomfabric/server';
-import { startCluster, type NatsClusterHandle } from '@roomfabric/testkit';
+import { startCluster, type NatsClusterHandle, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   chaosEdgeArgs,
@@ -21,7 +21,6 @@ import {
   findConnection,
   MEMBERSHIP_ARGS,
   natsViews,
-  pollUntil,
   type NatsServerView,
 } from '../support/chaos-fabric.js';
 import { duplicates, SwarmReceiver, Traffic, waitDelivered } from '../support/chaos-traffic.js';
@@ -70,13 +69,18 @@ describe('chaos: NATS server killed (1 of a 3-server cluster)', () => {
       );
       // Every connection and its subscriptions, as the servers see them before any kill.
       let baseline = new Map<string, string[]>();
-      const seen = await pollUntil(async () => {
-        const views = await natsViews(nats.servers);
-        baseline = new Map(names.map((n) => [n, rfOnly(findConnection(views, n)?.subjects ?? [])]));
-        return [...edgeRooms].every(([n, subjects]) =>
-          subjects.every((s) => baseline.get(n)!.includes(s)),
-        );
-      }, 5000);
+      const seen = await eventually(
+        async () => {
+          const views = await natsViews(nats.servers);
+          baseline = new Map(
+            names.map((n) => [n, rfOnly(findConnection(views, n)?.subjects ?? [])]),
+          );
+          return [...edgeRooms].every(([n, subjects]) =>
+            subjects.every((s) => baseline.get(n)!.includes(s)),
+          );
+        },
+        { timeoutMs: 5000, everyMs: 25, soft: true },
+      );
       expect(seen, 'edges subscribed to their rooms').toBeDefined();
       traffic.start();
 
@@ -102,7 +106,7 @@ describe('chaos: NATS server killed (1 of a 3-server cluster)', () => {
         await victim.kill('SIGKILL');
         const restoredAt = new Map<string, number>();
         let lastViews: NatsServerView[] = [];
-        const doneMs = await pollUntil(
+        const doneMs = await eventually(
           async () => {
             const now = await natsViews(nats.servers);
             lastViews = now;
@@ -128,8 +132,7 @@ describe('chaos: NATS server killed (1 of a 3-server cluster)', () => {
               return subjects.every((s) => routed.has(s));
             });
           },
-          FAILOVER_BOUND_MS,
-          20,
+          { timeoutMs: FAILOVER_BOUND_MS, everyMs: 20, soft: true },
         );
         const failoverAt = traffic.snapshot();
         // Lost in the failover window (not promised), then owed: everything after it.

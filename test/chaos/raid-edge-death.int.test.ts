@@ -18,7 +18,7 @@
  * moved it stay there ("stragglers", printed): they were not connected when the raid ran.
  */
 import { type createServer, type RaidReport } from '@roomfabric/server';
-import { startCluster } from '@roomfabric/testkit';
+import { startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { openChaosClients, type ChaosClient } from '../support/chaos-clients.js';
 import {
@@ -26,7 +26,6 @@ import {
   figures,
   LEASE_TTL_MS,
   MEMBERSHIP_ARGS,
-  pollUntil,
   sleep,
 } from '../support/chaos-fabric.js';
 import { indexDiff, stillIndexed } from '../support/chaos-index.js';
@@ -118,7 +117,11 @@ describe('chaos: raid while an edge dies', () => {
           victims.every((c) => c.connectedSince(killedAt) !== undefined) &&
           (await stillIndexed(server, deadIds)).length === 0 &&
           (await raidProblems(server, clients, from, to)).length === 0;
-        const settled = await pollUntil(consistent, SETTLE_BOUND_MS, 50);
+        const settled = await eventually(consistent, {
+          timeoutMs: SETTLE_BOUND_MS,
+          everyMs: 50,
+          soft: true,
+        });
         const settledMs =
           settled === undefined ? undefined : Math.round(performance.now() - killedAt);
         const problems = await raidProblems(server, clients, from, to);

@@ -11,13 +11,12 @@
  *   temporary code, `docs/errors.md`, and succeed when retried);
  * - broadcasts never depend on Redis: every member gets every message, none twice.
  */
-import { startCluster } from '@roomfabric/testkit';
+import { startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   chaosEdgeArgs,
   figures,
   MEMBERSHIP_ARGS,
-  pollUntil,
   sleep,
   TEMPORARY_CODES,
 } from '../support/chaos-fabric.js';
@@ -100,14 +99,17 @@ describe('chaos: Redis restarted empty', () => {
           rooms: r.rooms(),
         }));
       // The members from before the restart, then everything including the late room.
-      const rebuilt = await pollUntil(
+      const rebuilt = await eventually(
         async () => (await indexDiff(server, truth(), ROOMS_BEFORE)).length === 0,
-        REBUILD_BOUND_MS + 2000,
-        50,
+        { timeoutMs: REBUILD_BOUND_MS + 2000, everyMs: 50, soft: true },
       );
       const rebuiltMs = rebuilt === undefined ? undefined : Math.round(performance.now() - backAt);
       const rebuiltDiff = await indexDiff(server, truth(), ROOMS_BEFORE);
-      await pollUntil(async () => (await indexDiff(server, truth(), ROOMS)).length === 0, 2000, 50);
+      await eventually(async () => (await indexDiff(server, truth(), ROOMS)).length === 0, {
+        timeoutMs: 2000,
+        everyMs: 50,
+        soft: true,
+      });
       const diff = await indexDiff(server, truth(), ROOMS);
       const reassertsAfter = await Promise.all(
         cluster.edges.map(async (e) => (await e.stats()).leaseReasserts as number),

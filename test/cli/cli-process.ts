@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { eventually } from '@roomfabric/testkit';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const cliBin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
@@ -104,18 +105,17 @@ export async function waitForOutput(
   pattern: RegExp,
   timeoutMs = 20_000,
 ): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs;
   let exited = false;
   void run.exited.then(() => (exited = true));
-  for (;;) {
-    const match = pattern.exec(run.output());
-    if (match) return match;
-    if (exited) throw new Error(`exited before printing ${pattern}; output:\n${run.output()}`);
-    if (Date.now() > deadline) {
-      throw new Error(`no ${pattern} after ${timeoutMs} ms; output:\n${run.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  await eventually(() => pattern.test(run.output()) || exited, {
+    timeoutMs,
+    everyMs: 25,
+    soft: true,
+  });
+  const match = pattern.exec(run.output());
+  if (match) return match;
+  if (exited) throw new Error(`exited before printing ${pattern}; output:\n${run.output()}`);
+  throw new Error(`no ${pattern} after ${timeoutMs} ms; output:\n${run.output()}`);
 }
 
 /** Whether a process with this pid exists. */

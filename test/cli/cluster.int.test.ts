@@ -12,11 +12,10 @@ import { spawn } from 'node:child_process';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats } from '@nats-io/transport-node';
 import { transform } from 'esbuild';
-import { SignJWT } from 'jose';
 import { connect, type RoomfabricClient } from '@roomfabric/client';
 import { channelRoom } from '@roomfabric/protocol';
 import { createServer, type ServerOptions } from '@roomfabric/server';
-import { freePorts } from '@roomfabric/testkit';
+import { freePorts, signTestToken } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected } from '../support/clients.js';
 import {
@@ -62,10 +61,7 @@ function readmeServerSnippet(): string {
 
 /** A token for `sub` that may join and publish to doc:* rooms. */
 function mint(secret: string, sub: string): Promise<string> {
-  return new SignJWT({ rf: { join: ['doc:*'], publish: ['doc:*'] } })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(secret));
+  return signTestToken(sub, { rf: { join: ['doc:*'], publish: ['doc:*'] }, secret });
 }
 
 describe('roomfabric cluster', () => {

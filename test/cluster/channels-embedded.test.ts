@@ -4,18 +4,13 @@ import { createEdge, createJsonLogger, type Edge } from '@roomfabric/edge';
 import { MemoryMembership } from '@roomfabric/membership';
 import { channelRoom, userRoom } from '@roomfabric/protocol';
 import { createServer, MemoryChannelStore, type ChannelStore } from '@roomfabric/server';
-import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { eventually, signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { recorder } from '../support/clients.js';
 import { startTestEdge } from '../support/edge.js';
-import { waitFor } from '../support/raw-client.js';
 
-const SECRET = 'channels-embedded-secret-at-least-32-bytes!';
 const sign = (sub: string, rf?: { join: string[]; publish: string[] }) =>
-  new SignJWT(rf ? { rf } : {})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET));
+  signTestToken(sub, { rf });
 const as = async (user: string) => ({ auth: { token: await sign(user) } });
 const roomsOf = (edge: Edge, socketId: string | undefined) => [
   ...(edge.sockets.get(socketId!)?.rooms ?? []),
@@ -43,7 +38,7 @@ class GatedStore extends MemoryChannelStore {
 
 describe('persistent channels in embedded mode (one process, in-memory store)', () => {
   it('channels exist with no members; subscribed users are in the channel room on connect, before HELLO', async () => {
-    await using t = await startTestEdge({ auth: { secret: SECRET } });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
     const channels = t.edge.channels;
     await channels.create('general', { title: 'General' });
     await channels.create('random');
@@ -60,7 +55,10 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
       userRoom('ada'),
     ]);
     await channels.to('general').emit('message', 'hello general');
-    await waitFor(() => ada.got.length === 1, 2000, 'message to the channel');
+    await eventually(() => ada.got.length === 1, {
+      timeoutMs: 2000,
+      what: 'message to the channel',
+    });
     expect(ada.got[0]).toEqual({ event: 'message', data: 'hello general', room: '$chan:general' });
 
     // An online user subscribed: every socket of hers joins now.
@@ -96,7 +94,7 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
   });
 
   it('an ephemeral room vanishes on its last leave; a channel with no member online stays', async () => {
-    await using t = await startTestEdge({ auth: { secret: SECRET } });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
     await t.edge.channels.create('general');
     await t.edge.channels.subscribe('ada', 'general');
     const token = await sign('ada', { join: ['lobby'], publish: [] });
@@ -105,9 +103,12 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
     const deleted: string[] = [];
     t.edge.on('room:deleted', (room) => deleted.push(room));
     await ada.client.leave('lobby');
-    await waitFor(() => deleted.includes('lobby'), 2000, 'lobby gone');
+    await eventually(() => deleted.includes('lobby'), { timeoutMs: 2000, what: 'lobby gone' });
     ada.client.close();
-    await waitFor(() => deleted.includes('$chan:general'), 2000, 'live room gone');
+    await eventually(() => deleted.includes('$chan:general'), {
+      timeoutMs: 2000,
+      what: 'live room gone',
+    });
     // The live room went with the last socket; the channel and its subscription did not.
     expect(await t.edge.channels.get('general')).toMatchObject({ name: 'general' });
     expect(await t.edge.channels.subscribers('general')).toEqual(['ada']);
@@ -118,7 +119,7 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
     const membership = new MemoryMembership();
     const store = new MemoryChannelStore();
     const logger = createJsonLogger({ level: 'error' });
-    const common = { bus, membership, channels: store, logger, auth: { secret: SECRET } };
+    const common = { bus, membership, channels: store, logger, auth: { secret: TEST_JWT_SECRET } };
     const a = createEdge({ ...common, nodeId: 'a' });
     const b = createEdge({ ...common, nodeId: 'b' });
     const urls = await Promise.all(
@@ -134,7 +135,10 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
       expect(roomsOf(b, onB.client.id)).toContain('$chan:ops');
       expect(await a.channels.subscribers('ops')).toEqual(['ada']);
       await server.channel('ops').emit('alert', 'disk full');
-      await waitFor(() => onA.got.length === 1 && onB.got.length === 1, 2000, 'both sockets');
+      await eventually(() => onA.got.length === 1 && onB.got.length === 1, {
+        timeoutMs: 2000,
+        what: 'both sockets',
+      });
       const again = await recorder(urls[1]!, ['alert'], await as('ada'));
       expect(roomsOf(b, again.client.id)).toContain('$chan:ops');
       await server.channels.delete('ops');
@@ -155,7 +159,7 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
 
   it('a subscribe or unsubscribe while a socket of the user connects is not lost', async () => {
     const store = new GatedStore();
-    await using t = await startTestEdge({ auth: { secret: SECRET }, channels: store });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET }, channels: store });
     const channels = t.edge.channels;
     await channels.create('early');
     await channels.create('late');
@@ -163,7 +167,7 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
     // The edge reads ada's channels (just "early") and is held before joining them.
     store.hold();
     const client = connect(t.url, await as('ada'));
-    await waitFor(() => store.reads === 1, 2000, 'channels read');
+    await eventually(() => store.reads === 1, { timeoutMs: 2000, what: 'channels read' });
     // Meanwhile: subscribed to "late", unsubscribed from "early". The read is stale.
     await channels.subscribe('ada', 'late');
     await channels.unsubscribe('ada', 'early');
@@ -182,7 +186,7 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
           ? Promise.reject(new Error('store down'))
           : MemoryChannelStore.prototype.channelsOf.call(store, user),
     });
-    await using t = await startTestEdge({ auth: { secret: SECRET }, channels: flaky });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET }, channels: flaky });
     await store.create('general');
     await store.subscribe('ada', 'general');
     const client = connect(t.url, {
@@ -193,7 +197,7 @@ describe('persistent channels in embedded mode (one process, in-memory store)', 
     const errors: string[] = [];
     client.on('connecting', (change) => change.code !== 0 && drops.push(change));
     client.on('error', (err) => errors.push(err.code));
-    await waitFor(() => drops.length >= 1, 3000, 'refused');
+    await eventually(() => drops.length >= 1, { timeoutMs: 3000, what: 'refused' });
     expect(drops[0]).toEqual({ code: 1011, reason: 'RF_CHANNEL_STORE_UNAVAILABLE' });
     expect(errors).toContain('RF_CHANNEL_STORE_UNAVAILABLE');
     expect(t.edge.sockets.size).toBe(0);

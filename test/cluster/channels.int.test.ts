@@ -18,18 +18,18 @@ import { createEdge, createJsonLogger, type Edge } from '@roomfabric/edge';
 import { RedisMembership } from '@roomfabric/membership';
 import { channelRoom } from '@roomfabric/protocol';
 import { createServer, KvChannelStore, type RoomfabricServer } from '@roomfabric/server';
-import { startNats, startRedis } from '@roomfabric/testkit';
-import { SignJWT } from 'jose';
+import {
+  eventually,
+  signTestToken,
+  startNats,
+  startRedis,
+  TEST_JWT_SECRET,
+} from '@roomfabric/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recorder, type Recorder } from '../support/clients.js';
-import { waitFor } from '../support/raw-client.js';
 
-const SECRET = 'channels-cluster-secret-at-least-32-bytes!';
 const sign = (sub: string, rf?: { join: string[]; publish: string[] }) =>
-  new SignJWT(rf ? { rf } : {})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET));
+  signTestToken(sub, { rf });
 
 type Nats = Awaited<ReturnType<typeof startNats>>;
 type Redis = Awaited<ReturnType<typeof startRedis>>;
@@ -49,7 +49,7 @@ async function startEdge(nodeId: string): Promise<void> {
     bus,
     membership: new RedisMembership({ url: redis.url }),
     channels: new KvChannelStore({ nc: bus.nc }),
-    auth: { secret: SECRET },
+    auth: { secret: TEST_JWT_SECRET },
     logger: createJsonLogger({ level: 'error' }),
     leaseIntervalMs: 250,
     leaseTtlMs: 1000,
@@ -107,7 +107,10 @@ describe('persistent channels on NATS JetStream + Redis, 2 edges', () => {
     const members = await server.in(channelRoom('general')).fetchSockets();
     expect(members.map((s) => `${s.nodeId}/${s.id}`)).toEqual([`a/${ada.client.id}`]);
     await server.channel('general').emit('message', 'one');
-    await waitFor(() => ada.of('message').length === 1, 3000, 'ada gets the emit');
+    await eventually(() => ada.of('message').length === 1, {
+      timeoutMs: 3000,
+      what: 'ada gets the emit',
+    });
     expect(ada.got[0]).toEqual({ event: 'message', data: 'one', room: '$chan:general' });
 
     // Bob is online on edge b when he is subscribed: his socket joins there, now.
@@ -117,13 +120,19 @@ describe('persistent channels on NATS JetStream + Redis, 2 edges', () => {
     expect(roomsOn(1, bob)).toContain('$chan:general');
     expect(await channels.subscribers('general')).toEqual(['ada', 'bob']);
     await server.channel('general').emit('message', 'two');
-    await waitFor(() => bob.of('message').length === 1, 3000, 'bob gets the emit');
+    await eventually(() => bob.of('message').length === 1, {
+      timeoutMs: 3000,
+      what: 'bob gets the emit',
+    });
 
     // Unsubscribed: his socket leaves; the next emit reaches ada only.
     await channels.unsubscribe('bob', 'general');
     expect(roomsOn(1, bob)).not.toContain('$chan:general');
     await server.channel('general').emit('message', 'three');
-    await waitFor(() => ada.of('message').length === 3, 3000, 'ada gets the third');
+    await eventually(() => ada.of('message').length === 3, {
+      timeoutMs: 3000,
+      what: 'ada gets the third',
+    });
     expect(bob.of('message')).toEqual(['two']);
     expect(await channels.of('bob')).toEqual([]);
   });
@@ -169,11 +178,10 @@ describe('persistent channels on NATS JetStream + Redis, 2 edges', () => {
       )
       .toEqual([hal.client.id, ivy.client.id].sort());
     await server.channel('durable').emit('news', 'after the restarts');
-    await waitFor(
-      () => hal.of('news').length === 1 && ivy.of('news').length === 1,
-      5000,
-      'both get the emit after the restarts',
-    );
+    await eventually(() => hal.of('news').length === 1 && ivy.of('news').length === 1, {
+      timeoutMs: 5000,
+      what: 'both get the emit after the restarts',
+    });
   }, 60_000);
 
   it('an ephemeral room vanishes on its last leave; a channel with no member online still exists', async () => {
@@ -185,11 +193,20 @@ describe('persistent channels on NATS JetStream + Redis, 2 edges', () => {
     try {
       const dee = await client(1, 'dee');
       await dee.client.join('lobby');
-      await waitFor(() => events.includes('occupied:lobby'), 3000, 'lobby occupied');
+      await eventually(() => events.includes('occupied:lobby'), {
+        timeoutMs: 3000,
+        what: 'lobby occupied',
+      });
       await dee.client.leave('lobby');
-      await waitFor(() => events.includes('vacated:lobby'), 3000, 'lobby vacated');
+      await eventually(() => events.includes('vacated:lobby'), {
+        timeoutMs: 3000,
+        what: 'lobby vacated',
+      });
       dee.client.close();
-      await waitFor(() => events.includes('vacated:$chan:standing'), 3000, 'live room vacated');
+      await eventually(() => events.includes('vacated:$chan:standing'), {
+        timeoutMs: 3000,
+        what: 'live room vacated',
+      });
       expect(await server.count('lobby')).toBe(0);
       expect(await server.count(channelRoom('standing'))).toBe(0);
       expect(await channels.get('standing')).toMatchObject({ name: 'standing' });

@@ -11,22 +11,26 @@ import { join } from 'node:path';
 import type { RoomfabricClient } from '@roomfabric/client';
 import { channelRoom } from '@roomfabric/protocol';
 import { createServer } from '@roomfabric/server';
-import { startEdge, startMembership, startNats, startRedis } from '@roomfabric/testkit';
+import {
+  signTestToken,
+  startEdge,
+  startMembership,
+  startNats,
+  startRedis,
+  TEST_JWT_SECRET,
+} from '@roomfabric/testkit';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { connected } from '../support/clients.js';
 
-const SECRET = 'continuity-cli-secret-that-is-32-bytes-long';
 const HISTORY = { rooms: ['doc:*', '$chan:*'], maxMessages: 50 };
 const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 
 const token = async (sub: string) => ({
-  token: await new SignJWT({ rf: { join: ['doc:*'], publish: ['doc:*'], info: { name: sub } } })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET)),
+  token: await signTestToken(sub, {
+    rf: { join: ['doc:*'], publish: ['doc:*'], info: { name: sub } },
+  }),
 });
 
 describe('roomfabric edge with --channels, --presence and --history', () => {
@@ -34,7 +38,7 @@ describe('roomfabric edge with --channels, --presence and --history', () => {
     await using nats = await startNats({ jetstream: true });
     await using redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'rf-continuity-'));
-    writeFileSync(join(dir, 'secret'), SECRET);
+    writeFileSync(join(dir, 'secret'), TEST_JWT_SECRET);
     const args = [
       '--jwt-secret-file',
       join(dir, 'secret'),

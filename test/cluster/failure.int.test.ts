@@ -1,7 +1,6 @@
 import { createServer } from '@roomfabric/server';
-import { startCluster } from '@roomfabric/testkit';
+import { startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../support/raw-client.js';
 import { openSwarm } from '../support/swarm.js';
 
 const LEASE = ['--lease-interval-ms', '250', '--lease-ttl-ms', '1000'];
@@ -24,13 +23,12 @@ describe('failures', () => {
     try {
       await victim.kill('SIGKILL');
       const killedAt = performance.now();
-      await waitFor(
-        async () => (await server.count('shared')) === 20,
-        1000 + 1000 + 500,
-        'ghosts purged',
-      );
+      await eventually(async () => (await server.count('shared')) === 20, {
+        timeoutMs: 1000 + 1000 + 500,
+        what: 'ghosts purged',
+      });
       const purgeMs = Math.round(performance.now() - killedAt);
-      await waitFor(() => left.length === 50, 2000, 'leave events');
+      await eventually(() => left.length === 50, { timeoutMs: 2000, what: 'leave events' });
       console.log(
         `edge kill -9: ${onVictim.length} sockets purged from the index ${purgeMs} ms after the kill (lease ttl 1000 ms)`,
       );
@@ -65,15 +63,14 @@ describe('failures', () => {
     try {
       await cluster.redis.restart();
       const restartedAt = performance.now();
-      await waitFor(
+      await eventually(
         async () => {
           const now = await Promise.all(
             ['r0', 'r1', 'r2', 'all'].map((r) => server.count(r).catch(() => -1)),
           );
           return now.every((n, i) => n === before[i]);
         },
-        5000,
-        'index rebuilt',
+        { timeoutMs: 5000, what: 'index rebuilt' },
       );
       const rebuildMs = Math.round(performance.now() - restartedAt);
       console.log(
@@ -95,13 +92,12 @@ describe('failures', () => {
       expect((await server.totals()).sockets).toBe(90);
       // Broadcasts never depended on Redis, and still flow.
       await server.to('r1').emit('still', 1);
-      await waitFor(
+      await eventually(
         () =>
           clients
             .filter((_, i) => i % 3 === 1)
             .every((c) => c.log.some((e) => e.kind === 'event' && e.event === 'still')),
-        3000,
-        'delivery',
+        { timeoutMs: 3000, what: 'delivery' },
       );
     } finally {
       for (const c of clients) c.close();

@@ -1,7 +1,6 @@
 import { createServer } from '@roomfabric/server';
-import { startCluster } from '@roomfabric/testkit';
+import { startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../support/raw-client.js';
 import { openSwarm } from '../support/swarm.js';
 
 describe('room lifecycle events across 3 edge processes', () => {
@@ -21,20 +20,29 @@ describe('room lifecycle events across 3 edge processes', () => {
         30,
       );
       await Promise.all(clients.map((c) => c.join('race')));
-      await waitFor(() => events.includes('occupied:race'), 3000, 'occupied');
+      await eventually(() => events.includes('occupied:race'), {
+        timeoutMs: 3000,
+        what: 'occupied',
+      });
       await new Promise((r) => setTimeout(r, 200));
       expect(events.filter((e) => e.endsWith(':race'))).toEqual(['occupied:race']);
       for (const c of clients) c.close();
-      await waitFor(() => events.includes('vacated:race'), 3000, 'vacated');
+      await eventually(() => events.includes('vacated:race'), { timeoutMs: 3000, what: 'vacated' });
       await new Promise((r) => setTimeout(r, 200));
       expect(events.filter((e) => e.endsWith(':race'))).toEqual(['occupied:race', 'vacated:race']);
 
       // The last members of a room sit on a node that dies: the purge vacates it.
       const doomed = await openSwarm([cluster.edges[2]!.url], 3);
       await Promise.all(doomed.map((c) => c.join('doomed')));
-      await waitFor(() => events.includes('occupied:doomed'), 3000, 'occupied doomed');
+      await eventually(() => events.includes('occupied:doomed'), {
+        timeoutMs: 3000,
+        what: 'occupied doomed',
+      });
       await cluster.edges[2]!.kill('SIGKILL');
-      await waitFor(() => events.includes('vacated:doomed'), 4000, 'vacated by the purge');
+      await eventually(() => events.includes('vacated:doomed'), {
+        timeoutMs: 4000,
+        what: 'vacated by the purge',
+      });
       expect(events.filter((e) => e.endsWith(':doomed'))).toEqual([
         'occupied:doomed',
         'vacated:doomed',

@@ -2,20 +2,13 @@ import { connect } from '@roomfabric/client';
 import { MemoryBus } from '@roomfabric/bus';
 import { MemoryMembership } from '@roomfabric/membership';
 import { createServer, type PresenceEvent } from '@roomfabric/server';
-import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { eventually, signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { connected, recorder } from '../support/clients.js';
 import { startTestEdge } from '../support/edge.js';
-import { waitFor } from '../support/raw-client.js';
-
-const SECRET = 'a-presence-secret-that-is-at-least-32-bytes';
 
 /** A token for `sub` that may join `doc:*`, with presence info. */
-const token = (sub: string, info: unknown) =>
-  new SignJWT({ rf: { join: ['doc:*'], info } })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET));
+const token = (sub: string, info: unknown) => signTestToken(sub, { rf: { join: ['doc:*'], info } });
 
 const settle = () => new Promise((r) => setTimeout(r, 150));
 
@@ -46,7 +39,10 @@ describe('presence in embedded mode (MemoryBus + MemoryMembership)', () => {
       const tabs = await Promise.all([1, 2, 3].map(() => connected(`${t.url}?user=ada&name=Ada`)));
       await Promise.all(tabs.map((c) => c.join('doc:1')));
       await Promise.all(tabs.map((c) => c.join('plain')));
-      await waitFor(() => observer.of('$presence').length > 0, 2000, '$presence join');
+      await eventually(() => observer.of('$presence').length > 0, {
+        timeoutMs: 2000,
+        what: '$presence join',
+      });
       await settle();
       expect(observer.of('$presence')).toEqual([
         { kind: 'join', user: 'ada', info: { name: 'Ada' } },
@@ -63,7 +59,10 @@ describe('presence in embedded mode (MemoryBus + MemoryMembership)', () => {
       await settle();
       expect(observer.of('$presence')).toHaveLength(1);
       tabs[2]!.close();
-      await waitFor(() => observer.of('$presence').length === 2, 2000, '$presence leave');
+      await eventually(() => observer.of('$presence').length === 2, {
+        timeoutMs: 2000,
+        what: '$presence leave',
+      });
       await settle();
       expect(observer.of('$presence')[1]).toEqual({
         kind: 'leave',
@@ -96,10 +95,13 @@ describe('presence in embedded mode (MemoryBus + MemoryMembership)', () => {
     ]);
     await Promise.all([ada1!.join('doc:1'), ada2!.join('doc:1'), bob!.join('doc:1')]);
     await bob!.join('doc:2');
-    await waitFor(() => observer.of('$presence').length === 1, 2000, 'bob');
+    await eventually(() => observer.of('$presence').length === 1, { timeoutMs: 2000, what: 'bob' });
     const report = await t.edge.raid('doc:1', 'doc:2');
     expect(report.moved).toBe(3);
-    await waitFor(() => observer.of('$presence').length === 2, 2000, 'ada by the raid');
+    await eventually(() => observer.of('$presence').length === 2, {
+      timeoutMs: 2000,
+      what: 'ada by the raid',
+    });
     await settle();
     expect(observer.of('$presence')).toEqual([
       { kind: 'join', user: 'bob', info: null },
@@ -110,7 +112,7 @@ describe('presence in embedded mode (MemoryBus + MemoryMembership)', () => {
 
   it('takes presence info from the token, and refuses an oversized one', async () => {
     await using t = await startTestEdge({
-      auth: { secret: SECRET, maxInfoBytes: 64 },
+      auth: { secret: TEST_JWT_SECRET, maxInfoBytes: 64 },
       presence: { rooms: ['doc:*'] },
     });
     const observer = await recorder(t.url, ['$presence'], {
@@ -119,7 +121,7 @@ describe('presence in embedded mode (MemoryBus + MemoryMembership)', () => {
     await observer.client.join('doc:7');
     const ada = await connected(t.url, { auth: { token: await token('ada', { name: 'Ada' }) } });
     await ada.join('doc:7');
-    await waitFor(() => observer.of('$presence').length > 1, 2000, 'joins');
+    await eventually(() => observer.of('$presence').length > 1, { timeoutMs: 2000, what: 'joins' });
     expect(observer.of('$presence')).toEqual([
       { kind: 'join', user: 'obs', info: null },
       { kind: 'join', user: 'ada', info: { name: 'Ada' } },

@@ -7,23 +7,25 @@ import { createJsonLogger, type EdgeOptions } from '@roomfabric/edge';
 import { RedisMembership } from '@roomfabric/membership';
 import { FabricService } from '@roomfabric/fabric';
 import { createServer, type PresenceEvent } from '@roomfabric/server';
-import { startEdge, startNats, startRedis } from '@roomfabric/testkit';
-import { SignJWT } from 'jose';
+import {
+  eventually,
+  signTestToken,
+  startEdge,
+  startNats,
+  startRedis,
+  TEST_JWT_SECRET,
+} from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected, recorder } from '../support/clients.js';
 import { startTestEdge } from '../support/edge.js';
-import { sleep, waitFor } from '../support/raw-client.js';
+import { sleep } from '../support/raw-client.js';
 
-const SECRET = 'a-presence-secret-that-is-at-least-32-bytes';
 const PRESENCE = { rooms: ['doc:*'] };
 const LEASE = { leaseIntervalMs: 250, leaseTtlMs: 1000 };
 
 /** A token for `sub` that may join `doc:*`, with presence info. */
 const token = async (sub: string, info: unknown) => ({
-  token: await new SignJWT({ rf: { join: ['doc:*'], info } })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET)),
+  token: await signTestToken(sub, { rf: { join: ['doc:*'], info } }),
 });
 
 /** `kind:user` of each event, in order. */
@@ -49,7 +51,7 @@ describe('presence across edges on real NATS and Redis', () => {
       backends().then((b) => ({ ...b, ...LEASE, presence: PRESENCE, logger }));
     // Edge A: JWT auth (user and info from the token). Edge B: no auth; connect middleware
     // names the user from the query string, and a client without one is anonymous.
-    await using a = await startTestEdge({ ...(await base()), auth: { secret: SECRET } });
+    await using a = await startTestEdge({ ...(await base()), auth: { secret: TEST_JWT_SECRET } });
     await using b = await startTestEdge({ ...(await base()), policy: 'open' });
     b.edge.use((socket, next) => {
       const { user } = socket.handshake.query as Record<string, string | undefined>;
@@ -61,7 +63,7 @@ describe('presence across edges on real NATS and Redis', () => {
     });
     // Edge C: a `roomfabric edge` process, to be killed.
     const dir = mkdtempSync(join(tmpdir(), 'rf-presence-'));
-    writeFileSync(join(dir, 'secret'), SECRET);
+    writeFileSync(join(dir, 'secret'), TEST_JWT_SECRET);
     await using c = await startEdge({
       nats: nats.url,
       redis: redis.url,
@@ -109,7 +111,10 @@ describe('presence across edges on real NATS and Redis', () => {
       ]);
       clients.push(...tabs);
       await Promise.all(tabs.map((t) => t.join('doc:1')));
-      await waitFor(() => observer.of('$presence').length > 0, 3000, '$presence join');
+      await eventually(() => observer.of('$presence').length > 0, {
+        timeoutMs: 3000,
+        what: '$presence join',
+      });
       await sleep(300); // room for a duplicate to show up
       expect(observer.of('$presence')).toEqual([
         { kind: 'join', user: 'ada', info: { name: 'Ada' } },
@@ -124,7 +129,10 @@ describe('presence across edges on real NATS and Redis', () => {
 
       // Every tab closes: exactly one leave.
       for (const t of tabs) t.close();
-      await waitFor(() => observer.of('$presence').length > 1, 3000, '$presence leave');
+      await eventually(() => observer.of('$presence').length > 1, {
+        timeoutMs: 3000,
+        what: '$presence leave',
+      });
       await sleep(300);
       expect(observer.of('$presence')).toEqual([
         { kind: 'join', user: 'ada', info: { name: 'Ada' } },
@@ -139,7 +147,7 @@ describe('presence across edges on real NATS and Redis', () => {
       clients.push(onA, onC);
       await onA.join('doc:1');
       await onC.join('doc:1');
-      await waitFor(() => heard.length === 3, 3000, 'second join');
+      await eventually(() => heard.length === 3, { timeoutMs: 3000, what: 'second join' });
       onA.close();
       await sleep(300);
       expect(kinds(heard)).toEqual(['join:ada', 'leave:ada', 'join:ada']);
@@ -148,9 +156,12 @@ describe('presence across edges on real NATS and Redis', () => {
       // C dies (kill -9) holding her last tab: the purge of C's sockets is her leave.
       const killed = Date.now();
       await c.kill('SIGKILL');
-      await waitFor(() => heard.length === 4, 6000, 'leave by the purge');
+      await eventually(() => heard.length === 4, { timeoutMs: 6000, what: 'leave by the purge' });
       const purgeMs = Date.now() - killed;
-      await waitFor(() => observer.of('$presence').length === 4, 3000, '$presence leave');
+      await eventually(() => observer.of('$presence').length === 4, {
+        timeoutMs: 3000,
+        what: '$presence leave',
+      });
       expect(kinds(heard)).toEqual(['join:ada', 'leave:ada', 'join:ada', 'leave:ada']);
       expect(observer.of('$presence').slice(2)).toEqual([
         { kind: 'join', user: 'ada', info: { name: 'Ada' } },

@@ -1,7 +1,6 @@
 import { createServer } from '@roomfabric/server';
-import { startCluster } from '@roomfabric/testkit';
+import { startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../support/raw-client.js';
 import { inBatches, openSwarm } from '../support/swarm.js';
 
 const MOVERS = Number(process.env.RF_RAID_MEMBERS ?? 10_000);
@@ -49,11 +48,10 @@ describe('raid across 3 edge processes', () => {
       const report = await server.raid('from', 'to');
       const resolvedAt = performance.now();
       const toSeqAtResolve = seqTo;
-      await waitFor(
-        () => movers.every((c) => c.log.some((e) => e.kind === 'moved')),
-        20_000,
-        'every mover notified',
-      );
+      await eventually(() => movers.every((c) => c.log.some((e) => e.kind === 'moved')), {
+        timeoutMs: 20_000,
+        what: 'every mover notified',
+      });
       const notifiedMs = Math.round(performance.now() - resolvedAt);
       await new Promise((r) => setTimeout(r, 300));
       running = false;
@@ -61,13 +59,12 @@ describe('raid across 3 edge processes', () => {
       reading = false;
       await reader;
       const lastTo = seqTo - 1;
-      await waitFor(
+      await eventually(
         () =>
           movers.every((c) =>
             c.log.some((e) => e.kind === 'event' && e.event === 't' && e.data === lastTo),
           ),
-        10_000,
-        'last to-message',
+        { timeoutMs: 10_000, what: 'last to-message' },
       );
       console.log(
         `raid of ${report.moved} over ${report.nodes} nodes: index commit ${report.commitMs} ms, raid call ${report.totalMs} ms, ` +

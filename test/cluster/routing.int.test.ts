@@ -1,8 +1,7 @@
 import { createServer, type RoomfabricServer } from '@roomfabric/server';
-import { startCluster, type ClusterHandle } from '@roomfabric/testkit';
+import { startCluster, type ClusterHandle, eventually } from '@roomfabric/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connected } from '../support/clients.js';
-import { waitFor } from '../support/raw-client.js';
 import { openSwarm, type SwarmClient } from '../support/swarm.js';
 
 // Real NATS, real Redis, the membership service and 3 edge processes.
@@ -40,11 +39,10 @@ describe('cluster routing (3 edge processes, NATS, Redis)', () => {
     await Promise.all(outsider.map((c) => c.join('elsewhere')));
     const count = 50;
     for (let i = 0; i < count; i++) await server.to('two-nodes').emit('tick', i);
-    await waitFor(
-      () => members.every((c) => events(c, 'tick').length >= count),
-      10_000,
-      'all ticks',
-    );
+    await eventually(() => members.every((c) => events(c, 'tick').length >= count), {
+      timeoutMs: 10_000,
+      what: 'all ticks',
+    });
     await new Promise((r) => setTimeout(r, 200));
     for (const c of members)
       expect(events(c, 'tick')).toEqual(Array.from({ length: count }, (_, i) => i));
@@ -70,11 +68,10 @@ describe('cluster routing (3 edge processes, NATS, Redis)', () => {
         await server.to(room).emit('first', i);
       }),
     );
-    await waitFor(
-      () => clients.every((c) => events(c, 'first').length === 1),
-      5000,
-      'first messages',
-    ).catch(() => undefined);
+    await eventually(() => clients.every((c) => events(c, 'first').length === 1), {
+      timeoutMs: 5000,
+      what: 'first messages',
+    }).catch(() => undefined);
     clients.forEach((c, i) => {
       if (events(c, 'first')[0] !== i) missed.push(i);
     });
@@ -100,7 +97,10 @@ describe('cluster routing (3 edge processes, NATS, Redis)', () => {
     await server.to('u-a').to('u-b').emit('union', 1);
     await server.to(['u-a', 'u-b']).except('u-muted').emit('filtered', 2);
     const reached = [...a!, ...b!, ...both!];
-    await waitFor(() => reached.every((c) => events(c, 'filtered').length === 1), 5000, 'filtered');
+    await eventually(() => reached.every((c) => events(c, 'filtered').length === 1), {
+      timeoutMs: 5000,
+      what: 'filtered',
+    });
     await new Promise((r) => setTimeout(r, 200));
     for (const c of [...reached, ...muted!]) expect(events(c, 'union')).toEqual([1]);
     for (const c of reached) expect(events(c, 'filtered')).toEqual([2]);
@@ -122,17 +122,19 @@ describe('cluster routing (3 edge processes, NATS, Redis)', () => {
       clients.map((c) => c.socketId).sort(),
     );
     await server.to('extra').emit('via-extra', 'x');
-    await waitFor(
-      () => clients.every((c) => events(c, 'via-extra').length === 1),
-      5000,
-      'socketsJoin took effect on the nodes',
-    );
+    await eventually(() => clients.every((c) => events(c, 'via-extra').length === 1), {
+      timeoutMs: 5000,
+      what: 'socketsJoin took effect on the nodes',
+    });
 
     await server.in('extra').except('nobody').socketsLeave('extra');
     expect(await server.count('extra')).toBe(0);
     await server.to('extra').emit('via-extra', 'after leave');
     await server.to('truth').emit('marker', 'm');
-    await waitFor(() => clients.every((c) => events(c, 'marker').length === 1), 5000, 'marker');
+    await eventually(() => clients.every((c) => events(c, 'marker').length === 1), {
+      timeoutMs: 5000,
+      what: 'marker',
+    });
     for (const c of clients) expect(events(c, 'via-extra')).toEqual(['x']);
 
     // Through a clustered edge's own API too: a client on n1 asks, sockets on n2 and n3 act.
@@ -141,10 +143,9 @@ describe('cluster routing (3 edge processes, NATS, Redis)', () => {
     await server.in('truth').except('nobody').disconnectSockets();
     // Resolved: the index no longer holds them, whether or not the clients answered yet.
     expect(await server.count('truth')).toBe(0);
-    await waitFor(
+    await eventually(
       () => clients.every((c) => c.ws.readyState === c.ws.CLOSED) && sdk.state === 'disconnected',
-      5000,
-      'all kicked',
+      { timeoutMs: 5000, what: 'all kicked' },
     );
     sdk.close();
   });

@@ -1,8 +1,7 @@
 import { connect } from '@roomfabric/client';
 import { createServer } from '@roomfabric/server';
-import { freePort, startCluster } from '@roomfabric/testkit';
+import { freePort, startCluster, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../support/raw-client.js';
 
 // Operations on real processes (`roomfabric edge` and `membership`, as the testkit spawns
 // them): Prometheus metrics, readiness that follows NATS and Redis, JSON logs with the node
@@ -49,7 +48,7 @@ describe('operations on a 2-edge cluster', () => {
       const got: unknown[] = [];
       client.on('tick', (data) => got.push(data));
       await rf.to('ops').emit('tick', 1);
-      await waitFor(() => got.length === 1, 3000, 'first broadcast');
+      await eventually(() => got.length === 1, { timeoutMs: 3000, what: 'first broadcast' });
 
       // Edge metrics, read from the node's counters at scrape time.
       const res = await fetch(`${n1!.httpUrl}/metrics`);
@@ -71,7 +70,10 @@ describe('operations on a 2-edge cluster', () => {
 
       // Service metrics: a raid shows up in its counter and duration histogram.
       await rf.raid('ops', 'ops-2');
-      await waitFor(() => client.rooms.has('ops-2'), 3000, 'client follows the raid');
+      await eventually(() => client.rooms.has('ops-2'), {
+        timeoutMs: 3000,
+        what: 'client follows the raid',
+      });
       const serviceMetrics = await text(`${service}/metrics`);
       const replica = { node: 'membership-a' };
       expect(sample(serviceMetrics, 'roomfabric_raids_total', replica)).toBe(1);
@@ -85,33 +87,32 @@ describe('operations on a 2-edge cluster', () => {
       // Readiness follows Redis: down within the lease TTL (5 s), back after a restart.
       const t0 = performance.now();
       await fabric.redis.kill();
-      await waitFor(
-        async () => (await status(`${n1!.httpUrl}/readyz`)) === 503,
-        12_000,
-        'edge not ready',
-      );
+      await eventually(async () => (await status(`${n1!.httpUrl}/readyz`)) === 503, {
+        timeoutMs: 12_000,
+        what: 'edge not ready',
+      });
       const edgeDown = performance.now() - t0;
-      await waitFor(
-        async () => (await status(`${service}/readyz`)) === 503,
-        8000,
-        'service not ready',
-      );
+      await eventually(async () => (await status(`${service}/readyz`)) === 503, {
+        timeoutMs: 8000,
+        what: 'service not ready',
+      });
       const serviceDown = performance.now() - t0;
       console.log(
         `Redis killed: edge /readyz 503 after ${Math.round(edgeDown)} ms, service after ${Math.round(serviceDown)} ms`,
       );
       await fabric.redis.restart();
-      await waitFor(
-        async () => (await status(`${n1!.httpUrl}/readyz`)) === 200,
-        12_000,
-        'edge ready again',
-      );
-      await waitFor(
-        async () => (await status(`${service}/readyz`)) === 200,
-        8000,
-        'service ready again',
-      );
-      await waitFor(() => client.state === 'connected', 5000, 'client still connected');
+      await eventually(async () => (await status(`${n1!.httpUrl}/readyz`)) === 200, {
+        timeoutMs: 12_000,
+        what: 'edge ready again',
+      });
+      await eventually(async () => (await status(`${service}/readyz`)) === 200, {
+        timeoutMs: 8000,
+        what: 'service ready again',
+      });
+      await eventually(() => client.state === 'connected', {
+        timeoutMs: 5000,
+        what: 'client still connected',
+      });
 
       // Graceful shutdown: n1 reports not ready while draining, then closes its clients with
       // 1001 and the client reconnects to n2, rejoining its room there.
@@ -119,13 +120,19 @@ describe('operations on a 2-edge cluster', () => {
         (resolve) => client.on('connecting', resolve), // the first call settles it
       );
       const stopping = n1!.stop();
-      await waitFor(async () => (await status(`${n1!.httpUrl}/readyz`)) === 503, 3000, 'draining');
+      await eventually(async () => (await status(`${n1!.httpUrl}/readyz`)) === 503, {
+        timeoutMs: 3000,
+        what: 'draining',
+      });
       expect(client.state).toBe('connected'); // still served while the balancer moves away
       expect(await reconnecting).toEqual({ code: 1001, reason: 'RF_SERVER_SHUTDOWN' });
       await stopping;
-      await waitFor(() => client.state === 'connected' && client.nodeId === 'n2', 5000, 'on n2');
+      await eventually(() => client.state === 'connected' && client.nodeId === 'n2', {
+        timeoutMs: 5000,
+        what: 'on n2',
+      });
       await rf.to('ops-2').emit('tick', 2);
-      await waitFor(() => got.length === 2, 3000, 'broadcast through n2');
+      await eventually(() => got.length === 2, { timeoutMs: 3000, what: 'broadcast through n2' });
 
       // Structured JSON logs carry the node id.
       const lines = n1!

@@ -9,10 +9,10 @@ import {
   Subject,
   type ServerFrame,
 } from '@roomfabric/protocol';
-import { startNats } from '@roomfabric/testkit';
+import { startNats, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from '../support/edge.js';
-import { RawClient, sleep, waitFor } from '../support/raw-client.js';
+import { RawClient, sleep } from '../support/raw-client.js';
 
 /** A BROADCAST to `room` whose data is `data` as given (not checked by any encoder). */
 function broadcast(room: string, event: string, data: Uint8Array): Uint8Array {
@@ -94,7 +94,10 @@ describe('a rogue publisher on the bus', () => {
       Subject.room('lobby'),
       broadcast('lobby', 'news', encode('still here')),
     );
-    await waitFor(() => got.length === 1, 3000, 'a broadcast after the attack');
+    await eventually(() => got.length === 1, {
+      timeoutMs: 3000,
+      what: 'a broadcast after the attack',
+    });
     client.close();
     await attackerBus.close();
     await bus.close();

@@ -3,9 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startNats, startRedis } from '@roomfabric/testkit';
+import { freePort, startNats, startRedis, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../support/raw-client.js';
 
 const bin = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 
@@ -66,11 +65,10 @@ describe('roomfabric edge: auth is required, secrets stay out of logs', () => {
       { RF_JWT_SECRET: secret },
     );
     try {
-      await waitFor(
+      await eventually(
         async () =>
           (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
-        10_000,
-        'edge ready',
+        { timeoutMs: 10_000, what: 'edge ready' },
       );
       expect(edge.output()).toContain('auth    JWT');
       edge.child.kill('SIGTERM');

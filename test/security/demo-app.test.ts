@@ -1,11 +1,11 @@
 import { connect, type RoomfabricClient } from '@roomfabric/client';
+import { signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { installDemo } from '../../packages/cli/src/demo-app.js';
 import { startTestEdge } from '../support/edge.js';
-import { signToken, TEST_SECRET } from '../support/jwt.js';
 
 async function user(url: string, sub: string, rf: Record<string, unknown>, name?: string) {
-  const client = connect(url, { auth: { token: await signToken(sub, rf), name } });
+  const client = connect(url, { auth: { token: await signTestToken(sub, { rf }), name } });
   await client.ready();
   return client;
 }
@@ -15,7 +15,7 @@ const call = (c: RoomfabricClient, event: string, data: unknown) =>
 
 describe('the demo app grants nothing a client could not do itself (people copy it)', () => {
   it("a raid needs the caller's grants: publish on the source, join on the target; reserved rooms are refused", async () => {
-    await using t = await startTestEdge({ auth: { secret: TEST_SECRET } });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
     installDemo(t.edge);
     const admin = await user(t.url, 'root', { join: ['admin:*'], publish: ['admin:*'] });
     await admin.join('admin:ops');
@@ -56,7 +56,7 @@ describe('the demo app grants nothing a client could not do itself (people copy 
   });
 
   it('a signed-in user is named by the token, not by what the client claims', async () => {
-    await using t = await startTestEdge({ auth: { secret: TEST_SECRET } });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
     installDemo(t.edge);
     const ada = await user(t.url, 'ada', { join: ['doc:*'], info: { name: 'Ada L.' } }, 'root');
     const bob = await user(t.url, 'bob', { join: ['doc:*'] }, 'Administrator');

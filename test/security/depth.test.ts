@@ -2,9 +2,9 @@ import { encode } from '@msgpack/msgpack';
 import { connect } from '@roomfabric/client';
 import type { Socket } from '@roomfabric/edge';
 import { CloseCode, ErrorCode, FrameType, PROTOCOL_VERSION } from '@roomfabric/protocol';
+import { signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from '../support/edge.js';
-import { signToken, TEST_SECRET } from '../support/jwt.js';
 import { RawClient } from '../support/raw-client.js';
 
 /** `depth` arrays around 1: depth 1 is `[1]`. */
@@ -75,8 +75,8 @@ describe('nesting depth (a frame nesting 100 arrays used to kill the edge)', () 
   });
 
   it('a token whose rf.info nests too deep is refused for good (it was retried for ever)', async () => {
-    await using t = await startTestEdge({ auth: { secret: TEST_SECRET } });
-    const token = await signToken('ada', { info: nested(120) });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
+    const token = await signTestToken('ada', { rf: { info: nested(120) } });
     const client = connect(t.url, {
       auth: { token },
       reconnect: { maxAttempts: 2, minDelayMs: 10 },

@@ -5,9 +5,8 @@ import { connect, type RoomfabricClient } from '@roomfabric/client';
 import { createEdge, createJsonLogger, type Edge, type EdgeLimits } from '@roomfabric/edge';
 import { RedisMembership } from '@roomfabric/membership';
 import { ErrorCode } from '@roomfabric/protocol';
-import { startNats, startRedis } from '@roomfabric/testkit';
+import { startNats, startRedis, signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { signToken, TEST_SECRET } from '../support/jwt.js';
 import { sleep } from '../support/raw-client.js';
 
 const worker = fileURLToPath(new URL('../support/flood-worker.mjs', import.meta.url));
@@ -78,7 +77,7 @@ async function run(
   const edge: Edge = createEdge({
     bus,
     membership,
-    auth: { secret: TEST_SECRET },
+    auth: { secret: TEST_JWT_SECRET },
     limits,
     leaseIntervalMs: 250,
     leaseTtlMs: 2000,
@@ -88,10 +87,12 @@ async function run(
     const { port } = await edge.listen(0);
     const url = `ws://127.0.0.1:${port}/ws`;
     const calm = connect(url, {
-      auth: { token: await signToken('ada', { join: ['calm'], publish: ['calm'] }) },
+      auth: { token: await signTestToken('ada', { rf: { join: ['calm'], publish: ['calm'] } }) },
     });
     await calm.join('calm');
-    const token = await signToken('mallory', { join: ['flood:*'], publish: ['flood:*'] });
+    const token = await signTestToken('mallory', {
+      rf: { join: ['flood:*'], publish: ['flood:*'] },
+    });
     let flooding = true;
     const done = flood(url, token, sockets, 150, 6).finally(() => (flooding = false));
     await sleep(2500); // the flood is up to speed
@@ -154,14 +155,14 @@ describe('a flood from one user', () => {
     const edge = createEdge({
       bus,
       membership,
-      auth: { secret: TEST_SECRET },
+      auth: { secret: TEST_JWT_SECRET },
       limits: { maxConnectionsPerUser: 5 },
       logger: createJsonLogger({ level: 'silent' }),
     });
     try {
       const { port } = await edge.listen(0);
       const url = `ws://127.0.0.1:${port}/ws`;
-      const token = await signToken('mallory');
+      const token = await signTestToken('mallory');
       const clients = Array.from({ length: 5 }, () => connect(url, { auth: { token } }));
       await Promise.all(clients.map((c) => c.ready()));
       const sixth = connect(url, { auth: { token }, reconnect: false });
@@ -169,7 +170,7 @@ describe('a flood from one user', () => {
       sixth.on('error', (e) => errors.push(e));
       await expect(sixth.ready()).rejects.toMatchObject({ code: ErrorCode.CONNECTION_LIMIT });
       // Another user is not affected, and a freed slot is usable again.
-      const other = connect(url, { auth: { token: await signToken('ada') } });
+      const other = connect(url, { auth: { token: await signTestToken('ada') } });
       await other.ready();
       clients[0]!.close();
       await sleep(100);

@@ -14,14 +14,13 @@
  */
 import { decode, encode } from '@msgpack/msgpack';
 import fc from 'fast-check';
-import { SignJWT } from 'jose';
+import { eventually, signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge, type TestEdge } from '../support/edge.js';
 import {
   answerTable,
   caseOf,
   depthOf,
-  eventually,
   frameTemplates,
   holeDepth,
   label,
@@ -41,20 +40,14 @@ import {
   type Shape,
 } from '../support/fuzz.js';
 
-const SECRET = 'a-fuzz-secret-that-is-at-least-32-bytes-long';
-
 function token(): Promise<string> {
-  return new SignJWT({ rf: { join: ['*'], publish: ['*'] } })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject('fuzzer')
-    .setIssuedAt()
-    .sign(new TextEncoder().encode(SECRET));
+  return signTestToken('fuzzer', { rf: { join: ['*'], publish: ['*'] } });
 }
 
 /** An edge with limits high enough that no case is rate limited; `ask` makes it wait for an ACK. */
 async function fuzzEdge(mode: 'open' | 'jwt'): Promise<TestEdge> {
   const t = await startTestEdge({
-    ...(mode === 'open' ? { policy: 'open' as const } : { auth: { secret: SECRET } }),
+    ...(mode === 'open' ? { policy: 'open' as const } : { auth: { secret: TEST_JWT_SECRET } }),
     limits: { maxFramesPerSecond: 1_000_000, maxBytesPerSecond: 1 << 30 },
     handshakeTimeoutMs: 5000,
   });
@@ -204,7 +197,12 @@ describe('fuzz: frames (in-process edge)', () => {
       if (!ev) problems.push(`${shape}: the server's emitWithAck never came`);
       else {
         sender.send(pack([6, ev[4], data]));
-        if (!(await eventually(() => acks.length > before, 2000))) {
+        const resolved = await eventually(() => acks.length > before, {
+          timeoutMs: 2000,
+          everyMs: 20,
+          soft: true,
+        });
+        if (resolved === undefined) {
           problems.push(`ACK data, ${shape}: the server's emitWithAck did not resolve`);
         } else expect(acks[before], `acked ${shape}`).toEqual(expected);
       }
@@ -373,12 +371,13 @@ describe('fuzz: frames (in-process edge)', () => {
       }
       const problems = summarize(results, (r) => undocumented(r.answer));
       // Every fuzz connection is gone from the node: only the bystander is left.
-      expect
-        .soft(
-          await eventually(() => t.edge.sockets.size === 1, 3000),
-          `sockets left: ${t.edge.sockets.size}`,
-        )
-        .toBe(true);
+      const onlyBystander =
+        (await eventually(() => t.edge.sockets.size === 1, {
+          timeoutMs: 3000,
+          everyMs: 20,
+          soft: true,
+        })) !== undefined;
+      expect.soft(onlyBystander, `sockets left: ${t.edge.sockets.size}`).toBe(true);
       expect.soft(await stillServes(t.url, auth, bystander)).toEqual([]);
       expect(problems).toEqual([]);
     }, 120_000);
@@ -398,7 +397,7 @@ describe('fuzz: frames against `roomfabric dev` (child process)', () => {
       expect((await attacker.join('r', 1))?.[0]).toBe(6);
       attacker.send(pack([4, 'ev', nested(100, 'array'), 0, ['r'], 0]));
       await attacker.until(() => !!attacker.closed, 2000);
-      await eventually(() => !dev.alive(), 300);
+      await eventually(() => !dev.alive(), { timeoutMs: 300, everyMs: 20, soft: true });
       const survived = dev.alive();
       log.push(
         `attacker EMIT (100 nested arrays to a room): answer ${JSON.stringify(attacker.frames(7))} ` +
@@ -427,7 +426,7 @@ describe('fuzz: frames against `roomfabric dev` (child process)', () => {
           const [r] = await runCases([c], { url: dev.wsUrl, auth: null, phase, concurrency: 1 });
           results.push(r!);
           if (r!.answer.close?.code === 1006 || r!.answer.silent) {
-            await eventually(() => !dev.alive(), 500);
+            await eventually(() => !dev.alive(), { timeoutMs: 500, everyMs: 20, soft: true });
           }
           if (!dev.alive()) {
             const last = dev

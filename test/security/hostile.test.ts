@@ -2,9 +2,10 @@ import { encode } from '@msgpack/msgpack';
 import { MemoryBus } from '@roomfabric/bus';
 import { CloseCode, ErrorCode, FrameType, PROTOCOL_VERSION, Subject } from '@roomfabric/protocol';
 import fc from 'fast-check';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from '../support/edge.js';
-import { RawClient, sleep, waitFor } from '../support/raw-client.js';
+import { RawClient, sleep } from '../support/raw-client.js';
 
 const documentedCodes = new Set<string>(Object.values(ErrorCode));
 const documentedCloses = new Set<number>([...Object.values(CloseCode), 1005, 1006]);
@@ -120,11 +121,10 @@ describe('hostile input', () => {
     await flooder.join('r', 1);
     for (let i = 0; i < 40; i++)
       flooder.send({ type: FrameType.EMIT, event: 'x', data: i, id: 0, rooms: ['r'], flags: 0 });
-    await waitFor(
-      () => calm.events('x').length === 40,
-      2000,
-      'within the allowance everything passes',
-    );
+    await eventually(() => calm.events('x').length === 40, {
+      timeoutMs: 2000,
+      what: 'within the allowance everything passes',
+    });
     expect(flooder.errors()).toEqual([]);
     for (let i = 0; i < 200; i++)
       flooder.send({
@@ -180,7 +180,10 @@ describe('hostile input', () => {
       act(c);
       expect((await c.closeEvent()).code, name).toBe(code);
     }
-    await waitFor(() => t.edge.sockets.size === 0, 1000, 'no refused socket registered');
+    await eventually(() => t.edge.sockets.size === 0, {
+      timeoutMs: 1000,
+      what: 'no refused socket registered',
+    });
   });
 
   it('malformed bus messages from a rogue publisher are counted and dropped; delivery goes on', async () => {

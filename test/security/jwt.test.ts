@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { connect, type StateChange } from '@roomfabric/client';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { eventually, signTestToken, TEST_JWT_SECRET as SECRET } from '@roomfabric/testkit';
 import { startTestEdge } from '../support/edge.js';
-import { waitFor } from '../support/raw-client.js';
 
-const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 const key = new TextEncoder().encode(SECRET);
 
 function token(
@@ -16,14 +15,7 @@ function token(
   rf: { join?: string[]; publish?: string[] } = {},
   opts: { expSec?: number; iss?: string; aud?: string } = {},
 ) {
-  const jwt = new SignJWT({ rf })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuedAt();
-  if (opts.expSec !== undefined) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + opts.expSec);
-  if (opts.iss) jwt.setIssuer(opts.iss);
-  if (opts.aud) jwt.setAudience(opts.aud);
-  return jwt.sign(key);
+  return signTestToken(sub, { rf, ...opts });
 }
 
 /** Connects and waits for the first settled state: connected, or the terminal change. */
@@ -129,11 +121,7 @@ describe('JWT auth on connect', () => {
     await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
     const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`;
     const sign = (alg: string, k: CryptoKey, kid?: string) =>
-      new SignJWT({ rf: { join: ['*'] } })
-        .setProtectedHeader(kid ? { alg, kid } : { alg })
-        .setSubject(alg)
-        .setExpirationTime('1h')
-        .sign(k);
+      signTestToken(alg, { rf: { join: ['*'] }, alg, key: k, kid, expSec: 3600 });
     try {
       for (const [auth, good, bad] of [
         [
@@ -187,7 +175,7 @@ describe('JWT auth on connect', () => {
       token: await token('ada', { join: ['a'] }, { expSec: 1 }),
     });
     expect(short.outcome).toBe('connected');
-    await waitFor(() => short.closed.length === 1, 3000, 'expiry close');
+    await eventually(() => short.closed.length === 1, { timeoutMs: 3000, what: 'expiry close' });
     expect(short.closed[0]).toEqual({ code: 4002, reason: 'RF_TOKEN_EXPIRED' });
 
     // With an auth function, the client gets a fresh token and reconnects on its own.
@@ -202,11 +190,10 @@ describe('JWT auth on connect', () => {
     await renewing.join('a');
     const reasons: string[] = [];
     renewing.on('connecting', (c) => reasons.push(c.reason));
-    await waitFor(
-      () => issued === 2 && renewing.state === 'connected',
-      4000,
-      'reconnected with a fresh token',
-    );
+    await eventually(() => issued === 2 && renewing.state === 'connected', {
+      timeoutMs: 4000,
+      what: 'reconnected with a fresh token',
+    });
     expect(reasons).toContain('RF_TOKEN_EXPIRED');
     expect([...renewing.rooms]).toEqual(['a']);
     renewing.close();

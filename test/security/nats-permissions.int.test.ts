@@ -31,14 +31,20 @@ import type { RoomfabricClient } from '@roomfabric/client';
 import { BusMessageType, ControlOp, encodeBusMessage, Subject } from '@roomfabric/protocol';
 import { NatsBus } from '@roomfabric/bus';
 import { createServer } from '@roomfabric/server';
-import { startEdge, startMembership, startNats, startRedis } from '@roomfabric/testkit';
-import { SignJWT } from 'jose';
+import {
+  eventually,
+  signTestToken,
+  startEdge,
+  startMembership,
+  startNats,
+  startRedis,
+  TEST_JWT_SECRET,
+} from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { connected } from '../support/clients.js';
 import { sleep } from '../support/raw-client.js';
 
 const CONFIG = fileURLToPath(new URL('../../docker/nats.conf', import.meta.url));
-const SECRET = 'nats-permissions-secret-at-least-32-bytes';
 const HISTORY = 'chat:*';
 
 /** Each role's user in docker/nats.conf, and the variable its password comes from. */
@@ -51,12 +57,9 @@ const ROLES = {
 type Role = keyof typeof ROLES;
 
 const token = (sub: string) =>
-  new SignJWT({
+  signTestToken(sub, {
     rf: { join: ['lobby', 'chat:*', 'raid:*'], publish: ['lobby', 'chat:*', 'raid:*'] },
-  })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .sign(new TextEncoder().encode(SECRET));
+  });
 
 /** The permissions violations the server reported on one raw NATS connection. */
 interface Raw extends AsyncDisposable {
@@ -85,12 +88,9 @@ async function raw(url: string, user?: Role, pass?: string): Promise<Raw> {
     nc,
     violations,
     async refused(subject, timeoutMs = 2000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = violations.find((v) => v.subject === subject);
-        if (found || Date.now() > deadline) return found;
-        await sleep(10);
-      }
+      const found = () => violations.find((v) => v.subject === subject);
+      await eventually(() => found() !== undefined, { timeoutMs, soft: true });
+      return found();
     },
     [Symbol.asyncDispose]: () => nc.close(),
   };
@@ -126,7 +126,7 @@ describe('NATS permissions of docker/nats.conf', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rf-nats-perms-'));
     const clients: RoomfabricClient[] = [];
     try {
-      writeFileSync(join(dir, 'secret'), SECRET);
+      writeFileSync(join(dir, 'secret'), TEST_JWT_SECRET);
       // The committed file as is: flags only move its ports and its JetStream store.
       await using nats = await startNats({ jetstream: true, args: ['-c', CONFIG] });
       await using redis = await startRedis();

@@ -1,28 +1,27 @@
 import { connect, type RoomfabricClient } from '@roomfabric/client';
 import type { Socket } from '@roomfabric/edge';
 import { describe, expect, it } from 'vitest';
+import { eventually, signTestToken, TEST_JWT_SECRET } from '@roomfabric/testkit';
 import { startTestEdge } from '../support/edge.js';
-import { signToken, TEST_SECRET } from '../support/jwt.js';
-import { waitFor } from '../support/raw-client.js';
 
 describe('a refresh to a token with fewer grants', () => {
   it('takes the socket out of the rooms the new token does not allow, telling the client', async () => {
-    await using t = await startTestEdge({ auth: { secret: TEST_SECRET } });
+    await using t = await startTestEdge({ auth: { secret: TEST_JWT_SECRET } });
     let server: Socket | undefined;
     t.edge.on('connection', (s) => {
       server = s;
       void s.join('app:managed'); // joined by application code: not the token's business
     });
     const client: RoomfabricClient = connect(t.url, {
-      auth: { token: await signToken('ada', { join: ['doc:*', 'secret:*'] }) },
+      auth: { token: await signTestToken('ada', { rf: { join: ['doc:*', 'secret:*'] } }) },
     });
     await client.join('doc:1');
     await client.join('secret:plans');
     const left: unknown[] = [];
     client.on('left', (info) => left.push(info));
-    await client.refresh({ token: await signToken('ada', { join: ['doc:*'] }) });
+    await client.refresh({ token: await signTestToken('ada', { rf: { join: ['doc:*'] } }) });
     expect([...server!.rooms].sort()).toEqual(['$user:ada', 'app:managed', 'doc:1']);
-    await waitFor(() => left.length === 1);
+    await eventually(() => left.length === 1);
     expect(left).toEqual([
       { room: 'secret:plans', code: 'RF_FORBIDDEN', reason: expect.any(String) },
     ]);
@@ -33,7 +32,7 @@ describe('a refresh to a token with fewer grants', () => {
     client.on('x', (d) => got.push(d));
     await t.edge.to('secret:plans').emit('x', 'leak');
     await t.edge.to('doc:1').emit('x', 'ok');
-    await waitFor(() => got.length === 1);
+    await eventually(() => got.length === 1);
     expect(got).toEqual(['ok']);
     client.close();
   });
@@ -48,12 +47,12 @@ describe('a refresh to a token with fewer grants', () => {
     const left: unknown[] = [];
     client.on('left', (info) => left.push(info));
     await t.edge.in('a').socketsLeave('a');
-    await waitFor(() => left.length === 1);
+    await eventually(() => left.length === 1);
     expect(left).toEqual([{ room: 'a', code: 'RF_KICKED', reason: expect.any(String) }]);
     // After a reconnect it is in b only.
     sockets[0]!.ws.terminate();
-    await waitFor(() => sockets.length === 2 && client.state === 'connected');
-    await waitFor(() => sockets[1]!.rooms.has('b'));
+    await eventually(() => sockets.length === 2 && client.state === 'connected');
+    await eventually(() => sockets[1]!.rooms.has('b'));
     expect(sockets[1]!.rooms.has('a')).toBe(false);
     client.close();
   });

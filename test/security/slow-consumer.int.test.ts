@@ -1,7 +1,7 @@
 import { createServer } from '@roomfabric/server';
-import { startEdge, startNats, startRedis } from '@roomfabric/testkit';
+import { startEdge, startNats, startRedis, eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
-import { RawClient, waitFor } from '../support/raw-client.js';
+import { RawClient } from '../support/raw-client.js';
 
 interface EdgeMemory {
   memory: { heapUsed: number; rss: number };
@@ -37,10 +37,11 @@ describe('slow consumers', () => {
       // backlog, the 3008 close frame (a client that never reads again is cut off 5 s later).
       let detectedAt = 0;
       const watcher = (async () => {
-        const deadline = Date.now() + 30_000;
-        while (Date.now() < deadline && (await stats()).slowConsumerCloses === 0) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await eventually(async () => (await stats()).slowConsumerCloses !== 0, {
+          timeoutMs: 30_000,
+          everyMs: 20,
+          soft: true,
+        });
         detectedAt = performance.now();
         (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
       })();
@@ -55,11 +56,10 @@ describe('slow consumers', () => {
         }
         if (i % 50 === 49) await new Promise((r) => setTimeout(r, 1));
       }
-      await waitFor(
-        () => fast.every((c) => c.events('tick').length === ticks),
-        30_000,
-        'every fast client got every tick',
-      );
+      await eventually(() => fast.every((c) => c.events('tick').length === ticks), {
+        timeoutMs: 30_000,
+        what: 'every fast client got every tick',
+      });
       const elapsed = performance.now() - started;
       await watcher;
       expect(detectedAt).toBeGreaterThan(0);

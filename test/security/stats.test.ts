@@ -1,7 +1,7 @@
 import { connect } from '@roomfabric/client';
+import { eventually } from '@roomfabric/testkit';
 import { describe, expect, it } from 'vitest';
 import { startTestEdge } from '../support/edge.js';
-import { waitFor } from '../support/raw-client.js';
 
 async function stats(port: number, token?: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}/stats`, {
@@ -24,7 +24,7 @@ describe('/stats (it listed every room that ever got a message, to anyone, for e
       const got: unknown[] = [];
       client.on('x', (d) => got.push(d));
       await t.edge.to('alice@corp.example:inbox').emit('x', 1);
-      await waitFor(() => got.length === 1);
+      await eventually(() => got.length === 1);
       const anonymous = await stats(t.port);
       expect(anonymous.status).toBe(200);
       expect(JSON.parse(anonymous.body)).toMatchObject({ sockets: 1, rooms: 1 });
@@ -51,7 +51,7 @@ describe('/stats (it listed every room that ever got a message, to anyone, for e
     }
     await client.join('kept');
     await t.edge.to('kept').emit('x', 'k');
-    await waitFor(() => t.edge.busMessagesFor('kept') === 1);
+    await eventually(() => t.edge.busMessagesFor('kept') === 1);
     expect(Object.keys(t.edge.stats().busInByRoom)).toEqual(['kept']);
     client.close();
   });

@@ -47,28 +47,6 @@ export function chaosEdgeArgs(leaseTtlMs = LEASE_TTL_MS): string[] {
 
 export { sleep };
 
-/**
- * Polls `check` every `everyMs` until it returns true; resolves with the elapsed ms, or
- * with `undefined` once `timeoutMs` has passed (the caller asserts, with its own figures).
- * A check that throws counts as "not yet" (a server that is down answers nothing).
- */
-export async function pollUntil(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  everyMs = 25,
-): Promise<number | undefined> {
-  const started = performance.now();
-  const maxPolls = Math.ceil(timeoutMs / everyMs) + 1;
-  for (let i = 0; i < maxPolls; i++) {
-    if (await Promise.resolve(check()).catch(() => false)) {
-      return Math.round(performance.now() - started);
-    }
-    if (performance.now() - started > timeoutMs) break;
-    await sleep(everyMs);
-  }
-  return undefined;
-}
-
 /** Prints one line of figures for a scenario, e.g. `[chaos] edge kill #1: kill->rejoin max 212 ms, ...`. */
 export function figures(scenario: string, values: Record<string, unknown>): void {
   const parts = Object.entries(values).map(([k, v]) => `${k}=${format(v)}`);

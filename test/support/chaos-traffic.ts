@@ -1,5 +1,6 @@
 import { createServer, type RoomfabricServer } from '@roomfabric/server';
-import { pollUntil, sleep } from './chaos-fabric.js';
+import { eventually } from '@roomfabric/testkit';
+import { sleep } from './chaos-fabric.js';
 import type { SwarmClient } from './swarm.js';
 
 /** The event every chaos broadcast carries; its data is the room's sequence number. */
@@ -263,7 +264,7 @@ export async function waitDelivered(
     }
     return { missing, receivers: count, worst };
   };
-  const ms = await pollUntil(() => gap().missing === 0, timeoutMs, 50);
+  const ms = await eventually(() => gap().missing === 0, { timeoutMs, everyMs: 50, soft: true });
   return { ...gap(), ms };
 }
 

@@ -11,7 +11,7 @@ import { connect as netConnect, type Socket as NetSocket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Decoder, encode } from '@msgpack/msgpack';
 import { CloseCode, ErrorCode } from '@roomfabric/protocol';
-import { freePort } from '@roomfabric/testkit';
+import { eventually, freePort } from '@roomfabric/testkit';
 import WebSocket from 'ws';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -826,19 +826,6 @@ export const badUpgrades: ReadonlyArray<{ name: string; request: string }> = [
   },
 ];
 
-/** Waits until `cond` holds; false after `timeoutMs`. */
-export async function eventually(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
-
 // ---------------------------------------------------------------------------------------
 // `roomfabric dev` as a child process.
 
@@ -888,7 +875,12 @@ export async function startDevChild(opts: { maxFds?: number } = {}): Promise<Dev
       if (!exited) child.kill('SIGKILL');
     };
     process.once('exit', kill);
-    const ready = await eventually(() => /websocket\s+ws:\/\//.test(out) || exited, 15_000);
+    const ready =
+      (await eventually(() => /websocket\s+ws:\/\//.test(out) || exited, {
+        timeoutMs: 15_000,
+        everyMs: 20,
+        soft: true,
+      })) !== undefined;
     if (!ready || exited) {
       kill();
       if (attempt === 0 && /EADDRINUSE|port is taken/.test(out)) continue;

@@ -121,17 +121,4 @@ export class RawClient {
   }
 }
 
-/** Polls until `cond` holds or fails after `timeoutMs`. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 3000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

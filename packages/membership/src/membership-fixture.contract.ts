@@ -1,3 +1,4 @@
+import { eventually } from '@roomfabric/testkit';
 import type { MemberInfo, Membership } from './membership.js';
 
 /** One fresh, empty index for one test. */
@@ -40,13 +41,12 @@ export async function withFixture(
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `check` until it is true; throws after `timeoutMs`. */
+/**
+ * Polls `check` every 20 ms until it is true; throws after `timeoutMs`. Testkit's
+ * `eventually`, kept under this name for redis-membership.int.test.ts.
+ */
 export async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
+  await eventually(check, { timeoutMs, everyMs: 20 });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { eventually } from '@roomfabric/testkit';
 import { expect, it } from 'vitest';
 import {
   type MakeFixture,
@@ -5,14 +6,16 @@ import {
   member,
   sleep,
   sorted,
-  until,
   withFixture,
 } from './membership-fixture.contract.js';
 import type { Membership } from './membership.js';
 
 /** Resolves once `nodeId` is listed as expired. */
 const lapsed = (m: Membership, nodeId: string) =>
-  until(async () => (await m.expiredNodes()).includes(nodeId));
+  eventually(async () => (await m.expiredNodes()).includes(nodeId), {
+    everyMs: 20,
+    what: `${nodeId} listed as expired`,
+  });
 
 /** Purges a node until it resolves empty; returns the batches. */
 async function purgeAll(m: Membership, nodeId: string, batch: number) {

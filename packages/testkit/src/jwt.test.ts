@@ -1,4 +1,4 @@
-import { decodeJwt, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { signTestToken, TEST_JWT_SECRET } from './jwt.js';
 
@@ -19,5 +19,20 @@ describe('signTestToken', () => {
     const payload = decodeJwt(await signTestToken('bob'));
     expect(payload.rf).toBeUndefined();
     expect(payload.exp).toBeUndefined();
+  });
+
+  it('signs with another algorithm and key, and names the kid', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const token = await signTestToken('ada', {
+      rf: { join: ['*'] },
+      alg: 'ES256',
+      key: privateKey,
+      kid: 'k1',
+      expSec: 3600,
+    });
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'ES256', kid: 'k1' });
+    const { payload } = await jwtVerify(token, publicKey);
+    expect(payload).toMatchObject({ sub: 'ada', rf: { join: ['*'] } });
+    expect(decodeProtectedHeader(await signTestToken('bob'))).toEqual({ alg: 'HS256' });
   });
 });
