@@ -37,6 +37,17 @@ describe('client SDK', () => {
     client.close();
   });
 
+  it('join() resolves with nothing, as its type says (not the ACK position of a history room)', async () => {
+    await using t = await startTestEdge({
+      policy: 'open',
+      history: [{ rooms: ['h:*'], maxMessages: 5 }],
+    });
+    const client = await connected(t.url);
+    expect(await client.join('plain')).toBeUndefined();
+    expect(await client.join('h:1')).toBeUndefined();
+    client.close();
+  });
+
   it('answers the server emitWithAck through meta.ack', async () => {
     await using t = await startTestEdge();
     const sockets: Socket[] = [];

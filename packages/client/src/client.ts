@@ -236,7 +236,7 @@ export class RoomfabricClient extends Emitter<ClientEvents> {
     return new Promise<void>((resolve, reject) => {
       const request = this.pending.create(
         'join',
-        resolve as (d: unknown) => void,
+        () => resolve(), // the ACK's data (the room position) is the client's own business
         reject,
         this.ackTimeoutMs,
         room,
