@@ -29,8 +29,14 @@ export type {
   FabricServiceStats,
   ServiceMetricsOptions,
 } from './service-metrics.js';
-export { createJsonLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';
-export type { JsonLoggerOptions, Logger, LogLevel } from './logger.js';
+export { createJsonLogger, createRecordingLogger, logLevelFromEnv, LOG_LEVELS } from './logger.js';
+export type {
+  JsonLoggerOptions,
+  LoggedEntry,
+  Logger,
+  LogLevel,
+  RecordingLogger,
+} from './logger.js';
 export { publishRoomEvents } from './room-events.js';
 export {
   infoOf,

@@ -63,3 +63,42 @@ export function logLevelFromEnv(fallback: LogLevel): LogLevel {
   const value = process.env.RF_LOG_LEVEL;
   return (LOG_LEVELS as readonly string[]).includes(value ?? '') ? (value as LogLevel) : fallback;
 }
+
+/** One entry of a {@link RecordingLogger}. */
+export interface LoggedEntry {
+  level: Exclude<LogLevel, 'silent'>;
+  fields: Record<string, unknown>;
+  msg: string;
+}
+
+/** A {@link Logger} that keeps what it is told, for tests of code that logs. */
+export interface RecordingLogger extends Logger {
+  /** Every entry so far, oldest first (children append here too, with their bindings). */
+  readonly entries: LoggedEntry[];
+}
+
+/**
+ * A logger that records every entry in memory instead of writing it.
+ *
+ * @example
+ * const logger = createRecordingLogger();
+ * await runSomething({ logger });
+ * expect(logger.entries.filter((e) => e.level === 'warn')).toEqual([]);
+ */
+export function createRecordingLogger(
+  entries: LoggedEntry[] = [],
+  bindings: Record<string, unknown> = {},
+): RecordingLogger {
+  const at =
+    (level: LoggedEntry['level']): LogFn =>
+    (fields, msg) =>
+      entries.push({ level, fields: { ...bindings, ...fields }, msg });
+  return {
+    entries,
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => createRecordingLogger(entries, { ...bindings, ...more }),
+  };
+}

@@ -15,16 +15,10 @@ import {
 } from '@roomfabric/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Fabric } from './fabric.js';
-import type { Logger } from './logger.js';
+import { createJsonLogger } from './logger.js';
 import { Operator, type OperatorHost } from './operator.js';
 
-const silent: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => silent,
-};
+const silent = createJsonLogger({ level: 'silent' });
 
 interface Heard {
   subject: string;

@@ -10,24 +10,18 @@ import {
 } from '@roomfabric/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FabricService } from './fabric-service.js';
-import type { Logger } from './logger.js';
+import { createRecordingLogger, type LoggedEntry } from './logger.js';
 import { purgeNodeSockets } from './purge.js';
 
-let logs: Array<{ level: string; fields: Record<string, unknown>; msg: string }>;
-const logger: Logger = {
-  debug: (fields, msg) => logs.push({ level: 'debug', fields, msg }),
-  info: (fields, msg) => logs.push({ level: 'info', fields, msg }),
-  warn: (fields, msg) => logs.push({ level: 'warn', fields, msg }),
-  error: (fields, msg) => logs.push({ level: 'error', fields, msg }),
-  child: () => logger,
-};
+const logs: LoggedEntry[] = [];
+const logger = createRecordingLogger(logs);
 
 let bus: MemoryBus;
 let membership: MemoryMembership;
 let left: SocketLeftMessage[];
 
 beforeEach(async () => {
-  logs = [];
+  logs.length = 0;
   bus = new MemoryBus();
   membership = new MemoryMembership();
   left = [];

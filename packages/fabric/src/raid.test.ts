@@ -13,23 +13,11 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FabricService } from './fabric-service.js';
 import { Fabric } from './fabric.js';
-import type { Logger } from './logger.js';
+import { createRecordingLogger, type LoggedEntry } from './logger.js';
 import { runRaid } from './raid.js';
 
-interface Logged {
-  level: string;
-  fields: Record<string, unknown>;
-  msg: string;
-}
-
-let logs: Logged[];
-const logger: Logger = {
-  debug: (fields, msg) => logs.push({ level: 'debug', fields, msg }),
-  info: (fields, msg) => logs.push({ level: 'info', fields, msg }),
-  warn: (fields, msg) => logs.push({ level: 'warn', fields, msg }),
-  error: (fields, msg) => logs.push({ level: 'error', fields, msg }),
-  child: () => logger,
-};
+const logs: LoggedEntry[] = [];
+const logger = createRecordingLogger(logs);
 
 interface NodeView {
   prepares: RaidPrepareMessage[];
@@ -89,7 +77,7 @@ const sorted = async (p: Promise<Array<{ socketId: string }>>) =>
   (await p).map((m) => m.socketId).sort();
 
 beforeEach(async () => {
-  logs = [];
+  logs.length = 0;
   bus = new MemoryBus();
   membership = new MemoryMembership();
   fabric = new Fabric({ bus, membership, logger, requestTimeoutMs: 200 });

@@ -1,5 +1,5 @@
 import { HistoryHeader, MemoryBus, MemoryHistory, type BusHeaders } from '@roomfabric/bus';
-import type { Logger } from '@roomfabric/fabric';
+import { createRecordingLogger } from '@roomfabric/fabric';
 import { CloseCode, ErrorCode, type RoomfabricError } from '@roomfabric/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { EdgeContext } from '../context.js';
@@ -29,14 +29,11 @@ interface Member {
 function setup(recoveryLimit = 100) {
   const bus = new MemoryBus();
   const history = new MemoryHistory(bus, [{ rooms: ['h:*'], name: 't' }]);
-  const warnings: Array<[Record<string, unknown>, string]> = [];
-  const logger: Logger = {
-    debug: () => undefined,
-    info: () => undefined,
-    warn: (fields, msg) => warnings.push([fields, msg]),
-    error: () => undefined,
-    child: () => logger,
-  };
+  const logger = createRecordingLogger();
+  /** What was warned so far, as [fields, msg]. */
+  const warnings = () =>
+    logger.entries.filter((e) => e.level === 'warn').map((e) => [e.fields, e.msg] as const);
+
   const counters = newCounters();
   /** What reached the members, in order: [payload, offset]. */
   const delivered: Array<[string, number]> = [];
@@ -237,7 +234,7 @@ describe('HistoryGaps', () => {
       expect(m.errors.map((e) => e.code)).toEqual([ErrorCode.HISTORY_GAP]);
       expect(m.closed).toEqual([[CloseCode.HISTORY_GAP, ErrorCode.HISTORY_GAP]]);
     }
-    expect(warnings.at(-1)?.[1]).toMatch(/the missing entries are gone/);
+    expect(warnings().at(-1)?.[1]).toMatch(/the missing entries are gone/);
     // The next live entry starts the sequence again: delivered, no new fill.
     const [o5] = await append(['5']);
     await idle();
@@ -279,7 +276,7 @@ describe('HistoryGaps', () => {
     await vi.advanceTimersByTimeAsync(750);
     expect(counters.historyGapsLost).toBe(1);
     expect(a.closed).toEqual([[CloseCode.HISTORY_GAP, ErrorCode.HISTORY_GAP]]);
-    expect(warnings.at(-1)?.[1]).toMatch(/the history did not answer/);
+    expect(warnings().at(-1)?.[1]).toMatch(/the history did not answer/);
   });
 
   it('a room deleted during its fill gets nothing delivered and nobody closed', async () => {
@@ -331,8 +328,8 @@ describe('HistoryGaps', () => {
     expect(gaps.admit(room, Uint8Array.of(), headers(101, 100, 'RF_HISTORY_other'))).toBe(0);
     expect(room.lastOffset).toBe(7); // outside the room's sequence
     expect(room.gapHeld).toBeUndefined();
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]![0]).toMatchObject({ stream: 'RF_HISTORY_other', expected: STREAM });
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]![0]).toMatchObject({ stream: 'RF_HISTORY_other', expected: STREAM });
     // An anchor from there is still not delivered.
     const anchor = headers(102, 101, 'RF_HISTORY_other');
     const withAnchor: BusHeaders = {
