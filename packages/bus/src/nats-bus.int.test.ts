@@ -1,6 +1,6 @@
 import { startNats, startNatsCluster } from '@roomfabric/testkit';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { busContract } from './bus.contract.js';
 import type { BusStatus } from './bus.js';
 import { NatsBus } from './nats-bus.js';
@@ -205,6 +205,27 @@ describe('NatsBus against real servers', () => {
       expect(errors).toHaveLength(2);
     } finally {
       await bus.close();
+    }
+  });
+
+  it('confirms the subscriptions of one turn with one flush, each live when it resolves', async () => {
+    const bus = await NatsBus.connect({ servers: shared.url });
+    const other = await NatsBus.connect({ servers: shared.url });
+    try {
+      const flushes = vi.spyOn(bus.nc, 'flush');
+      const got = new Set<string>();
+      const subjects = Array.from({ length: 200 }, (_, i) => `rf.room.turn${i}`);
+      await Promise.all(subjects.map((s) => bus.subscribe(s, () => got.add(s))));
+      expect(flushes).toHaveBeenCalledTimes(1);
+      // Each subscription was at the server when it resolved: no message is lost.
+      for (const s of subjects) await other.publish(s, Buffer.from('x'));
+      await other.flush();
+      await expect.poll(() => got.size).toBe(200);
+      // A subscription of a later turn gets a flush of its own.
+      await bus.subscribe('rf.room.later', () => undefined);
+      expect(flushes).toHaveBeenCalledTimes(2);
+    } finally {
+      await Promise.all([bus.close(), other.close()]);
     }
   });
 });

@@ -57,6 +57,8 @@ export class NatsBus implements Bus {
   private readonly watching: Promise<void>;
   private readonly onHandlerError: (err: unknown, subject: string) => void;
   private readonly onError: (err: unknown) => void;
+  /** The flush that the subscriptions of this turn wait for (see {@link turnFlush}). */
+  private flushOfTurn: Promise<void> | undefined;
 
   private constructor(
     /**
@@ -138,7 +140,8 @@ export class NatsBus implements Bus {
     };
     try {
       // A PING round trip after the SUB: once it returns, the server holds the interest.
-      await this.nc.flush();
+      // Every subscription made in this turn waits for the same one.
+      await this.turnFlush();
     } catch (err) {
       unsubscribe();
       throw toBusError(err);
@@ -179,6 +182,23 @@ export class NatsBus implements Bus {
     } catch (err) {
       throw toBusError(err, { subject, timeoutMs });
     }
+  }
+
+  /**
+   * One flush for every SUB written in this turn of the event loop: sent once the turn is
+   * over (`setImmediate`), so that a turn that opens 500 rooms waits for one PING round
+   * trip, not 500. A SUB written after it was sent waits for the next one.
+   */
+  private turnFlush(): Promise<void> {
+    this.flushOfTurn ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.flushOfTurn = undefined;
+        Promise.resolve()
+          .then(() => this.nc.flush())
+          .then(resolve, reject);
+      });
+    });
+    return this.flushOfTurn;
   }
 
   async flush(): Promise<void> {
