@@ -1,5 +1,5 @@
-import { encode } from '@msgpack/msgpack';
 import { ErrorCode, RoomfabricError } from './errors.js';
+import { pack } from './pack.js';
 
 /**
  * Encodes event data (or `socket.data`) as msgpack, the form the fabric carries it in.
@@ -10,7 +10,7 @@ import { ErrorCode, RoomfabricError } from './errors.js';
  */
 export function encodeData(data: unknown, what = 'event data'): Uint8Array {
   try {
-    return encode(data);
+    return pack(data);
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
     throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `${what} cannot be encoded: ${why}`, {

@@ -1,5 +1,6 @@
-import { decode, encode } from '@msgpack/msgpack';
+import { decode } from '@msgpack/msgpack';
 import { ErrorCode, RoomfabricError } from './errors.js';
+import { pack } from './pack.js';
 import { isOneValue } from './msgpack-scan.js';
 
 /**
@@ -199,15 +200,15 @@ export function encodeBusMessage(msg: BusMessage): Uint8Array {
         msg.data,
       ];
       if (msg.id !== undefined) fields.push(msg.id);
-      return encode(fields);
+      return pack(fields);
     }
     case BusMessageType.CONTROL:
-      return encode([msg.type, msg.op, msg.sockets, msg.rooms, msg.event, msg.data]);
+      return pack([msg.type, msg.op, msg.sockets, msg.rooms, msg.event, msg.data]);
     case BusMessageType.RAID_PREPARE:
     case BusMessageType.RAID_REQUEST:
-      return encode([msg.type, msg.raidId, msg.from, msg.to]);
+      return pack([msg.type, msg.raidId, msg.from, msg.to]);
     case BusMessageType.RAID_COMMIT:
-      return encode([
+      return pack([
         msg.type,
         msg.raidId,
         msg.from,
@@ -218,13 +219,13 @@ export function encodeBusMessage(msg: BusMessage): Uint8Array {
         msg.sockets,
       ]);
     case BusMessageType.REPLY:
-      return encode([msg.type, msg.ok, msg.code, msg.message, msg.data]);
+      return pack([msg.type, msg.ok, msg.code, msg.message, msg.data]);
     case BusMessageType.SOCKET_LEFT:
-      return encode([msg.type, msg.socketId, msg.nodeId, msg.rooms, msg.reason]);
+      return pack([msg.type, msg.socketId, msg.nodeId, msg.rooms, msg.reason]);
     case BusMessageType.ROOM_EVENT:
-      return encode([msg.type, msg.room, msg.kind]);
+      return pack([msg.type, msg.room, msg.kind]);
     case BusMessageType.PRESENCE_EVENT:
-      return encode([msg.type, msg.room, msg.kind, msg.user, msg.socketId, msg.data ?? null]);
+      return pack([msg.type, msg.room, msg.kind, msg.user, msg.socketId, msg.data ?? null]);
   }
 }
 

@@ -1,6 +1,7 @@
 /** Decoding of frames from bytes, and the shape checks of each frame (docs/protocol.md). */
-import { Decoder, encode } from '@msgpack/msgpack';
+import { Decoder } from '@msgpack/msgpack';
 import { CloseCode, ErrorCode, RoomfabricError } from './errors.js';
+import { pack } from './pack.js';
 import { encodeEventFrame } from './event-frame.js';
 import { FrameType } from './frame-type.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
@@ -279,25 +280,25 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
   switch (frame.type) {
     case FrameType.CONNECT: {
       const r = frame.recover;
-      if (!r || r.rooms.length === 0) return encode([frame.type, frame.version, frame.auth]);
+      if (!r || r.rooms.length === 0) return pack([frame.type, frame.version, frame.auth]);
       const rooms = r.rooms.map((p) => [p.room, p.offset, p.epoch]);
-      return encode([frame.type, frame.version, frame.auth, [r.socketId, rooms]]);
+      return pack([frame.type, frame.version, frame.auth, [r.socketId, rooms]]);
     }
     case FrameType.JOIN: {
       const s = frame.since;
-      if (!s) return encode([frame.type, frame.id, frame.room]);
-      return encode([frame.type, frame.id, frame.room, [s.offset, s.epoch, s.socketId]]);
+      if (!s) return pack([frame.type, frame.id, frame.room]);
+      return pack([frame.type, frame.id, frame.room, [s.offset, s.epoch, s.socketId]]);
     }
     case FrameType.LEAVE:
-      return encode([frame.type, frame.id, frame.room]);
+      return pack([frame.type, frame.id, frame.room]);
     case FrameType.EMIT:
-      return encode([frame.type, frame.event, frame.data, frame.id, frame.rooms, frame.flags]);
+      return pack([frame.type, frame.event, frame.data, frame.id, frame.rooms, frame.flags]);
     case FrameType.ACK:
-      return encode([frame.type, frame.id, frame.data]);
+      return pack([frame.type, frame.id, frame.data]);
     case FrameType.PONG:
       return PONG_BYTES;
     case FrameType.REFRESH:
-      return encode([frame.type, frame.id, frame.auth]);
+      return pack([frame.type, frame.id, frame.auth]);
   }
 }
 
@@ -305,7 +306,7 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
 export function encodeServerFrame(frame: ServerFrame): Uint8Array {
   switch (frame.type) {
     case FrameType.HELLO:
-      return encode([
+      return pack([
         frame.type,
         {
           v: frame.version,
@@ -323,31 +324,31 @@ export function encodeServerFrame(frame: ServerFrame): Uint8Array {
     case FrameType.EVENT:
       return encodeEventFrame(
         frame.event,
-        encode(frame.data),
+        pack(frame.data),
         frame.room,
         frame.id,
         frame.offset,
         frame.bid,
       );
     case FrameType.ACK:
-      return encode([frame.type, frame.id, frame.data]);
+      return pack([frame.type, frame.id, frame.data]);
     case FrameType.ERROR:
-      return encode([frame.type, frame.id, frame.code, frame.message]);
+      return pack([frame.type, frame.id, frame.code, frame.message]);
     case FrameType.PING:
       return PING_BYTES;
     case FrameType.MOVED: {
       const p = frame.position;
-      if (!p) return encode([frame.type, frame.from, frame.to]);
-      return encode([frame.type, frame.from, frame.to, p.offset, p.epoch]);
+      if (!p) return pack([frame.type, frame.from, frame.to]);
+      return pack([frame.type, frame.from, frame.to, p.offset, p.epoch]);
     }
     case FrameType.LEFT:
-      return encode([frame.type, frame.room, frame.code, frame.message]);
+      return pack([frame.type, frame.room, frame.code, frame.message]);
     case FrameType.POSITION:
-      return encode([frame.type, frame.room, frame.offset, frame.epoch]);
+      return pack([frame.type, frame.room, frame.offset, frame.epoch]);
   }
 }
 
-export const PING_BYTES: Uint8Array = encode([FrameType.PING]);
-export const PONG_BYTES: Uint8Array = encode([FrameType.PONG]);
+export const PING_BYTES: Uint8Array = pack([FrameType.PING]);
+export const PONG_BYTES: Uint8Array = pack([FrameType.PONG]);
 
 export { encodeEventFrame };

@@ -3,6 +3,7 @@ export * from './limits.js';
 export * from './room.js';
 export * from './event.js';
 export * from './frames.js';
+export { pack } from './pack.js';
 export * from './frame-codec.js';
 export * from './envelope.js';
 export * from './redact.js';
