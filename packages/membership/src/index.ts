@@ -13,3 +13,4 @@ export type {
 export { MemoryMembership, type MemoryMembershipOptions } from './memory-membership.js';
 export { RedisMembership, type RedisMembershipOptions } from './redis-membership.js';
 export { RedisKeys, escapeKeyId, unescapeKeyId } from './redis-keys.js';
+export { parseRedisTarget, type RedisSeed, type RedisTarget } from './redis-target.js';
