@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { liveChildCount } from './child-registry.js';
+import { eventually } from './eventually.js';
 import { REDIS_CLUSTER_SLOTS, startRedisCluster } from './start-redis-cluster.js';
 
 /** Whether a process with this pid still exists. */
@@ -91,7 +92,22 @@ describe('startRedisCluster', () => {
         expect(promoted).toBe(replica);
         expect(await promoted.role()).toBe('primary');
         expect(await cluster.primaryForSlot(slot)).toBe(promoted);
-        expect(await elsewhere.cli('GET', key)).toBe('hello');
+        // The promoted replica holds the write (WAIT said it had it) and serves it; a node
+        // that learns the new owner a moment later redirects to it.
+        expect(await promoted.command('GET', key)).toBe('hello');
+        const redirected = await eventually(
+          async () => (await elsewhere.cli('GET', key)) === 'hello',
+          {
+            timeoutMs: 5000,
+            everyMs: 100,
+            soft: true,
+          },
+        );
+        if (redirected === undefined) {
+          throw new Error(
+            `${elsewhere.port} does not redirect GET ${key} to the new primary; logs:\n${cluster.output()}`,
+          );
+        }
 
         // Restarted on its port and config file, it rejoins as itself, a replica of the new primary.
         const restartedAt = performance.now();
