@@ -37,6 +37,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          // One module graph per worker for all its files: imports once, not 66 times
+          // (38 s of imports -> 2 s here). Unit tests hold no process-wide state between files.
+          isolate: false,
           include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/*.e2e.test.ts', 'test/chaos/**'],
         },
