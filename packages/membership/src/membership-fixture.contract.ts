@@ -9,6 +9,11 @@ export interface ContractFixture {
    * concurrency tests; `dispose` closes it. Defaults to `membership`.
    */
   peer?: Membership;
+  /**
+   * Two rooms that one atomic step can raid between (for Redis: rooms of one hash slot, by a
+   * shared `{tag}`). Default `['from', 'to']` (any two rooms, for MemoryMembership).
+   */
+  sameSlotRooms?: [string, string];
   dispose(): Promise<void>;
 }
 
@@ -28,11 +33,11 @@ export const sorted = (xs: readonly string[]): string[] => [...xs].sort();
 /** Runs `fn` on a fresh fixture and disposes of it afterwards. */
 export async function withFixture(
   make: MakeFixture,
-  fn: (m: Membership, peer: Membership) => Promise<void>,
+  fn: (m: Membership, peer: Membership, fixture: ContractFixture) => Promise<void>,
 ): Promise<void> {
   const fixture = await make();
   try {
-    await fn(fixture.membership, fixture.peer ?? fixture.membership);
+    await fn(fixture.membership, fixture.peer ?? fixture.membership, fixture);
   } finally {
     await fixture.dispose();
   }

@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import type { Membership, RaidResult } from './membership.js';
 import {
   type MakeFixture,
   fill,
@@ -6,6 +7,12 @@ import {
   sorted,
   withFixture,
 } from './membership-fixture.contract.js';
+
+/**
+ * Bound on how long a reader may see the movers of a 3,000-member raid across slots in both
+ * rooms (measured 60-120 ms on the 2-core dev machine; generous for a noisy one).
+ */
+const BOTH_ROOMS_BOUND_MS = 1500;
 
 /** Raids. Called inside the contract's describe. */
 export function raidContract(make: MakeFixture): void {
@@ -65,32 +72,155 @@ export function raidContract(make: MakeFixture): void {
     }));
 
   it('never lets a concurrent reader see a raid half done', () =>
-    withFixture(make, async (m, reader) => {
+    withFixture(make, async (m, reader, fixture) => {
+      // Rooms that one atomic step can raid between (for Redis: one slot, a shared {tag}).
+      const [from, to] = fixture.sameSlotRooms ?? ['from', 'to'];
       const size = 3000;
-      const ids = await fill(m, { prefix: 's', count: size, rooms: ['from', 'side'] });
+      const ids = await fill(m, { prefix: 's', count: size, rooms: [from, 'side'] });
       const watched = [ids[0] ?? '', ids[size - 1] ?? ''];
       const seen: string[] = [];
       let done = false;
       const poll = (async () => {
         let i = 0;
         do {
-          const [from, to, rooms] = await Promise.all([
-            reader.count('from'),
-            reader.count('to'),
+          const [inFromCount, inToCount, rooms] = await Promise.all([
+            reader.count(from),
+            reader.count(to),
             reader.roomsOf(watched[i++ % 2] ?? ''),
           ]);
-          const inFrom = rooms.includes('from');
-          const inTo = rooms.includes('to');
-          seen.push(`${from === 0 || from === size}/${to === 0 || to === size}/${inFrom !== inTo}`);
+          const inFrom = rooms.includes(from);
+          const inTo = rooms.includes(to);
+          seen.push(
+            `${inFromCount === 0 || inFromCount === size}/${inToCount === 0 || inToCount === size}/${inFrom !== inTo}`,
+          );
         } while (!done);
       })();
-      const result = await m.raid('big', 'from', 'to');
+      const result = await m.raid('big', from, to);
       done = true;
       await poll;
       expect(result.moved).toHaveLength(size);
       expect(seen.length).toBeGreaterThan(0);
       expect(seen.filter((s) => s !== 'true/true/true')).toEqual([]);
-      expect(await m.count('to')).toBe(size);
+      expect(await m.count(to)).toBe(size);
       expect(await m.count('side')).toBe(size);
     }));
+
+  it('across slots, never lets a reader see a mover in neither room, and in both only briefly', () =>
+    withFixture(make, async (m, reader) => {
+      // 'from' and 'to' have no common {tag}: on Redis, the multi-step raid protocol.
+      const size = 3000;
+      const ids = await fill(m, { prefix: 's', count: size, rooms: ['from', 'side'] });
+      const watch = await watchRaid(
+        reader,
+        'from',
+        'to',
+        size,
+        [ids[0] ?? '', ids[size - 1] ?? ''],
+        () => m.raid('big', 'from', 'to'),
+      );
+      console.log(`cross-slot raid of ${size}: ${describeWatch(watch)}`);
+      expect(watch.neither).toEqual([]);
+      expect(watch.bothMaxMs).toBeLessThan(BOTH_ROOMS_BOUND_MS);
+      expect(watch.result.moved).toHaveLength(size);
+      expect(await m.count('from')).toBe(0);
+      expect(await m.count('to')).toBe(size);
+      expect(sorted(await m.roomsOf(ids[0] ?? ''))).toEqual(['side', 'to']);
+    }));
+}
+
+/** What {@link watchRaid} saw. */
+export interface RaidWatch {
+  result: RaidResult;
+  raidMs: number;
+  polls: number;
+  /** Reads that found a mover in neither room (by count, or in a watched socket's rooms). */
+  neither: string[];
+  /**
+   * Bounds on how long a reader could see movers in both rooms: at least from the first to
+   * the last read that did, at most from the last read before the raid to the first after.
+   */
+  bothMinMs: number;
+  bothMaxMs: number;
+}
+
+export const describeWatch = (w: RaidWatch): string =>
+  `raid ${w.raidMs.toFixed(1)} ms; movers seen in both rooms for ${w.bothMinMs.toFixed(1)}-${w.bothMaxMs.toFixed(1)} ms (${w.polls} reads)`;
+
+/**
+ * Runs `raid` (moving `size` members from `from` to `to`) while `reader` polls both counts
+ * and the rooms of the `watched` movers, and says what the reads saw. Each read takes
+ * `count(from)` strictly before `count(to)`: the cross-slot protocol adds to `to` before it
+ * removes from `from`, so a reader that misses a mover in `from` must then find it in `to`.
+ */
+export async function watchRaid(
+  reader: Membership,
+  from: string,
+  to: string,
+  size: number,
+  watched: readonly string[],
+  raid: () => Promise<RaidResult>,
+): Promise<RaidWatch> {
+  type Phase = 'before' | 'both' | 'after';
+  const reads: { start: number; end: number; phase: Phase }[] = [];
+  const neither: string[] = [];
+  let done = false;
+  let failed = false;
+  const poll = (async () => {
+    let i = 0;
+    while (!failed) {
+      const start = performance.now();
+      const socketId = watched[i++ % watched.length] ?? '';
+      const [fromCount, rooms] = await Promise.all([reader.count(from), reader.roomsOf(socketId)]);
+      const toCount = await reader.count(to);
+      const end = performance.now();
+      const inFrom = rooms.includes(from);
+      const inTo = rooms.includes(to);
+      if (!inFrom && !inTo) neither.push(`roomsOf(${socketId}) = ${JSON.stringify(rooms)}`);
+      if (fromCount + toCount < size) neither.push(`counts ${fromCount} + ${toCount} < ${size}`);
+      const phase: Phase =
+        inFrom && !inTo && fromCount === size && toCount === 0
+          ? 'before'
+          : !inFrom && inTo && fromCount === 0 && toCount === size
+            ? 'after'
+            : 'both';
+      reads.push({ start, end, phase });
+      if (done && phase === 'after') return;
+      // An in-process index answers at once: let timers and the raid run between reads.
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  // Let the reader see the rooms before the raid.
+  while (reads.length === 0) await new Promise((r) => setTimeout(r, 1));
+  const started = performance.now();
+  let result: RaidResult;
+  try {
+    result = await raid();
+  } catch (err) {
+    failed = true;
+    await poll.catch(() => undefined);
+    throw err;
+  }
+  const raidMs = performance.now() - started;
+  done = true;
+  await poll;
+  // Reads alternate between watched movers, so a read of one may say "before" while the
+  // other has moved: the window runs from the last read of an unbroken "before" prefix to
+  // the first read of an unbroken "after" suffix.
+  let before = -1;
+  while (reads[before + 1]?.phase === 'before') before++;
+  let after = reads.length;
+  while (after > 0 && reads[after - 1]?.phase === 'after') after--;
+  const both = reads.filter((r) => r.phase === 'both');
+  const first = both[0];
+  const last = both.at(-1);
+  const lastBefore = reads[before];
+  const firstAfter = reads[after];
+  return {
+    result,
+    raidMs,
+    polls: reads.length,
+    neither,
+    bothMinMs: first && last ? Math.max(0, last.start - first.end) : 0,
+    bothMaxMs: lastBefore && firstAfter ? firstAfter.end - lastBefore.start : Infinity,
+  };
 }

@@ -1,96 +1,53 @@
 /**
- * The Lua scripts of `RedisMembership`. Every change that touches more than one key is one
- * script, so no reader ever sees half of it. Each script gets the key prefix as ARGV[1];
- * keys known to the caller come in KEYS, keys found inside the script (a socket's rooms, a
- * room's members) are built by the prelude with the same escaping as `redis-keys.ts`.
- * See `docs/redis-keys.md` for the layout and what stays atomic on Redis Cluster.
+ * The Lua scripts of `RedisMembership`. Every script touches the keys of exactly one hash
+ * slot, so every one of them runs on Redis Cluster: KEYS[1] is always a key of that slot
+ * (it routes the call), and the other keys a script touches are either passed by the caller,
+ * built by the caller for that same slot (`redis-keys.ts`), or built here from the node's
+ * base (`<prefix>:{n:<node>}`), which carries the slot's hash tag.
+ *
+ * The room and node scripts take many operations per call (`redis-batch.ts` coalesces the
+ * calls of one event-loop turn), applied in order, each with its own reply. Every operation
+ * is idempotent: a decision (a socket added to or removed from a room, a room occupied or
+ * vacated, a user's presence starting or ending) is made where the room's hash says so
+ * (HSET/HDEL of a new/present field), so a retry decides nothing twice.
+ * See `docs/redis-keys.md` for the layout and what a reader can see between the steps.
  */
 
-/** Escaping and key builders shared by every script (mirrors `RedisKeys`). */
+/** Shared by every script. */
 const prelude = `
-local P = ARGV[1]
+local call = redis.call
+local find, sub = string.find, string.sub
 local ESC = { ['%'] = '%25', ['{'] = '%7B', ['}'] = '%7D' }
-local find = string.find
--- Plain finds first: most ids need no escaping, and gsub would copy each one.
+-- Mirrors escapeKeyId. Plain finds first: most ids need no escaping.
 local function esc(id)
   if find(id, '{', 1, true) or find(id, '}', 1, true) or find(id, '%', 1, true) then
     return (string.gsub(id, '[%%{}]', ESC))
   end
   return id
 end
-local function room_key(r) return P .. ':{r:' .. esc(r) .. '}:m' end
-local function users_key(r) return P .. ':{r:' .. esc(r) .. '}:u' end
-local function rooms_key(s) return P .. ':{s:' .. esc(s) .. '}:r' end
-local function info_key(s) return P .. ':{s:' .. esc(s) .. '}:i' end
-local function node_key(n) return P .. ':{n:' .. esc(n) .. '}:s' end
-local NODES = P .. ':nodes'
 local function now_ms()
-  local t = redis.call('TIME')
+  local t = call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Takes a socket off a node's set; the node leaves NODES when that empties its set.
-local function unlink_node(n, s)
-  local nk = node_key(n)
-  redis.call('SREM', nk, s)
-  if redis.call('EXISTS', nk) == 0 then redis.call('SREM', NODES, n) end
+-- A member value is the node id, or node .. NUL .. user for a signed-in socket.
+local function user_of(v)
+  local p = find(v, '\\0', 1, true)
+  if p then return sub(v, p + 1) end
+  return false
 end
--- Room lifecycle, decided here, atomically with the change: a room that got its first
--- member (occupied) or lost its last (vacated). Every changing script returns both lists.
-local EV_O, EV_V = {}, {}
-local function added_to(r)
-  if redis.call('HLEN', room_key(r)) == 1 then EV_O[#EV_O + 1] = r end
+local function node_of(v)
+  local p = find(v, '\\0', 1, true)
+  if p then return sub(v, 1, p - 1) end
+  return v
 end
-local function removed_from(r)
-  if redis.call('EXISTS', room_key(r)) == 0 then EV_V[#EV_V + 1] = r end
-end
--- Presence: users_key(r) counts each user's sockets in room r (user -> count), kept exact
--- by every script that changes membership. A count going 0 -> 1 is a join, 1 -> 0 a
--- leave: EV_P gets room, kind, user, socket, that socket's data (5 entries per event).
-local EV_P, DATA = {}, {}
-local function presence_event(r, kind, u, s)
-  local d = DATA[s]
-  if not d then
-    d = redis.call('HGET', info_key(s), 'd') or ''
-    DATA[s] = d
+-- SADD/SREM of a list, in slices that stay far below Lua's unpack limit.
+local function many(cmd, key, list, from, to)
+  local i = from
+  while i <= to do
+    local j = math.min(i + 999, to)
+    call(cmd, key, unpack(list, i, j))
+    i = j + 1
   end
-  local n = #EV_P
-  EV_P[n + 1] = r; EV_P[n + 2] = kind; EV_P[n + 3] = u; EV_P[n + 4] = s; EV_P[n + 5] = d
-end
-local function user_in(r, u, s)
-  if redis.call('HINCRBY', users_key(r), u, 1) == 1 then presence_event(r, 'join', u, s) end
-end
-local function user_out(r, u, s)
-  local k = users_key(r)
-  local left = redis.call('HINCRBY', k, u, -1)
-  if left <= 0 then
-    redis.call('HDEL', k, u)
-    if left == 0 then presence_event(r, 'leave', u, s) end
-  end
-end
--- Takes a socket out of every room and deletes its keys (not its node's set).
-local function drop_socket(s)
-  local rk, ik = rooms_key(s), info_key(s)
-  local rooms = redis.call('SMEMBERS', rk)
-  local u = #rooms > 0 and redis.call('HGET', ik, 'u')
-  for i = 1, #rooms do
-    if redis.call('HDEL', room_key(rooms[i]), s) == 1 then
-      removed_from(rooms[i])
-      if u then user_out(rooms[i], u, s) end
-    end
-  end
-  redis.call('DEL', rk, ik)
-  return rooms
-end
--- Sets a socket's info hash; '' for no user. Returns its previous node and user (or false).
-local function set_info(ik, n, d, u)
-  local old = redis.call('HMGET', ik, 'n', 'u')
-  if u == '' then
-    redis.call('HSET', ik, 'n', n, 'd', d)
-    if old[2] then redis.call('HDEL', ik, 'u') end
-  else
-    redis.call('HSET', ik, 'n', n, 'd', d, 'u', u)
-  end
-  return old[1], old[2]
 end
 `;
 
@@ -100,269 +57,403 @@ interface ScriptSource {
   body: string;
 }
 
+/** Reply codes of the room script (a bit set per operation). */
+export const RoomCode = {
+  ADDED: 1,
+  OCCUPIED: 2,
+  USER_JOINED: 4,
+  REMOVED: 8,
+  VACATED: 16,
+  USER_LEFT: 32,
+} as const;
+
 const sources = {
   /**
-   * KEYS: info, node set. ARGV: P, socket, node, data, user ('' for none). A socket that
-   * moves node keeps its rooms (and its presence); a changed user moves its presence.
+   * Operations on the rooms of one slot. KEYS: any key of the slot. ARGV: R (rooms in this
+   * call), then R pairs (members key, users key) of rooms of that slot, then operations:
+   *   J i socket value    add or update a member (presence follows the value's user)
+   *   R i socket value    update a member's value if it is there (node or user changed)
+   *   N i socket value    add a member if it is not there (a raid's arrivals)
+   *   L i socket node     remove a member; with node ~= '', only if its value names node
+   *   C i                 {HLEN members, HLEN users}
+   *   n i k (socket value)...   N for k sockets (a raid's arrivals, in bulk)
+   *   l i k (socket node)...    L for k sockets
+   * Reply: two entries per operation, a RoomCode bit set and the user whose presence ended
+   * ('' for none); C replies the two lengths; n and l a table of codes and one of users.
    */
-  addSocket: {
-    keys: 2,
-    body: `
-local s, n, u = ARGV[2], ARGV[3], ARGV[5]
-local old, oldu = set_info(KEYS[1], n, ARGV[4], u)
-local moved, renamed = old and old ~= n, old and (oldu or '') ~= u
-if moved then unlink_node(old, s) end
-if moved or renamed then
-  for _, r in ipairs(redis.call('SMEMBERS', rooms_key(s))) do
-    if moved then redis.call('HSET', room_key(r), s, n) end
-    if renamed then
-      if oldu then user_out(r, oldu, s) end
-      if u ~= '' then user_in(r, u, s) end
-    end
-  end
-end
-redis.call('SADD', KEYS[2], s)
-redis.call('SADD', NODES, n)
-return { 1, EV_O, EV_V, EV_P }`,
-  },
-  /** KEYS: info. ARGV: P, socket. Returns the rooms left. */
-  removeSocket: {
+  room: {
     keys: 1,
     body: `
-local s = ARGV[2]
-local n = redis.call('HGET', KEYS[1], 'n')
-local rooms = drop_socket(s)
-if n then unlink_node(n, s) end
-return { rooms, EV_O, EV_V, EV_P }`,
-  },
-  /** KEYS: info, socket rooms. ARGV: P, socket, rooms... Nil for an unknown socket. */
-  join: {
-    keys: 2,
-    body: `
-local info = redis.call('HMGET', KEYS[1], 'n', 'u')
-local n, u = info[1], info[2]
-if not n then return false end
-local s, added = ARGV[2], {}
-for i = 3, #ARGV do
-  local r = ARGV[i]
-  if redis.call('SADD', KEYS[2], r) == 1 then
-    if redis.call('HSET', room_key(r), s, n) == 1 then
-      added_to(r)
-      if u then user_in(r, u, s) end
-    end
-    added[#added + 1] = r
-  end
+local R = tonumber(ARGV[1])
+local out = {}
+local function user_in(u, user)
+  return call('HINCRBY', u, user, 1) == 1
 end
-return { added, EV_O, EV_V, EV_P }`,
-  },
-  /** KEYS: socket rooms, info. ARGV: P, socket, rooms... Returns the rooms left. */
-  leave: {
-    keys: 2,
-    body: `
-local s, left, u = ARGV[2], {}, nil
-for i = 3, #ARGV do
-  local r = ARGV[i]
-  if redis.call('SREM', KEYS[1], r) == 1 then
-    if redis.call('HDEL', room_key(r), s) == 1 then
-      removed_from(r)
-      if u == nil then u = redis.call('HGET', KEYS[2], 'u') end
-      if u then user_out(r, u, s) end
-    end
-    left[#left + 1] = r
-  end
+local function user_out(u, user)
+  local left = call('HINCRBY', u, user, -1)
+  if left <= 0 then call('HDEL', u, user) end
+  return left == 0
 end
-return { left, EV_O, EV_V, EV_P }`,
-  },
-  /**
-   * KEYS: room. ARGV: P, 'all' or 'users'. Returns flat [socket, node, user, data, ...]
-   * ('' for no user), read in one step; with 'users', only the sockets that have a user.
-   */
-  members: {
-    keys: 1,
-    body: `
-local kv, out, all = redis.call('HGETALL', KEYS[1]), {}, ARGV[2] == 'all'
-for i = 1, #kv, 2 do
-  local x = redis.call('HMGET', info_key(kv[i]), 'u', 'd')
-  if all or x[1] then
-    local n = #out
-    out[n + 1] = kv[i]; out[n + 2] = kv[i + 1]; out[n + 3] = x[1] or ''; out[n + 4] = x[2] or ''
+-- The value of a member changed from old to v: move its presence if the user changed.
+local function revalue(m, u, s, old, v)
+  call('HSET', m, s, v)
+  local ou, nu = user_of(old), user_of(v)
+  if ou == nu then return 0, '' end
+  local code, left = 0, ''
+  if ou and user_out(u, ou) then code = 32; left = ou end
+  if nu and user_in(u, nu) then code = code + 4 end
+  return code, left
+end
+local function add(m, u, s, v)
+  call('HSET', m, s, v)
+  local code = 1
+  if call('HLEN', m) == 1 then code = code + 2 end
+  local nu = user_of(v)
+  if nu and user_in(u, nu) then code = code + 4 end
+  return code
+end
+local i = 2 * R + 2
+while i <= #ARGV do
+  local op, r = ARGV[i], tonumber(ARGV[i + 1])
+  local m, u = ARGV[2 * r], ARGV[2 * r + 1]
+  local code, left = 0, ''
+  if op == 'C' then
+    code, left = call('HLEN', m), call('HLEN', u)
+    i = i + 2
+  elseif op == 'n' or op == 'l' then
+    -- Bulk N / L: k pairs (socket, value or node); replies a table of codes and of users.
+    local k = tonumber(ARGV[i + 2])
+    code, left = {}, {}
+    local was_empty = op == 'n' and call('EXISTS', m) == 0
+    local first, last = nil, nil
+    for j = i + 3, i + 1 + 2 * k, 2 do
+      local s, v = ARGV[j], ARGV[j + 1]
+      local c, l = 0, ''
+      if op == 'n' then
+        if call('HSETNX', m, s, v) == 1 then
+          c = 1
+          first = first or #code + 1
+          local nu = user_of(v)
+          if nu and user_in(u, nu) then c = c + 4 end
+        end
+      else
+        local old = call('HGET', m, s)
+        if old and (v == '' or node_of(old) == v) then
+          call('HDEL', m, s)
+          c = 8
+          last = #code + 1
+          local ou = user_of(old)
+          if ou and user_out(u, ou) then c = c + 32; l = ou end
+        end
+      end
+      code[#code + 1] = c
+      left[#left + 1] = l
+    end
+    -- Occupied / vacated: said by the operation that added the first / removed the last.
+    if was_empty and first then code[first] = code[first] + 2 end
+    if last and call('EXISTS', m) == 0 then code[last] = code[last] + 16 end
+    i = i + 3 + 2 * k
+  else
+    local s, v = ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    local old = call('HGET', m, s)
+    if op == 'J' then
+      if not old then code = add(m, u, s, v)
+      elseif old ~= v then code, left = revalue(m, u, s, old, v) end
+    elseif op == 'R' then
+      if old and old ~= v then code, left = revalue(m, u, s, old, v) end
+    elseif op == 'N' then
+      if not old then code = add(m, u, s, v) end
+    elseif op == 'L' then
+      if old and (v == '' or node_of(old) == v) then
+        call('HDEL', m, s)
+        code = 8
+        if call('EXISTS', m) == 0 then code = code + 16 end
+        local ou = user_of(old)
+        if ou and user_out(u, ou) then code = code + 32; left = ou end
+      end
+    else
+      return redis.error_reply('ERR unknown room operation ' .. tostring(op))
+    end
   end
+  out[#out + 1] = code
+  out[#out + 1] = left
 end
 return out`,
   },
-  /** KEYS: room, room users. ARGV: P. Returns {sockets, users}, read in one step. */
-  presenceStats: {
-    keys: 2,
-    body: `return { redis.call('HLEN', KEYS[1]), redis.call('HLEN', KEYS[2]) }`,
-  },
   /**
-   * KEYS: leases. ARGV: P, 'count' or 'list'. Nodes with sockets or a live lease: either
-   * {sockets, nodes} or the node ids.
+   * Operations on the sockets of one node. KEYS: the node's socket set. ARGV: the node's
+   * base (<prefix>:{n:<node>}), node id, '1' to return socket data where it is asked for
+   * (else '0'), then operations, each with one reply:
+   *   A s data user       register: info and socket set. {existed, old user, old data,
+   *                       rooms if it existed with another user}
+   *   J s k rooms...      join, first half: {0} unknown socket, else SADD the rooms to its
+   *                       reverse set: {1, user, data}
+   *   S s k rooms...      SREM rooms from its reverse set: {1}
+   *   G s                 read: {exists, user, data, rooms}
+   *   I k sockets...      read: flat {node, user, data} per socket (false when missing)
+   *   D s k rooms...      delete it (info, reverse set, set entry) if registered here and
+   *                       its reverse set holds no room but these (the rooms the caller took
+   *                       it out of): {deleted, sockets left, the other rooms}
+   *   M mode a b k s...   per socket (registered ones only) x: SREM a, SADD b; a: SADD b;
+   *                       r: SREM a; flat {alive, data} per socket
+   *   U s data user k rooms...  re-assert upsert: info, set entry, SADD the rooms:
+   *                       {existed, old user, rooms before}
+   *   P batch             purge take: {-1} when the lease is alive, else {n, then per
+   *                       socket: id, exists, user, data, rooms} for up to batch sockets
+   *                       (SRANDMEMBER: nothing is removed here)
    */
-  nodes: {
+  node: {
     keys: 1,
     body: `
-local seen, list, sockets = {}, {}, 0
-for _, n in ipairs(redis.call('SMEMBERS', NODES)) do
-  seen[n] = true; list[#list + 1] = n
-  if ARGV[2] == 'count' then sockets = sockets + redis.call('SCARD', node_key(n)) end
+local B, N, WANT = ARGV[1], ARGV[2], ARGV[3] == '1'
+local S = KEYS[1]
+local function ik(s) return B .. ':i:' .. esc(s) end
+local function rk(s) return B .. ':r:' .. esc(s) end
+local function set_info(k, s, d, u)
+  if u == '' then
+    call('HSET', k, 'n', N, 'd', d)
+    call('HDEL', k, 'u')
+  else
+    call('HSET', k, 'n', N, 'd', d, 'u', u)
+  end
+  call('SADD', S, s)
 end
-for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')) do
-  if not seen[n] then list[#list + 1] = n end
+local out, i = {}, 4
+while i <= #ARGV do
+  local op = ARGV[i]
+  local reply
+  if op == 'A' then
+    local s, d, u = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    local k = ik(s)
+    local old = call('HMGET', k, 'n', 'u', 'd')
+    set_info(k, s, d, u)
+    local ou = old[2] or ''
+    if old[1] and ou ~= u then reply = { 1, ou, old[3] or '', call('SMEMBERS', rk(s)) }
+    else reply = { old[1] and 1 or 0, ou, '', {} } end
+  elseif op == 'J' then
+    local s, k = ARGV[i + 1], tonumber(ARGV[i + 2])
+    local x = call('HMGET', ik(s), 'n', 'u', 'd')
+    if not x[1] then reply = { 0 }
+    else
+      if k > 0 then many('SADD', rk(s), ARGV, i + 3, i + 2 + k) end
+      reply = { 1, x[2] or '', (WANT and x[2] and x[3]) or '' }
+    end
+    i = i + 3 + k
+  elseif op == 'S' then
+    local s, k = ARGV[i + 1], tonumber(ARGV[i + 2])
+    if k > 0 then many('SREM', rk(s), ARGV, i + 3, i + 2 + k) end
+    reply = { 1 }
+    i = i + 3 + k
+  elseif op == 'G' then
+    local s = ARGV[i + 1]
+    i = i + 2
+    local x = call('HMGET', ik(s), 'n', 'u', 'd')
+    if x[1] then reply = { 1, x[2] or '', x[3] or '', call('SMEMBERS', rk(s)) }
+    else reply = { 0, '', '', {} } end
+  elseif op == 'I' then
+    local k = tonumber(ARGV[i + 1])
+    reply = {}
+    for j = i + 2, i + 1 + k do
+      local x = call('HMGET', ik(ARGV[j]), 'n', 'u', 'd')
+      local n = #reply
+      reply[n + 1] = x[1]; reply[n + 2] = x[2]; reply[n + 3] = x[3]
+    end
+    i = i + 2 + k
+  elseif op == 'D' then
+    local s, k = ARGV[i + 1], tonumber(ARGV[i + 2])
+    local key, r = ik(s), rk(s)
+    local deleted, extra = 0, {}
+    if call('HGET', key, 'n') == N then
+      -- Only once the caller took it out of every room its reverse set names.
+      local known = {}
+      for j = i + 3, i + 2 + k do known[ARGV[j]] = true end
+      for _, room in ipairs(call('SMEMBERS', r)) do
+        if not known[room] then extra[#extra + 1] = room end
+      end
+      if #extra == 0 then
+        call('DEL', key, r)
+        call('SREM', S, s)
+        deleted = 1
+      end
+    else
+      call('SREM', S, s)
+    end
+    reply = { deleted, call('SCARD', S), extra }
+    i = i + 3 + k
+  elseif op == 'M' then
+    local mode, a, b, k = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+    reply = {}
+    for j = i + 5, i + 4 + k do
+      local s = ARGV[j]
+      local key, r = ik(s), rk(s)
+      local alive, d = 1, ''
+      if WANT then
+        local x = call('HMGET', key, 'n', 'u', 'd')
+        if not x[1] then alive = 0 elseif x[2] then d = x[3] or '' end
+      end
+      if alive == 1 then
+        if mode == 'r' or mode == 'x' then
+          -- Removed from a set that exists: registered. Else it may have left a meanwhile.
+          if call('SREM', r, a) == 0 and not WANT and call('EXISTS', key) == 0 then alive = 0 end
+          if alive == 1 and mode == 'x' then call('SADD', r, b) end
+        elseif WANT or call('EXISTS', key) == 1 then
+          call('SADD', r, mode == 'a' and b or a)
+        else
+          alive = 0
+        end
+      end
+      local n = #reply
+      reply[n + 1] = alive
+      reply[n + 2] = d
+    end
+    i = i + 5 + k
+  elseif op == 'U' then
+    local s, d, u, k = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+    local key, r = ik(s), rk(s)
+    local old = call('HMGET', key, 'n', 'u')
+    set_info(key, s, d, u)
+    local before = call('SMEMBERS', r)
+    if k > 0 then many('SADD', r, ARGV, i + 5, i + 4 + k) end
+    reply = { old[1] and 1 or 0, old[2] or '', before }
+    i = i + 5 + k
+  elseif op == 'P' then
+    local batch = tonumber(ARGV[i + 1])
+    i = i + 2
+    if call('EXISTS', B .. ':l') == 1 then reply = { -1 }
+    else
+      local ids = call('SRANDMEMBER', S, batch)
+      reply = { #ids }
+      for _, s in ipairs(ids) do
+        local x = call('HMGET', ik(s), 'n', 'u', 'd')
+        local n = #reply
+        reply[n + 1] = s
+        reply[n + 2] = (x[1] == N) and 1 or 0
+        reply[n + 3] = x[2] or ''
+        reply[n + 4] = x[3] or ''
+        reply[n + 5] = call('SMEMBERS', rk(s))
+      end
+    end
+  else
+    return redis.error_reply('ERR unknown node operation ' .. tostring(op))
+  end
+  out[#out + 1] = reply
 end
-if ARGV[2] == 'count' then return {sockets, #list} end
-return list`,
+return out`,
   },
-  /** KEYS: lease, leases. ARGV: P, node, ttl ms. Returns 1 when the lease was alive. */
-  renewLease: {
-    keys: 2,
+  /**
+   * A node's lease and purge lock. KEYS: the node's socket set. ARGV: base, op, args:
+   *   renew ttl       -> 1 when the lease was alive; sets it for ttl ms
+   *   drop            -> deletes the lease; sockets left on the node
+   *   check           -> {sockets left, lease PTTL (<= 0: none)}
+   *   lock token ttl  -> 1 when taken (SET NX PX)
+   *   unlock token    -> deletes the lock if it still holds token
+   */
+  nodeLease: {
+    keys: 1,
     body: `
-local ttl = tonumber(ARGV[3])
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('SET', KEYS[1], '1', 'PX', ttl)
-redis.call('ZADD', KEYS[2], string.format('%d', now_ms() + ttl), ARGV[2])
-return existed`,
+local B, op = ARGV[1], ARGV[2]
+local lease, lock = B .. ':l', B .. ':purge'
+if op == 'renew' then
+  local existed = call('EXISTS', lease)
+  call('SET', lease, '1', 'PX', ARGV[3])
+  return existed
+elseif op == 'drop' then
+  call('DEL', lease)
+  return call('SCARD', KEYS[1])
+elseif op == 'check' then
+  return { call('SCARD', KEYS[1]), call('PTTL', lease) }
+elseif op == 'lock' then
+  return call('SET', lock, ARGV[3], 'NX', 'PX', ARGV[4]) and 1 or 0
+elseif op == 'unlock' then
+  if call('GET', lock) == ARGV[3] then call('DEL', lock) end
+  return 1
+end
+return redis.error_reply('ERR unknown lease operation ' .. tostring(op))`,
   },
-  /** KEYS: lease, leases, node set. ARGV: P, node. A node with sockets left stays, lapsed. */
-  dropLease: {
-    keys: 3,
+  /**
+   * The lease deadlines (one ZSET, its own slot), on the Redis clock. KEYS: leases. ARGV:
+   *   renew node ttl   ZADD now+ttl
+   *   drop node keep   keep = 1: ZADD 0 (lapsed: its sockets get purged); else ZREM
+   *   forget node      ZREM
+   *   restore node ms  ZADD now+ms (a lease found alive after a forget)
+   *   expired          nodes whose deadline passed, strictly before now: Redis expires a PX
+   *                    key only once now > its deadline, so at now == deadline the lease key
+   *                    still exists and purgeNode would find the node alive
+   *   live             nodes whose deadline is still ahead
+   */
+  leases: {
+    keys: 1,
     body: `
-redis.call('DEL', KEYS[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('ZADD', KEYS[2], 0, ARGV[2])
-else redis.call('ZREM', KEYS[2], ARGV[2]) end
+local op = ARGV[1]
+if op == 'renew' or op == 'restore' then
+  call('ZADD', KEYS[1], string.format('%d', now_ms() + tonumber(ARGV[3])), ARGV[2])
+elseif op == 'drop' then
+  if ARGV[3] == '1' then call('ZADD', KEYS[1], 0, ARGV[2]) else call('ZREM', KEYS[1], ARGV[2]) end
+elseif op == 'forget' then
+  call('ZREM', KEYS[1], ARGV[2])
+elseif op == 'expired' then
+  return call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_ms())
+elseif op == 'live' then
+  return call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+else
+  return redis.error_reply('ERR unknown leases operation ' .. tostring(op))
+end
+return 1`,
+  },
+  /** KEYS: a socket pointer. ARGV: node. Deletes the pointer if it still names node. */
+  pointerDrop: {
+    keys: 1,
+    body: `
+if call('GET', KEYS[1]) == ARGV[1] then call('DEL', KEYS[1]) end
 return 1`,
   },
   /**
-   * KEYS: leases. ARGV: P. Nodes whose deadline passed (Redis clock). Strictly before now:
-   * Redis expires a PX key only once now > its deadline, so at now == deadline the lease key
-   * still exists and `purgeNode` would find the node alive.
+   * A raid whose rooms share a slot, in one step. KEYS: raid result, from, to, from users,
+   * to users. ARGV: result ttl ms, '1' to report presence.
+   * Reply {state, packed moved, presence rows, to was empty (0/1)}: state 2 = done before
+   * (repeated), 1 = pending (an earlier call stopped after this step: resume it), 0 = ran
+   * now. packed = msgpack of [socket, value, ...] (all of from's members). Rows, when
+   * reporting: per user of from: user, one of its sockets, 1 if it joined to (it had no
+   * socket there). The member hash moves by RENAME after merging the smaller of from/to
+   * into the larger; the user counts the same way, with no work when from has no users.
    */
-  expiredNodes: {
-    keys: 1,
-    body: `return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_ms())`,
-  },
-  /**
-   * KEYS: lease, node set, leases. ARGV: P, node, batch. Returns {{socket, {rooms}}, ...}.
-   * SPOP makes batches of concurrent purgers disjoint.
-   */
-  purgeNode: {
-    keys: 3,
-    body: `
-if redis.call('EXISTS', KEYS[1]) == 1 then return { {}, EV_O, EV_V, EV_P } end
-local n, out = ARGV[2], {}
-local ids = redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))
-for i = 1, #ids do
-  local owner = redis.call('HGET', info_key(ids[i]), 'n')
-  -- A socket re-registered on another node meanwhile only leaves this node's set.
-  if not owner or owner == n then out[#out + 1] = { ids[i], drop_socket(ids[i]) } end
-end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('ZREM', KEYS[3], n)
-  redis.call('SREM', NODES, n)
-end
-return { out, EV_O, EV_V, EV_P }`,
-  },
-  /** KEYS: node set. ARGV: P, node, sockets... Drops those still registered on the node. */
-  reassertPrune: {
-    keys: 1,
-    body: `
-local n, removed = ARGV[2], 0
-for i = 3, #ARGV do
-  local s = ARGV[i]
-  if redis.call('HGET', info_key(s), 'n') == n then drop_socket(s); removed = removed + 1 end
-  unlink_node(n, s)
-end
-return { removed, EV_O, EV_V, EV_P }`,
-  },
-  /**
-   * KEYS: node set. ARGV: P, node, then per socket: id, data, user ('' for none), room
-   * count, rooms... Sets each socket's info and exactly its rooms.
-   */
-  reassertUpsert: {
-    keys: 1,
-    body: `
-local n, i = ARGV[2], 3
-while i <= #ARGV do
-  local s, d, u, k = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  i = i + 4
-  local want = {}
-  for j = i, i + k - 1 do want[ARGV[j]] = true end
-  local ik, rk = info_key(s), rooms_key(s)
-  local old, oldu = set_info(ik, n, d, u)
-  if old and old ~= n then unlink_node(old, s) end
-  if u == '' then u = false end
-  redis.call('SADD', KEYS[1], s)
-  for _, r in ipairs(redis.call('SMEMBERS', rk)) do
-    if not want[r] then
-      redis.call('SREM', rk, r)
-      if redis.call('HDEL', room_key(r), s) == 1 then
-        removed_from(r)
-        if oldu then user_out(r, oldu, s) end
-      end
-    elseif oldu ~= u then
-      -- Staying in the room under another user (or none): move its presence.
-      if oldu then user_out(r, oldu, s) end
-      if u then user_in(r, u, s) end
-    end
-  end
-  for j = i, i + k - 1 do
-    local r = ARGV[j]
-    redis.call('SADD', rk, r)
-    if redis.call('HSET', room_key(r), s, n) == 1 then
-      added_to(r)
-      if u then user_in(r, u, s) end
-    end
-  end
-  i = i + k
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', NODES, n) end
-return { 1, EV_O, EV_V, EV_P }`,
-  },
-  /**
-   * KEYS: raid result, from, to, from users, to users. ARGV: P, from, to, result ttl ms,
-   * '1' to report presence transitions (else '0').
-   * Returns {repeated (0/1), msgpack of [socket, node, socket, node, ...]} and the events,
-   * presence moves last: [from, to, then per user: user, socket, data, joined (0/1)].
-   * Room hashes carry each member's node, so the moved pairs come from one HGETALL, and
-   * the member hash moves by RENAME (after merging the smaller hash into the larger).
-   * The user counts move the same way, with no work at all when `from` has no users, and
-   * one RENAME when `to` was empty; only reporting presence reads each mover's user.
-   */
-  raid: {
+  raidLocal: {
     keys: 5,
     body: `
-local prev = redis.call('GET', KEYS[1])
-if prev then return { { 1, prev }, EV_O, EV_V, EV_P } end
-local call, f, t, EV_M = redis.call, ARGV[2], ARGV[3], {}
--- Moves the user counts of from into to, where a socket already in both counts once.
-local function move_users(moved, to_empty, report)
+local st = call('HMGET', KEYS[1], 's', 'm')
+if st[1] == 'd' then return { 2, st[2], {}, 0 } end
+if st[1] == 'p' then return { 1, st[2], {}, 0 } end
+local rows = {}
+local moved = call('HGETALL', KEYS[2])
+local to_empty = call('EXISTS', KEYS[3]) == 0
+local function move_users(report)
   local fu, tu = KEYS[4], KEYS[5]
   if report then
-    -- One row per user (one of their sockets stands for them): a leave of from, and a join
-    -- of to unless the user was there already. Half the reply of two full events each.
     local seen = {}
-    EV_M[1] = f; EV_M[2] = t
     for i = 1, #moved, 2 do
-      local x = call('HMGET', info_key(moved[i]), 'u', 'd')
-      local u = x[1]
+      local u = user_of(moved[i + 1])
       if u and not seen[u] then
         seen[u] = true
-        local n = #EV_M
-        EV_M[n + 1] = u; EV_M[n + 2] = moved[i]; EV_M[n + 3] = x[2] or ''
-        EV_M[n + 4] = (to_empty or call('HEXISTS', tu, u) == 0) and 1 or 0
+        local n = #rows
+        rows[n + 1] = u; rows[n + 2] = moved[i]
+        rows[n + 3] = (to_empty or call('HEXISTS', tu, u) == 0) and 1 or 0
       end
     end
   end
   if to_empty then call('RENAME', fu, tu); return end
-  -- The sockets in both rooms, found from the smaller room.
+  -- The sockets in both rooms (their to value), found from the smaller room.
   local both = {}
   if #moved / 2 <= call('HLEN', KEYS[3]) then
     for i = 1, #moved, 2 do
-      if call('HEXISTS', KEYS[3], moved[i]) == 1 then both[#both + 1] = moved[i] end
+      local v = call('HGET', KEYS[3], moved[i])
+      if v then both[#both + 1] = v end
     end
   else
-    for _, s in ipairs(call('HKEYS', KEYS[3])) do
-      if call('HEXISTS', KEYS[2], s) == 1 then both[#both + 1] = s end
+    local kv = call('HGETALL', KEYS[3])
+    for i = 1, #kv, 2 do
+      if call('HEXISTS', KEYS[2], kv[i]) == 1 then both[#both + 1] = kv[i + 1] end
     end
   end
   local src, dst = fu, tu
@@ -370,24 +461,14 @@ local function move_users(moved, to_empty, report)
   local kv = call('HGETALL', src)
   for i = 1, #kv, 2 do call('HINCRBY', dst, kv[i], kv[i + 1]) end
   if dst == fu then call('RENAME', fu, tu) else call('DEL', fu) end
-  for _, s in ipairs(both) do
-    local u = call('HGET', info_key(s), 'u')
+  -- A socket in both rooms was counted in each; it counts once now.
+  for _, v in ipairs(both) do
+    local u = user_of(v)
     if u then call('HINCRBY', tu, u, -1) end
   end
 end
-local moved = call('HGETALL', KEYS[2])
 if #moved > 0 then
-  local to_empty = call('EXISTS', KEYS[3]) == 0
-  EV_V[1] = f
-  if to_empty then EV_O[1] = t end
-  if call('EXISTS', KEYS[4]) == 1 then move_users(moved, to_empty, ARGV[5] == '1') end
-end
-for i = 1, #moved, 2 do
-  local rk = P .. ':{s:' .. esc(moved[i]) .. '}:r'
-  call('SREM', rk, f)
-  call('SADD', rk, t)
-end
-if #moved > 0 then
+  if call('EXISTS', KEYS[4]) == 1 then move_users(ARGV[2] == '1') end
   local src, dst = KEYS[3], KEYS[2]
   if call('HLEN', KEYS[3]) > #moved / 2 then src, dst = KEYS[2], KEYS[3] end
   local rest = call('HGETALL', src)
@@ -397,8 +478,32 @@ if #moved > 0 then
   if dst == KEYS[2] then call('RENAME', KEYS[2], KEYS[3]) else call('DEL', KEYS[2]) end
 end
 local packed = cmsgpack.pack(moved)
-call('SET', KEYS[1], packed, 'PX', ARGV[4])
-return { { 0, packed }, EV_O, EV_V, EV_P, EV_M }`,
+call('HSET', KEYS[1], 's', 'p', 'm', packed)
+call('PEXPIRE', KEYS[1], ARGV[1])
+return { 0, packed, rows, (#moved > 0 and to_empty) and 1 or 0 }`,
+  },
+  /**
+   * First step of a raid across slots, in from's slot. KEYS: raid result, from. ARGV: ttl.
+   * Reply {state, packed}: 2 done before, 1 pending (resume with the stored snapshot),
+   * 0 = the snapshot of from's members [socket, value, ...] was stored just now, pending.
+   */
+  raidSnapshot: {
+    keys: 2,
+    body: `
+local st = call('HMGET', KEYS[1], 's', 'm')
+if st[1] == 'd' then return { 2, st[2] } end
+if st[1] == 'p' then return { 1, st[2] } end
+local packed = cmsgpack.pack(call('HGETALL', KEYS[2]))
+call('HSET', KEYS[1], 's', 'p', 'm', packed)
+call('PEXPIRE', KEYS[1], ARGV[1])
+return { 0, packed }`,
+  },
+  /** KEYS: raid result. Marks a pending raid done (its TTL is kept). */
+  raidDone: {
+    keys: 1,
+    body: `
+if call('EXISTS', KEYS[1]) == 1 then call('HSET', KEYS[1], 's', 'd') end
+return 1`,
   },
 } satisfies Record<string, ScriptSource>;
 
