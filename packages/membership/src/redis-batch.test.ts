@@ -40,7 +40,7 @@ function echoRooms(call: Sent): unknown {
   }
   const rooms = Number(call.argv[0]);
   const out: unknown[] = [];
-  for (let i = 1 + 2 * rooms, n = 0; i < call.argv.length; i += 4, n++)
+  for (let i = 1 + 3 * rooms, n = 0; i < call.argv.length; i += 4, n++)
     out.push(n, call.argv[i + 2]);
   return out;
 }
@@ -53,7 +53,7 @@ function keysOf(call: Sent): string[] {
     return [call.anchor, `${base}:s`, `${base}:l`, `${base}:i:${escapeKeyId('x{y}')}`];
   }
   const rooms = Number(call.argv[0]);
-  return [call.anchor, ...call.argv.slice(1, 1 + 2 * rooms).map(String)];
+  return [call.anchor, ...call.argv.slice(1, 1 + 3 * rooms).map(String)];
 }
 
 describe('Batcher', () => {
@@ -85,7 +85,20 @@ describe('Batcher', () => {
     ]);
     expect(replies.slice(5)).toEqual([[0], [1]]);
     const roomA = sent.find((c) => c.anchor === a.members)!;
-    expect(roomA.argv).toEqual([1, a.members, a.users, 'J', 1, 's1', 'n1', 'L', 1, 's1', '']);
+    expect(roomA.argv).toEqual([
+      1,
+      a.members,
+      a.users,
+      a.raiding,
+      'J',
+      1,
+      's1',
+      'n1',
+      'L',
+      1,
+      's1',
+      '',
+    ]);
     expect(batcher.calls).toBe(4);
   });
 

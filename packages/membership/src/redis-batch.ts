@@ -138,7 +138,7 @@ export class Batcher {
       let i = index.get(op.room.room);
       if (i === undefined) {
         index.set(op.room.room, (i = index.size + 1));
-        head.push(op.room.members, op.room.users);
+        head.push(op.room.members, op.room.users, op.room.raiding);
       }
       body.push(op.op, i);
       for (const arg of op.args) body.push(arg);

@@ -22,9 +22,11 @@ describe('RedisKeys', () => {
   it('builds the documented key names', () => {
     expect(keys.room('lobby').members).toBe('rf:{r:lobby}:m');
     expect(keys.room('lobby').users).toBe('rf:{r:lobby}:u');
+    expect(keys.room('lobby').raiding).toBe('rf:{r:lobby}:x');
     expect(keys.room('lobby').raid('r:1')).toBe('rf:{r:lobby}:raid:r%3A1');
     expect(keys.room('{guild:7}general').members).toBe('rf:{g:guild:7}:m:%7Bguild:7%7Dgeneral');
     expect(keys.room('{guild:7}general').users).toBe('rf:{g:guild:7}:u:%7Bguild:7%7Dgeneral');
+    expect(keys.room('{guild:7}general').raiding).toBe('rf:{g:guild:7}:x:%7Bguild:7%7Dgeneral');
     expect(keys.room('{guild:7}general').raid('r1')).toBe(
       'rf:{g:guild:7}:raid:%7Bguild:7%7Dgeneral:r1',
     );
@@ -67,7 +69,7 @@ describe('RedisKeys', () => {
     expect(keys.room('{}x').members).toBe('rf:{r:%7B%7Dx}:m');
     for (const room of tricky) {
       const k = keys.room(room);
-      for (const key of [k.members, k.users, k.raid(room)]) {
+      for (const key of [k.members, k.users, k.raiding, k.raid(room)]) {
         expect(key.match(/[{}]/g), key).toEqual(['{', '}']);
       }
       expect(unescapeKeyId(escapeKeyId(room))).toBe(room);
@@ -79,7 +81,9 @@ describe('RedisKeys', () => {
     fc.assert(
       fc.property(id, id, id, (room, raidId, suffix) => {
         const k = keys.room(room);
-        for (const key of [k.members, k.users, k.raid(raidId)]) expect(keySlot(key)).toBe(k.slot);
+        for (const key of [k.members, k.users, k.raiding, k.raid(raidId)]) {
+          expect(keySlot(key)).toBe(k.slot);
+        }
         const tag = hashTag(room);
         if (tag !== undefined) {
           // Any room with the same tag, e.g. `{tag}` + anything, shares the slot.
@@ -121,6 +125,7 @@ describe('RedisKeys', () => {
       return [
         r.members,
         r.users,
+        r.raiding,
         r.raid(x),
         r.raid('m'),
         n.sockets,
@@ -142,6 +147,8 @@ describe('RedisKeys', () => {
           expect(ra.members).not.toBe(rb.members);
           expect(ra.members).not.toBe(rb.users);
           expect(ra.members).not.toBe(rb.raid(x));
+          expect(ra.raiding).not.toBe(rb.members);
+          expect(ra.raiding).not.toBe(rb.raid(x));
         }
         if (a !== b || x !== y) expect(ra.raid(x)).not.toBe(rb.raid(y));
       }),

@@ -86,6 +86,11 @@ export interface RoomKeys {
   members: string;
   /** HASH user -> how many of that user's sockets are in the room (presence). */
   users: string;
+  /**
+   * STRING with a PX TTL while a raid from this room runs (and shortly after): a join that
+   * adds a member here then writes the member's reverse set once more (docs: "Raids").
+   */
+  raiding: string;
   /** The room's cluster slot. */
   slot: number;
   /** HASH `s` (state: `p` pending, `d` done), `m` (msgpack moved list): a raid from this room. */
@@ -120,8 +125,8 @@ export class RedisKeys {
   }
 
   /**
-   * A room's keys. Without a hash tag in the id: `rf:{r:<room>}:m`, `:u`, `:raid:<id>`.
-   * With tag `t`: `rf:{g:<t>}:m:<room>`, `:u:<room>`, `:raid:<room>:<id>` (the kind comes
+   * A room's keys. Without a hash tag in the id: `rf:{r:<room>}:m`, `:u`, `:x`, `:raid:<id>`.
+   * With tag `t`: `rf:{g:<t>}:m:<room>`, `:u:<room>`, `:x:<room>`, `:raid:<room>:<id>` (the kind comes
    * first because the room is outside the braces: `<room>:m` could otherwise be the raid
    * key of another room).
    */
@@ -136,6 +141,7 @@ export class RedisKeys {
         room,
         members: `${base}:m`,
         users: `${base}:u`,
+        raiding: `${base}:x`,
         slot: keySlot(base),
         raid: (id) => `${base}:raid:${escapeRaidId(id)}`,
       };
@@ -145,6 +151,7 @@ export class RedisKeys {
         room,
         members: `${base}:m:${e}`,
         users: `${base}:u:${e}`,
+        raiding: `${base}:x:${e}`,
         slot: keySlot(base),
         raid: (id) => `${base}:raid:${e}:${escapeRaidId(id)}`,
       };

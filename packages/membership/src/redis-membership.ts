@@ -63,7 +63,7 @@ export interface RedisMembershipOptions {
 }
 
 type Connection = Redis | Cluster;
-type ScriptFn = (...args: Arg[]) => Promise<unknown>;
+type ScriptFn = (...args: (Arg | Arg[])[]) => Promise<unknown>;
 
 /** Ids per node operation of a members read (a call carries up to ~2000). */
 const IDS_PER_OP = 1000;
@@ -222,6 +222,7 @@ export class RedisMembership implements Membership {
       reporting: () => this.presenceListeners.size > 0,
       report: (changes) => this.report(changes),
       raidTtlMs: this.raidTtlMs,
+      raidingAfterMs: 4 * this.timeoutMs,
     };
   }
 
@@ -411,6 +412,7 @@ export class RedisMembership implements Membership {
         const value = memberValue(nodeId, user);
         const changes = new Changes();
         try {
+          const codes: number[] = [];
           if (list.length === 1) {
             // The common case, without the bookkeeping of many rooms.
             const room = list[0]!;
@@ -418,19 +420,27 @@ export class RedisMembership implements Membership {
               socketId,
               value,
             ]);
+            codes[0] = Number(code);
             changes.note(room, code, socketId, user, left, data);
-            return Number(code) & RoomCode.ADDED ? list : [];
+          } else {
+            await settle(
+              list.map((room, i) =>
+                this.batch
+                  .room(this.keys.room(room), 'J', [socketId, value])
+                  .then(([code, left]) => {
+                    codes[i] = Number(code);
+                    changes.note(room, code, socketId, user, left, data);
+                  }),
+              ),
+            );
           }
-          const added: boolean[] = [];
-          await settle(
-            list.map((room, i) =>
-              this.batch.room(this.keys.room(room), 'J', [socketId, value]).then(([code, left]) => {
-                added[i] = (Number(code) & RoomCode.ADDED) !== 0;
-                changes.note(room, code, socketId, user, left, data);
-              }),
-            ),
-          );
-          return list.filter((_, i) => added[i]);
+          // Added while a raid from the room runs: that raid may have taken the room out of
+          // the reverse set between the two writes above, so write it once more.
+          const again = list.filter((_, i) => (codes[i]! & RoomCode.RAIDING) !== 0);
+          if (again.length > 0) {
+            await this.batch.node(node, ['J', socketId, again.length, ...again], 1 + again.length);
+          }
+          return list.filter((_, i) => (codes[i]! & RoomCode.ADDED) !== 0);
         } finally {
           this.report(changes);
         }
@@ -1000,7 +1010,9 @@ export class RedisMembership implements Membership {
     const commands = connection as unknown as Record<string, ScriptFn>;
     const fn = commands[`rfm_${name}${buffers ? 'Buffer' : ''}`];
     if (!fn) throw new Error(`script ${name} is not defined`);
-    return this.cmd(() => fn.call(connection, ...keys, ...args), connection);
+    // ARGV as one array (ioredis flattens it): a raid's step carries 100,000 arguments, too
+    // many to spread into a call.
+    return this.cmd(() => fn.call(connection, ...keys, args), connection);
   }
 
   /**

@@ -65,13 +65,17 @@ export const RoomCode = {
   REMOVED: 8,
   VACATED: 16,
   USER_LEFT: 32,
+  /** A join added the member while a raid from the room runs (see `RoomKeys.raiding`). */
+  RAIDING: 64,
 } as const;
 
 const sources = {
   /**
    * Operations on the rooms of one slot. KEYS: any key of the slot. ARGV: R (rooms in this
-   * call), then R pairs (members key, users key) of rooms of that slot, then operations:
-   *   J i socket value    add or update a member (presence follows the value's user)
+   * call), then R triples (members, users, raiding key) of rooms of that slot, then
+   * operations:
+   *   J i socket value    add or update a member (presence follows the value's user); an
+   *                       add while the room's raiding key exists says RAIDING
    *   R i socket value    update a member's value if it is there (node or user changed)
    *   N i socket value    add a member if it is not there (a raid's arrivals)
    *   L i socket node     remove a member; with node ~= '', only if its value names node
@@ -112,10 +116,10 @@ local function add(m, u, s, v)
   if nu and user_in(u, nu) then code = code + 4 end
   return code
 end
-local i = 2 * R + 2
+local i = 3 * R + 2
 while i <= #ARGV do
   local op, r = ARGV[i], tonumber(ARGV[i + 1])
-  local m, u = ARGV[2 * r], ARGV[2 * r + 1]
+  local m, u, x = ARGV[3 * r - 1], ARGV[3 * r], ARGV[3 * r + 1]
   local code, left = 0, ''
   if op == 'C' then
     code, left = call('HLEN', m), call('HLEN', u)
@@ -158,7 +162,9 @@ while i <= #ARGV do
     i = i + 4
     local old = call('HGET', m, s)
     if op == 'J' then
-      if not old then code = add(m, u, s, v)
+      if not old then
+        code = add(m, u, s, v)
+        if call('EXISTS', x) == 1 then code = code + 64 end
       elseif old ~= v then code, left = revalue(m, u, s, old, v) end
     elseif op == 'R' then
       if old and old ~= v then code, left = revalue(m, u, s, old, v) end
@@ -411,7 +417,7 @@ return 1`,
   },
   /**
    * A raid whose rooms share a slot, in one step. KEYS: raid result, from, to, from users,
-   * to users. ARGV: result ttl ms, '1' to report presence.
+   * to users, from's raiding key. ARGV: result ttl ms, '1' to report presence, raiding ms.
    * Reply {state, packed moved, presence rows, to was empty (0/1)}: state 2 = done before
    * (repeated), 1 = pending (an earlier call stopped after this step: resume it), 0 = ran
    * now. packed = msgpack of [socket, value, ...] (all of from's members). Rows, when
@@ -420,10 +426,11 @@ return 1`,
    * into the larger; the user counts the same way, with no work when from has no users.
    */
   raidLocal: {
-    keys: 5,
+    keys: 6,
     body: `
 local st = call('HMGET', KEYS[1], 's', 'm')
 if st[1] == 'd' then return { 2, st[2], {}, 0 } end
+call('SET', KEYS[6], '1', 'PX', ARGV[3])
 if st[1] == 'p' then return { 1, st[2], {}, 0 } end
 local rows = {}
 local moved = call('HGETALL', KEYS[2])
@@ -483,26 +490,32 @@ call('PEXPIRE', KEYS[1], ARGV[1])
 return { 0, packed, rows, (#moved > 0 and to_empty) and 1 or 0 }`,
   },
   /**
-   * First step of a raid across slots, in from's slot. KEYS: raid result, from. ARGV: ttl.
+   * First step of a raid across slots, in from's slot. KEYS: raid result, from, from's
+   * raiding key. ARGV: result ttl ms, raiding ms.
    * Reply {state, packed}: 2 done before, 1 pending (resume with the stored snapshot),
    * 0 = the snapshot of from's members [socket, value, ...] was stored just now, pending.
    */
   raidSnapshot: {
-    keys: 2,
+    keys: 3,
     body: `
 local st = call('HMGET', KEYS[1], 's', 'm')
 if st[1] == 'd' then return { 2, st[2] } end
+call('SET', KEYS[3], '1', 'PX', ARGV[2])
 if st[1] == 'p' then return { 1, st[2] } end
 local packed = cmsgpack.pack(call('HGETALL', KEYS[2]))
 call('HSET', KEYS[1], 's', 'p', 'm', packed)
 call('PEXPIRE', KEYS[1], ARGV[1])
 return { 0, packed }`,
   },
-  /** KEYS: raid result. Marks a pending raid done (its TTL is kept). */
+  /**
+   * KEYS: raid result, from's raiding key. ARGV: how long the raiding key stays (ms). Marks a
+   * pending raid done (its TTL is kept).
+   */
   raidDone: {
-    keys: 1,
+    keys: 2,
     body: `
 if call('EXISTS', KEYS[1]) == 1 then call('HSET', KEYS[1], 's', 'd') end
+call('PEXPIRE', KEYS[2], ARGV[1])
 return 1`,
   },
 } satisfies Record<string, ScriptSource>;
