@@ -65,7 +65,10 @@ export interface MovedMember {
 }
 
 export interface RaidResult {
-  /** Every socket moved from `from` to `to` (all of `from`'s members at the instant of the move). */
+  /**
+   * Every socket moved from `from` to `to`: all of `from`'s members at the instant of the
+   * move (for `RedisMembership` with rooms of two slots: at the raid's first step).
+   */
   moved: MovedMember[];
   /** True when this raid id had already run: `moved` is then the earlier run's result. */
   repeated: boolean;
@@ -108,7 +111,9 @@ export interface Membership {
   count(room: string): Promise<number>;
   /**
    * The sockets of a room that have a user (anonymous ones are left out), with their
-   * user, node and data: one consistent read, O(members of the room).
+   * user, node and data, O(members of the room). The members are one read of the room; for
+   * `RedisMembership` their data is then read from their nodes, and a member that left in
+   * between is left out.
    */
   presence(room: string): Promise<PresenceMember[]>;
   /** Sockets and distinct users in a room. O(1): two hash lengths, read together. */
@@ -149,7 +154,11 @@ export interface Membership {
   reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void>;
   /**
    * Moves every member of `from` into `to` in one atomic step: a concurrent reader sees all
-   * of them in `from` or all in `to`. Idempotent per `raidId`.
+   * of them in `from` or all in `to`. Idempotent per `raidId` (a retry of a raid that failed
+   * half way completes it). For `RedisMembership` this holds for rooms of one hash slot
+   * (their ids share a `{tag}`); for rooms of two slots each room changes in one step, `to`
+   * first, so a reader never sees a mover in neither room but may see it in both for the
+   * duration of the raid (docs/redis-keys.md, "Raids").
    */
   raid(raidId: string, from: string, to: string): Promise<RaidResult>;
 
