@@ -1,6 +1,6 @@
 import { ErrorCode, redactUrl, RoomfabricError } from '@roomfabric/protocol';
 import { NatsBus } from '@roomfabric/bus';
-import { RedisMembership } from '@roomfabric/membership';
+import { parseRedisTarget, redactRedisTarget, RedisMembership } from '@roomfabric/membership';
 import { intFlag, UsageError, type HelpRow } from './args.js';
 
 /** Splits a comma-separated list of URLs, checking each one's scheme. */
@@ -26,6 +26,21 @@ export function urlList(
       throw new UsageError(`--${flag}: ${redactUrl(url)} must use ${schemes.join(' or ')}://`);
   }
   return urls;
+}
+
+/**
+ * `--redis`: one `redis://` or `rediss://` URL, several (commas: the seed nodes of a Redis
+ * Cluster), or `redis-cluster://[user:password@]h1:p1,h2:p2`. Returned as given, once it
+ * reads as one of those; a usage error says what is wrong with it.
+ */
+export function redisFlag(value: string | boolean | undefined): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError('--redis is required');
+  try {
+    parseRedisTarget(value);
+  } catch (err) {
+    throw new UsageError(`--redis: ${(err as Error).message}`);
+  }
+  return value;
 }
 
 /**
@@ -89,9 +104,10 @@ export async function connectBackends(
 }
 
 /**
- * A `RedisMembership` on `url`, once Redis answered a first command (a read of the index's
- * totals, on a probe connection with a short command timeout) within `timeoutMs`. Else
- * rejects with `RF_MEMBERSHIP_UNAVAILABLE` naming the URL, the reason, and what to check.
+ * A `RedisMembership` on `url`, once the index is ready (one Redis answered; a cluster
+ * serves every slot), checked on a probe connection with a short command timeout, within
+ * `timeoutMs`. Else rejects with `RF_MEMBERSHIP_UNAVAILABLE` naming the URL (or the
+ * cluster), the reason, and what to check.
  */
 async function openRedis(url: string, timeoutMs: number): Promise<RedisMembership> {
   let lastError: Error | undefined;
@@ -106,17 +122,27 @@ async function openRedis(url: string, timeoutMs: number): Promise<RedisMembershi
   try {
     for (;;) {
       try {
-        await probe.totals();
+        await probe.ready();
         return new RedisMembership({ url });
       } catch (err) {
         const cause = (err as { cause?: { name?: string } }).cause;
+        // A cluster that answers but does not serve every slot: wait out a failover, then
+        // say so in ready()'s own words.
+        const slotsDown = (err as RoomfabricError).details?.state !== undefined;
+        if (slotsDown) {
+          if (Date.now() + PROBE_PAUSE_MS < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, PROBE_PAUSE_MS));
+            continue;
+          }
+          throw err;
+        }
         // Redis answered with an error (a password, a database): trying again cannot help.
         const answered = cause?.name === 'ReplyError';
         if (!answered && Date.now() + PROBE_PAUSE_MS < deadline) {
           await new Promise((resolve) => setTimeout(resolve, PROBE_PAUSE_MS));
           continue;
         }
-        const shown = redactUrl(url);
+        const shown = redactRedisTarget(url);
         const message = answered
           ? `Redis at ${shown} refused the first command (${(cause as Error).message}): check the password and database in the URL`
           : `cannot reach Redis at ${shown} within ${seconds(timeoutMs)} (${lastError?.message ?? (err as Error).message}): is redis-server running? is the port right?`;

@@ -1,3 +1,4 @@
+import { redactRedisTarget } from '@roomfabric/membership';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,7 +13,7 @@ import {
   type ServiceHandle,
 } from '@roomfabric/testkit';
 import { helpRows, intFlag, parseFlags, UsageError } from './args.js';
-import { redactUrl, untilSignal, urlList } from './backends.js';
+import { redactUrl, redisFlag, untilSignal, urlList } from './backends.js';
 import { channelFlags, channelSettingsFromFlags } from './channel-flags.js';
 import { checkJwtOptions } from './edge-command.js';
 import { historyFlags, historySettingsFromFlags } from './history-flags.js';
@@ -84,8 +85,7 @@ export async function runCluster(argv: string[], print: (line: string) => void):
   const basePort = intFlag('port', flags.port, 3000, 1, 65535 - edges + 1);
   const natsUrls =
     flags.nats === undefined ? undefined : urlList('nats', flags.nats, ['nats', 'tls']);
-  const redisUrl =
-    flags.redis === undefined ? undefined : urlList('redis', flags.redis, ['redis', 'rediss'])[0];
+  const redisUrl = flags.redis === undefined ? undefined : redisFlag(flags.redis);
   const natsPort = fixedPort(flags, 'nats-port', 'nats');
   const redisPort = fixedPort(flags, 'redis-port', 'redis');
   const secret = secretFromFlags(flags);
@@ -274,7 +274,7 @@ function serverLine(
 ): string {
   const options: Record<string, unknown> = {
     nats: nats.map(redactUrl),
-    redis: redactUrl(redis),
+    redis: redactRedisTarget(redis),
     ...(history && { history }),
   };
   return `createServer(${literal(options)})`;

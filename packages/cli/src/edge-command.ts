@@ -1,3 +1,4 @@
+import { redactRedisTarget } from '@roomfabric/membership';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
@@ -16,6 +17,7 @@ import {
   connectTimeoutRows,
   redactUrl,
   untilSignal,
+  redisFlag,
   urlList,
 } from './backends.js';
 import { cliLogger } from './cli-logger.js';
@@ -53,7 +55,10 @@ reports not ready for --drain-ms, then closes every client with 1001 (reconnect 
 Options:
 ${helpRows([
   ['--nats URLS', 'NATS server URLs, comma-separated (required)'],
-  ['--redis URL', 'Redis URL (required)'],
+  [
+    '--redis URL',
+    'Redis URL, several (a Redis Cluster), or redis-cluster://h1:p1,h2:p2 (required)',
+  ],
   ...connectTimeoutRows,
   ['--port N', 'port (default 3000, or $PORT)'],
   ['--host H', 'address to bind (default 127.0.0.1)'],
@@ -167,7 +172,7 @@ const edgeOptions = {
 /** Every flag of `roomfabric edge`, checked before anything connects. */
 function edgeSettings(flags: Record<string, string | boolean | undefined>) {
   const nats = urlList('nats', flags.nats, ['nats', 'tls']);
-  const [redis] = urlList('redis', flags.redis, ['redis', 'rediss']);
+  const redis = redisFlag(flags.redis);
   const policy = (flags.policy as string | undefined) ?? 'closed';
   if (policy !== 'open' && policy !== 'closed') {
     throw new UsageError(`--policy must be open or closed, got ${policy}`);
@@ -175,7 +180,7 @@ function edgeSettings(flags: Record<string, string | boolean | undefined>) {
   const auth = authOptions(flags);
   return {
     nats,
-    redis: redis!,
+    redis: redis,
     connectTimeoutMs: connectTimeoutFromFlags(flags),
     port: intFlag('port', flags.port ?? process.env.PORT, 3000, 0, 65535),
     host: (flags.host as string | undefined) ?? '127.0.0.1',
@@ -328,7 +333,7 @@ export async function runEdge(argv: string[], print: (line: string) => void): Pr
     );
     print(`  metrics http://${shown}:${address.port}/metrics`);
     if (demo) print(`  demo    http://${shown}:${address.port}/`);
-    print(`  nats    ${nats.map(redactUrl).join(',')}  redis ${redactUrl(redis)}`);
+    print(`  nats    ${nats.map(redactUrl).join(',')}  redis ${redactRedisTarget(redis)}`);
     print(
       `  auth    ${auth ? 'JWT' : 'none (--insecure)'}  policy ${auth && flags.policy === undefined ? 'from tokens' : policy}`,
     );

@@ -1,3 +1,4 @@
+import { redactRedisTarget } from '@roomfabric/membership';
 import { hostname } from 'node:os';
 import { FabricService, ServiceMetrics } from '@roomfabric/fabric';
 import type { Server } from 'node:http';
@@ -9,6 +10,7 @@ import {
   connectTimeoutRows,
   redactUrl,
   untilSignal,
+  redisFlag,
   urlList,
 } from './backends.js';
 import { cliLogger } from './cli-logger.js';
@@ -28,7 +30,10 @@ Logs are JSON lines on standard error (RF_LOG_LEVEL: debug, info, warn, error, s
 Options:
 ${helpRows([
   ['--nats URLS', 'NATS server URLs, comma-separated (required)'],
-  ['--redis URL', 'Redis URL (required)'],
+  [
+    '--redis URL',
+    'Redis URL, several (a Redis Cluster), or redis-cluster://h1:p1,h2:p2 (required)',
+  ],
   ...connectTimeoutRows,
   ['--lease-check-ms N', 'how often lapsed leases are looked for (default 1000)'],
   ['--purge-batch N', 'sockets removed per atomic purge step (default 500)'],
@@ -57,7 +62,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
     return;
   }
   const nats = urlList('nats', flags.nats, ['nats', 'tls']);
-  const [redis] = urlList('redis', flags.redis, ['redis', 'rediss']);
+  const redis = redisFlag(flags.redis);
   const connectTimeoutMs = connectTimeoutFromFlags(flags);
   const leaseCheckMs = intFlag('lease-check-ms', flags['lease-check-ms'], 1000, 20, 600_000);
   const purgeBatch = intFlag('purge-batch', flags['purge-batch'], 500, 1, 100_000);
@@ -68,7 +73,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
     (flags['node-id'] as string | undefined) ?? `membership-${hostname()}-${process.pid}`;
   const logger = cliLogger().child({ component: 'membership', node });
   const metrics = new ServiceMetrics({ labels: { node } });
-  const backends = await connectBackends(nats, redis!, `roomfabric-${node}`, connectTimeoutMs);
+  const backends = await connectBackends(nats, redis, `roomfabric-${node}`, connectTimeoutMs);
   let closing = false;
   let service: FabricService | undefined;
   let http: Server | undefined;
@@ -97,7 +102,7 @@ export async function runMembership(argv: string[], print: (line: string) => voi
     throw err;
   }
   print(
-    `roomfabric membership: ready (nats ${nats.map(redactUrl).join(',')}, redis ${redactUrl(redis!)})`,
+    `roomfabric membership: ready (nats ${nats.map(redactUrl).join(',')}, redis ${redactRedisTarget(redis)})`,
   );
   await untilSignal((signal) => {
     closing = true;

@@ -13,4 +13,9 @@ export type {
 export { MemoryMembership, type MemoryMembershipOptions } from './memory-membership.js';
 export { RedisMembership, type RedisMembershipOptions } from './redis-membership.js';
 export { RedisKeys, escapeKeyId, unescapeKeyId } from './redis-keys.js';
-export { parseRedisTarget, type RedisSeed, type RedisTarget } from './redis-target.js';
+export {
+  parseRedisTarget,
+  redactRedisTarget,
+  type RedisSeed,
+  type RedisTarget,
+} from './redis-target.js';

@@ -1,4 +1,4 @@
-import { type RedisClusterHandle, startRedisCluster } from '@roomfabric/testkit';
+import { eventually, type RedisClusterHandle, startRedisCluster } from '@roomfabric/testkit';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membershipContract } from './membership.contract.js';
@@ -111,6 +111,52 @@ describe('RedisMembership on Redis Cluster', () => {
       given.disconnect();
     }
   });
+
+  it('connects from a redis-cluster:// URL or a list of seed URLs, and is ready when every slot is served', async () => {
+    const seeds = cluster.urls.slice(0, 2).map((u) => new URL(u).host);
+    for (const url of [`redis-cluster://${seeds.join(',')}`, cluster.urls.slice(1)]) {
+      const m = new RedisMembership({ url, keyPrefix: freshPrefix() });
+      try {
+        await m.ready();
+        await m.addSocket(member('s1'));
+        expect(await m.join('s1', ['a', 'b', 'c'])).toEqual(['a', 'b', 'c']);
+        expect(await m.count('b')).toBe(1);
+      } finally {
+        await m.close();
+      }
+    }
+  });
+
+  it('says at ready() that a primary without a replica is down, and which slots are served', async () => {
+    await using own = await startRedisCluster({ primaries: 3 });
+    const m = new RedisMembership({ url: own.urls, commandTimeoutMs: 500 });
+    try {
+      await m.ready();
+      const [victim] = await own.primaries();
+      await victim!.kill();
+      // The others mark it failed after the node timeout; until then it is only unreachable.
+      let err: unknown;
+      await eventually(
+        async () => {
+          err = await m.ready().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          return /does not serve every slot/.test(String((err as Error | undefined)?.message));
+        },
+        { timeoutMs: 10_000, everyMs: 200, what: 'ready() to report the failed slots' },
+      );
+      expect(err).toMatchObject({
+        code: 'RF_MEMBERSHIP_UNAVAILABLE',
+        temporary: true,
+        message: expect.stringMatching(
+          /does not serve every slot \(cluster_state:fail, \d+ of 16384 slots ok\).*redis-cli --cluster check/,
+        ),
+      });
+    } finally {
+      await m.close();
+    }
+  }, 30_000);
 
   it('rejects in bounded time when every node is down, naming the nodes', async () => {
     await using own = await startRedisCluster({ primaries: 3 });

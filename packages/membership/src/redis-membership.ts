@@ -29,16 +29,23 @@ import {
   texts,
   unpackData,
 } from './redis-values.js';
+import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 
 /** Options of {@link RedisMembership}. */
 export interface RedisMembershipOptions {
-  /** `redis://host:port/db`. Ignored when `redis` or `cluster` is given. Default `redis://127.0.0.1:6379`. */
-  url?: string;
+  /**
+   * Where the index lives, as {@link parseRedisTarget} reads it: `redis://host:port/db` or
+   * `rediss://` (one Redis), several such URLs (a list, or commas: the seed nodes of a Redis
+   * Cluster), or `redis-cluster://[user:password@]h1:p1,h2:p2` (`rediss-cluster://` for
+   * TLS). Ignored when `redis` or `cluster` is given. Default `redis://127.0.0.1:6379`.
+   */
+  url?: string | readonly string[];
   /**
    * A Redis Cluster to connect to: some of its nodes (`redis://host:port` or `host:port`);
-   * the others are found from them. Ignored when `redis` is given.
+   * the others are found from them. Credentials and TLS apply to every node. Ignored when
+   * `redis` is given.
    */
-  cluster?: { nodes: string[] };
+  cluster?: { nodes: string[]; username?: string; password?: string; tls?: boolean };
   /** First part of every key name; must not contain `{` or `}`. Default `rf`. */
   keyPrefix?: string;
   /**
@@ -116,13 +123,24 @@ function connectionOptions(commandTimeout: number): RedisOptions {
   };
 }
 
-/** The same bounds for a cluster: per node connection, plus slot refreshes and redirects. */
-function clusterOptions(commandTimeout: number): ClusterOptions {
+/**
+ * The same bounds for a cluster: per node connection, plus slot refreshes and redirects;
+ * the credentials and TLS of every node.
+ */
+function clusterOptions(
+  commandTimeout: number,
+  auth: { username?: string; password?: string; tls?: boolean },
+): ClusterOptions {
   const { retryStrategy, enableAutoPipelining: _, ...node } = connectionOptions(commandTimeout);
   return {
     enableAutoPipelining: true,
     enableOfflineQueue: true,
-    redisOptions: node,
+    redisOptions: {
+      ...node,
+      ...(auth.username !== undefined && { username: auth.username }),
+      ...(auth.password !== undefined && { password: auth.password }),
+      ...(auth.tls && { tls: {} }),
+    },
     clusterRetryStrategy: retryStrategy as (times: number) => number,
     slotsRefreshTimeout: commandTimeout,
     retryDelayOnFailover: 100,
@@ -198,12 +216,23 @@ export class RedisMembership implements Membership {
     this.chunk = Math.max(1, options.reassertChunk ?? 500);
     this.ownsConnection = options.redis === undefined;
     const timeout = (this.timeoutMs = options.commandTimeoutMs ?? 2000);
-    this.startup = options.redis ? [] : (options.cluster?.nodes.map(startupNode) ?? []);
+    const target: RedisTarget | undefined = options.redis
+      ? undefined
+      : options.cluster
+        ? {
+            kind: 'cluster',
+            seeds: options.cluster.nodes.map(startupNode),
+            tls: options.cluster.tls ?? false,
+            ...(options.cluster.username !== undefined && { username: options.cluster.username }),
+            ...(options.cluster.password !== undefined && { password: options.cluster.password }),
+          }
+        : parseRedisTarget(options.url ?? 'redis://127.0.0.1:6379');
+    this.startup = target?.kind === 'cluster' ? target.seeds : [];
     this.redis =
       options.redis ??
-      (options.cluster
-        ? new Cluster(this.startup, clusterOptions(timeout))
-        : new Redis(options.url ?? 'redis://127.0.0.1:6379', connectionOptions(timeout)));
+      (target?.kind === 'cluster'
+        ? new Cluster(target.seeds, clusterOptions(timeout, target))
+        : new Redis(target!.url, connectionOptions(timeout)));
     if (this.ownsConnection) this.redis.on('error', options.onError ?? (() => undefined));
     // Named by the message of calls that fail while Redis cannot be reached.
     this.redis.on('error', (err: Error) => (this.connectionError = err));
@@ -590,6 +619,69 @@ export class RedisMembership implements Membership {
    * Sockets in the index, and nodes as {@link nodes} counts them. One read per node (not one
    * snapshot: a socket that moves node meanwhile may count twice or not at all).
    */
+  /**
+   * Resolves once the index answers: one Redis answers a PING; a Redis Cluster must serve
+   * every one of its 16,384 slots (`CLUSTER INFO` says `cluster_state:ok`), since the rooms
+   * of a slot without a primary could be neither joined nor left. Rejects with
+   * `RF_MEMBERSHIP_UNAVAILABLE` (temporary: a failover may be under way) saying which.
+   */
+  ready(): Promise<void> {
+    return this.call('ready', async () => {
+      const cluster = this.redis;
+      if (cluster instanceof Cluster) {
+        // Asked of a seed node directly: ioredis keeps a Cluster client whose cluster_state
+        // is not ok from ever becoming ready, so through it this would say only "cannot reach".
+        const seen = await this.clusterState(cluster);
+        if (seen && seen.state !== 'ok') {
+          throw new RoomfabricError(
+            ErrorCode.MEMBERSHIP_UNAVAILABLE,
+            `the Redis Cluster at ${redisAddress(cluster, this.startup)} does not serve every slot (cluster_state:${seen.state}, ${seen.slotsOk} of 16384 slots ok): a primary is down with no replica to take over; check with redis-cli --cluster check <host:port>`,
+            { temporary: true, details: seen },
+          );
+        }
+      }
+      await this.cmd((r) => r.ping());
+    });
+  }
+
+  /** `CLUSTER INFO` of the first seed node that answers, or undefined when none does. */
+  private async clusterState(
+    cluster: Cluster,
+  ): Promise<{ state: string; slotsOk: string } | undefined> {
+    const seeds =
+      this.startup.length > 0
+        ? this.startup
+        : cluster.nodes('all').map((n) => ({
+            host: n.options.host ?? '127.0.0.1',
+            port: n.options.port ?? 6379,
+          }));
+    for (const seed of seeds) {
+      const probe = new Redis({
+        ...cluster.options.redisOptions,
+        host: seed.host,
+        port: seed.port,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: this.timeoutMs,
+        commandTimeout: this.timeoutMs,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        const info = String(await probe.cluster('INFO'));
+        const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? '?';
+        return { state: field('cluster_state'), slotsOk: field('cluster_slots_ok') };
+      } catch {
+        continue; // the next seed may answer
+      } finally {
+        probe.disconnect();
+      }
+    }
+    return undefined;
+  }
+
   totals(): Promise<{ sockets: number; nodes: number }> {
     return this.call('totals', async () => {
       const nodes = await this.nodeList();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRedisTarget } from './redis-target.js';
+import { parseRedisTarget, redactRedisTarget } from './redis-target.js';
 
 const refusal = (input: unknown): { code: string; message: string } => {
   try {
@@ -83,5 +83,20 @@ describe('parseRedisTarget', () => {
       expect(err.message).toMatch(message);
       expect(err.message).not.toContain('secret');
     }
+  });
+
+  it('redacts every form for logs', () => {
+    expect(redactRedisTarget('redis://:pw@a:1')).toBe('redis://:***@a:1');
+    expect(redactRedisTarget('redis://:pw@a:1,redis://b:2')).toBe('redis://:***@a:1,redis://b:2');
+    expect(redactRedisTarget(['rediss://u:pw@a:1', 'rediss://b:2'])).toBe(
+      'rediss://u:***@a:1,rediss://b:2',
+    );
+    expect(redactRedisTarget('redis-cluster://app:pw@h1:7000,h2:7000')).toBe(
+      'redis-cluster://app:***@h1:7000,h2:7000',
+    );
+    expect(redactRedisTarget('rediss-cluster://token@h1:7000')).toBe(
+      'rediss-cluster://***@h1:7000',
+    );
+    expect(redactRedisTarget('redis-cluster://h1:7000')).toBe('redis-cluster://h1:7000');
   });
 });

@@ -156,3 +156,24 @@ export function parseRedisTarget(input: string | readonly string[]): RedisTarget
   }
   return { kind: 'single', url: text };
 }
+
+/**
+ * `--redis` as logs and errors may show it: each URL's password (or lone token) replaced
+ * by `***`, for every form {@link parseRedisTarget} reads.
+ *
+ * @example
+ * redactRedisTarget('redis-cluster://app:pw@h1:7000,h2:7000'); // 'redis-cluster://app:***@h1:7000,h2:7000'
+ */
+export function redactRedisTarget(input: string | readonly string[]): string {
+  const list = typeof input === 'string' ? [input] : [...input];
+  return list
+    .flatMap((s) => (/^rediss?-cluster:/i.test(s) ? [s] : s.split(',')))
+    .map((s) => {
+      const text = s.trim();
+      if (!/^rediss?-cluster:/i.test(text)) return redactUrl(text);
+      return text.replace(/\/\/([^@/]*)@/, (_, auth: string) =>
+        auth.includes(':') ? `//${auth.slice(0, auth.indexOf(':'))}:***@` : '//***@',
+      );
+    })
+    .join(',');
+}

@@ -36,8 +36,11 @@ import {
 export interface ServerOptions {
   /** NATS server URL(s); or pass `bus`. */
   nats?: string | readonly string[];
-  /** Redis URL; or pass `membership`. */
-  redis?: string;
+  /**
+   * The Redis index: a `redis://` or `rediss://` URL, several (the seed nodes of a Redis
+   * Cluster), or `redis-cluster://[user:password@]h1:p1,h2:p2`; or pass `membership`.
+   */
+  redis?: string | readonly string[];
   bus?: Bus;
   membership?: Membership;
   logger?: Logger;
