@@ -16,9 +16,10 @@ export interface PurgeOptions {
 
 /**
  * Removes every socket of a node whose lease is gone, one atomic batch at a time, and
- * publishes one SOCKET_LEFT event per socket on `rf.evt.leave`. Batches are taken with
- * SPOP, so concurrent purgers of one node (service replicas, the node itself) split the
- * work and each socket is announced exactly once. Resolves with how many it removed.
+ * publishes one SOCKET_LEFT event per socket on `rf.evt.leave`. A purge of a node holds
+ * that node's purge lock in the index, and each purger reports only the sockets it deleted,
+ * so concurrent purgers of one node (service replicas, the node itself) never announce a
+ * socket twice. Resolves with how many it removed.
  */
 export async function purgeNodeSockets(options: PurgeOptions): Promise<number> {
   const { membership, bus, nodeId } = options;
