@@ -1,7 +1,7 @@
 import { forkChild, type ChildHandle } from '../child.js';
 import { Histogram, type HistogramData } from '../histogram.js';
 import type { LoadCounters, Proto } from './drivers.js';
-import type { ClientGroup, JoinsArgs } from './worker.js';
+import type { ClientGroup, FailoverArgs, FailoverReport, JoinsArgs } from './worker.js';
 
 /** Merged view of every load process. */
 export interface FleetStats {
@@ -123,6 +123,8 @@ export class LoadFleet {
       moved: 0,
       errors: 0,
       closed: 0,
+      rejoins: 0,
+      resumed: 0,
     };
     let lastError = '';
     for (const s of all) {
@@ -146,6 +148,34 @@ export class LoadFleet {
       failed: all.reduce((n, r) => n + r.failed, 0),
       ms: Math.max(...all.map((r) => r.ms)),
     };
+  }
+
+  /** How clients that fail over retry (see {@link ClientGroup.failover}). */
+  async failoverPolicy(args: FailoverArgs): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.call('failoverPolicy', args)));
+  }
+
+  /**
+   * What the failing-over clients of node `home` (their first URL) went through, per worker
+   * and summed; with `detail`, each one's lost / rejoined / resumed times.
+   */
+  async failover(
+    home: string,
+    detail = false,
+  ): Promise<{ perWorker: FailoverReport[]; sum: FailoverReport }> {
+    const perWorker = await Promise.all(
+      this.workers.map((w) => w.call<FailoverReport>('failover', { home, detail }, 30_000)),
+    );
+    const sum: FailoverReport = { ...perWorker[0]! };
+    for (const r of perWorker.slice(1)) {
+      for (const k of Object.keys(sum) as Array<keyof FailoverReport>) {
+        const v = r[k];
+        if (typeof v === 'number') (sum[k] as number) += v;
+        else if (typeof v === 'string') (sum[k] as string) ||= v;
+        else if (v) (sum[k] as number[]) = [...(sum[k] as number[]), ...v];
+      }
+    }
+    return { perWorker, sum };
   }
 
   /** Closes every client, then the workers. */

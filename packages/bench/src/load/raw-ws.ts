@@ -41,6 +41,8 @@ export class RawWebSocket {
   /** The driver's per-connection state. */
   state: unknown;
   open = false;
+  /** Whether a message with the fast prefix is only measured (else it is captured whole). */
+  fast = true;
   private socket: Socket | undefined;
   private readonly hdr = Buffer.alloc(14);
   private hdrLen = 0;
@@ -194,7 +196,12 @@ export class RawWebSocket {
           this.headLen = pos + c;
         }
         if (this.mode === UNDECIDED && (this.headLen >= 2 || take === this.remaining)) {
-          if (this.headLen >= 2 && this.head[0] === this.prefix0 && this.head[1] === this.prefix1) {
+          if (
+            this.fast &&
+            this.headLen >= 2 &&
+            this.head[0] === this.prefix0 &&
+            this.head[1] === this.prefix1
+          ) {
             this.mode = FAST;
           } else {
             this.mode = FULL;
