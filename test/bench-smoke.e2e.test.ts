@@ -87,4 +87,14 @@ describe('benchmarks, small', { timeout: 45_000 }, () => {
     const result = await bench(['recovery', '--clients', '10', '--messages', '50']);
     expectCounts(result, 2);
   });
+
+  it('storm: the clients of a killed node rejoin elsewhere and receive; the index is exact again', async () => {
+    // A short lease, so that the dead node's sockets are purged within ~1 s.
+    const result = await bench([
+      'storm',
+      ...['--clients', '300', '--rooms', '30', '--lease-ttl-ms', '1000', '--warmup', '0.3'],
+    ]);
+    expect(result.scenario).toBe('storm');
+    expectCounts(result, 15);
+  });
 });

@@ -127,6 +127,14 @@ export class ChildHandle {
     });
   }
 
+  /** SIGKILL at once (a crash); resolves once exited. */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.process.once('exit', () => resolve()));
+    this.process.kill('SIGKILL');
+    await exited;
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once exited. */
   async stop(graceMs = 3000): Promise<void> {
     if (this.exited) return;

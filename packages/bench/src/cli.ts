@@ -9,6 +9,7 @@ import { joins } from './scenarios/joins.js';
 import { memory } from './scenarios/memory.js';
 import { raid } from './scenarios/raid.js';
 import { recovery } from './scenarios/recovery.js';
+import { storm } from './scenarios/storm.js';
 import { streams } from './scenarios/streams.js';
 
 const HELP = `Usage: npm run bench -- <scenario> [options]
@@ -26,28 +27,36 @@ Scenarios:
   streams   --clients players at --hz in one room: naive volatile broadcasts vs a tick stream
   recovery  --clients dropped at once, --messages published while away, replayed on reconnect
             (history in JetStream; peer: Socket.IO connection state recovery)
+  storm     --clients over 3 nodes, 3 of --rooms rooms each, a broadcast to every room each
+            --tick-ms; one node is killed (-9): until its clients are back in their rooms
+            elsewhere, until they receive again, and (ours) until the index is exact again
   profile-top FILE   the hottest functions of a .cpuprofile
 
 Options:
   --json              print one JSON object (ours, peer, ratio, goals, checks)
-  --clients N         clients (fanout 5000, raid 50000, joins 1000, memory 10000, recovery 200)
+  --clients N         clients (fanout 5000, raid 50000, joins 1000, memory 10000, recovery 200,
+                      storm 30000)
   --messages N        fanout: cap on saturation messages (1000000); bus: broadcasts per room (3);
                       recovery: messages missed (1000)
   --burst N           fanout: messages per burst (10)
   --window N          fanout: bursts in flight at saturation (8)
   --duration S        fanout: seconds per measured phase (5)
-  --warmup S          fanout: warm-up seconds (1)
-  --rooms N           bus: rooms (1000)
-  --nodes N           bus: nodes (6); raid: nodes (3)
+  --warmup S          fanout: warm-up seconds (1); storm: seconds of broadcasts before the kill (1)
+  --rooms N           bus: rooms (1000); storm: rooms, 3 per client (300)
+  --nodes N           bus: nodes (6); raid: nodes (3); storm: nodes, one of them killed (3)
   --per-client N      joins: JOINs per client, at most 128 (100)
   --join-window N     joins: JOINs in flight per client (16)
   --data-bytes N      bytes of message data (100)
-  --load-procs N      load-generator processes (fanout/bus/joins/memory 2, raid 4)
+  --load-procs N      load-generator processes (fanout/bus/joins/memory 2, raid/storm 4)
   --no-peer           skip Socket.IO
   --no-ceiling        fanout: skip the plain ws ceiling
   --cpu-prof DIR      profile our nodes while measuring; .cpuprofile files go to DIR
   --hz N              streams: position updates per player per second (60)
   --tick-hz N         streams: batches per second (60)
+  --tick-ms N         storm: a broadcast to every room this often (50)
+  --lease-ttl-ms N    storm: the edges' lease TTL; renewals and the purge check every fifth (5000)
+  --reconnect-delay-ms N  storm: movers reconnect with the SDK's backoff from this delay,
+                      doubling to 10 s, 50% jitter, for both systems (250, the SDK's default)
   --levels LIST       fanout: open-loop loads, fractions of the max rate (0.5), e.g. 0.1,0.25,0.5
   --only LIST         fanout: run only these of ours,peer,ceiling (for profiling)
   -h, --help          this help
@@ -77,6 +86,9 @@ const { values, positionals } = parseArgs({
     levels: { type: 'string' },
     hz: { type: 'string' },
     'tick-hz': { type: 'string' },
+    'tick-ms': { type: 'string' },
+    'lease-ttl-ms': { type: 'string' },
+    'reconnect-delay-ms': { type: 'string' },
   },
 });
 
@@ -195,6 +207,22 @@ async function main(): Promise<void> {
           clients: num('clients', 200, 1, 5000),
           missed: num('messages', 1000, 1, 100_000),
           noPeer: common.noPeer,
+        },
+        progress,
+      );
+      break;
+    case 'storm':
+      result = await storm(
+        {
+          ...common,
+          loadProcs: num('load-procs', 4, 1, 16),
+          clients: num('clients', 30_000, 3),
+          nodes: num('nodes', 3, 2, 16),
+          rooms: num('rooms', 300, 3),
+          tickMs: num('tick-ms', 50, 5, 10_000),
+          warmupMs: num('warmup', 1, 0, 600) * 1000,
+          leaseTtlMs: num('lease-ttl-ms', 5000, 250, 3_600_000),
+          reconnectDelayMs: num('reconnect-delay-ms', 250, 1, 60_000),
         },
         progress,
       );

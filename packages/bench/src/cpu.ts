@@ -35,6 +35,23 @@ export function machineBusySeconds(): number {
   }
 }
 
+/**
+ * The machine's TCP counters of /proc/net/netstat (`TcpExt`, e.g. `ListenOverflows`: a
+ * connection dropped because a listener's accept queue was full; `TCPSynRetrans`); empty
+ * elsewhere. Machine-wide: the difference over an interval is what the box did meanwhile.
+ */
+export function tcpCounters(): Record<string, number> {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i]!.split(/\s+/).slice(1);
+    const values = lines[i + 1]!.split(/\s+/).slice(1).map(Number);
+    return Object.fromEntries(names.map((n, k) => [n, values[k]!]));
+  } catch {
+    return {};
+  }
+}
+
 /** Processes by role, e.g. `{ edges: [pid, pid], nats: [pid] }`. */
 export type Roles = Record<string, Array<number | undefined>>;
 

@@ -8,6 +8,7 @@ export { bus, roomNodes, type BusFigures, type BusOptions } from './scenarios/bu
 export { raid, type RaidFigures, type RaidOptions } from './scenarios/raid.js';
 export { joins, type JoinsFigures, type JoinsOptions } from './scenarios/joins.js';
 export { memory, type MemoryFigures, type MemoryOptions } from './scenarios/memory.js';
+export { storm, stormPlan, type StormFigures, type StormOptions } from './scenarios/storm.js';
 export type { ScenarioResult, Goal, Check, CommonOptions } from './scenario.js';
 export { Progress, table } from './report.js';
 export { Histogram, type HistogramData } from './histogram.js';

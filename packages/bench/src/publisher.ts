@@ -10,7 +10,8 @@ import { EVENT, makeData } from './payload.js';
 /*
  * The backend that publishes, in a process of its own: Roomfabric's server API
  * (`createServer().to(room).emit`), Socket.IO's counterpart (`@socket.io/redis-emitter`), or
- * for the ceiling a bare NATS publish of the finished frame. Also runs raids.
+ * for the ceiling a bare NATS publish of the finished frame. Also runs raids and, for ours,
+ * reads the index (`count`, `totals`) through the same server API.
  */
 
 /** Which backend API publishes. */
@@ -74,16 +75,31 @@ async function burst({ rooms, n }: { rooms: string[]; n: number }): Promise<numb
   return sends.length;
 }
 
-/** Open loop: bursts on a fixed schedule (drift-corrected), whatever the deliveries do. */
+/** Set by `stopPaced`: the running `paced` publishes no further burst. */
+let stopRequested = false;
+let wakeUp: (() => void) | undefined;
+
+/**
+ * Open loop: bursts on a fixed schedule (drift-corrected), whatever the deliveries do, for
+ * `durationMs` or until `stopPaced`.
+ */
 async function paced(args: PacedArgs): Promise<number> {
   const interval = (args.burst / args.rate) * 1000;
   const start = performance.now();
   let sent = 0;
+  stopRequested = false;
   for (let k = 0; ; k++) {
     const due = start + k * interval;
-    if (due - start >= args.durationMs) break;
+    if (stopRequested || due - start >= args.durationMs) break;
     const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) {
+      await new Promise<void>((resolve) => {
+        wakeUp = resolve;
+        setTimeout(resolve, wait);
+      });
+      wakeUp = undefined;
+      if (stopRequested) break;
+    }
     sent += await burst({ rooms: args.rooms, n: args.burst });
   }
   return sent;
@@ -95,6 +111,17 @@ serveRequests({
   paced,
   /** Roomfabric raid through the server API. */
   raid: ({ from, to }: { from: string; to: string }) => rf!.raid(from, to, { timeoutMs: 120_000 }),
+  /** Ends the running `paced` before its next burst (it then answers with what it sent). */
+  stopPaced: () => {
+    stopRequested = true;
+    wakeUp?.();
+    return null;
+  },
+  /** Ours: the index's totals and, when `rooms` are given, each room's count. */
+  index: async ({ rooms }: { rooms: string[] }) => ({
+    ...(await rf!.totals()),
+    counts: await Promise.all(rooms.map((room) => rf!.count(room))),
+  }),
   /** The Socket.IO counterpart: move `from`'s sockets with two adapter requests (not atomic). */
   sioMove: ({ from, to }: { from: string; to: string }) => {
     emitter!.in(from).socketsJoin(to);

@@ -26,11 +26,17 @@ export interface Infra {
   stop(): Promise<void>;
 }
 
-/** Starts the testkit's NATS and Redis on free ports, plus the membership service if asked. */
-export async function startInfra(withMembership = false): Promise<Infra> {
+/**
+ * Starts the testkit's NATS and Redis on free ports, plus the membership service if asked
+ * (with `membershipArgs` for `roomfabric membership`).
+ */
+export async function startInfra(
+  withMembership = false,
+  membershipArgs: string[] = [],
+): Promise<Infra> {
   const [nats, redis] = await Promise.all([startNats(), startRedis()]);
   const membership = withMembership
-    ? await startMembership({ nats: nats.url, redis: redis.url })
+    ? await startMembership({ nats: nats.url, redis: redis.url, args: membershipArgs })
     : undefined;
   return {
     nats,
@@ -55,10 +61,18 @@ export interface NodeSet {
   pids: Array<number | undefined>;
   /** Probe base URL of each node, when started with the probe. */
   probes: string[];
-  /** Per-node stats: `GET /stats` of an edge, the `stats` request of a peer. */
+  /**
+   * Per-node stats: `GET /stats` of an edge, the `stats` request of a peer; `{ killed: true }`
+   * for a node killed with {@link NodeSet.kill}.
+   */
   stats(): Promise<Array<Record<string, unknown>>>;
+  /** Kills node `i` with SIGKILL (a crash: no drain, no goodbye); resolves once it is gone. */
+  kill(i: number): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** What {@link NodeSet.stats} says of a killed node. */
+const KILLED: Record<string, unknown> = { killed: true };
 
 /** Where the probe is, as a module URL. */
 const PROBE = pathToFileURL(fileURLToPath(new URL('probe.js', import.meta.url))).href;
@@ -117,7 +131,8 @@ export async function startEdges(
     urls: edges.map((e) => e.url),
     pids: edges.map((e) => e.pid),
     probes,
-    stats: () => Promise.all(edges.map((e) => e.stats())),
+    stats: () => Promise.all(edges.map((e) => (e.running ? e.stats() : KILLED))),
+    kill: (i) => edges[i]!.kill('SIGKILL'),
     async stop() {
       await Promise.allSettled(edges.map((e) => e[Symbol.asyncDispose]()));
     },
@@ -163,7 +178,13 @@ async function forkNodes(
     urls,
     pids: children.map((c) => c.pid),
     probes,
-    stats: () => Promise.all(children.map((c) => c.call<Record<string, unknown>>('stats'))),
+    stats: () =>
+      Promise.all(
+        children.map((c) =>
+          c.pid === undefined ? KILLED : c.call<Record<string, unknown>>('stats'),
+        ),
+      ),
+    kill: (i) => children[i]!.kill(),
     async stop() {
       await Promise.allSettled(children.map((c) => c.stop()));
     },
@@ -250,7 +271,7 @@ export async function startPublisher(
  * unless `noPeer`, Socket.IO on them, and stops them again whatever happens.
  */
 export async function runOursAndPeer<F, C>(
-  options: { withMembership?: boolean; noPeer?: boolean },
+  options: { withMembership?: boolean; membershipArgs?: string[]; noPeer?: boolean },
   progress: { step(text: string): void; end(): void },
   checks: C[],
   runSystem: (system: 'ours' | 'peer', infra: Infra, checks: C[]) => Promise<F>,
@@ -260,7 +281,7 @@ export async function runOursAndPeer<F, C>(
       ? 'starting NATS, Redis and the membership service'
       : 'starting NATS and Redis',
   );
-  const infra = await startInfra(options.withMembership ?? false);
+  const infra = await startInfra(options.withMembership ?? false, options.membershipArgs);
   try {
     const ours = await runSystem('ours', infra, checks);
     const peer = options.noPeer ? undefined : await runSystem('peer', infra, checks);
