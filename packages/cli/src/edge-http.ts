@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { hardenHttpServer, type Edge } from '@roomfabric/edge';
+import { hardenHttpServer, LISTEN_BACKLOG, type Edge } from '@roomfabric/edge';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import { demoPage } from './demo-page.js';
 
@@ -66,7 +66,7 @@ export function listenOn(server: Server, port: number, host: string): Promise<nu
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, port, host));
     server.once('error', onError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       resolve((server.address() as AddressInfo).port);
     });

@@ -13,7 +13,7 @@ import type { Membership } from '@roomfabric/membership';
 import { ErrorCode, RoomfabricError, type RaidReport } from '@roomfabric/protocol';
 import { DEFAULT_TRUSTED_PROXIES, trustedProxyList } from './connection-limits.js';
 import type { Middleware } from './handshake.js';
-import { DEFAULT_UPGRADE_TIMEOUT_MS, hardenHttpServer } from './http-server.js';
+import { DEFAULT_UPGRADE_TIMEOUT_MS, hardenHttpServer, LISTEN_BACKLOG } from './http-server.js';
 import { handleHttp, type OperationalView } from './http.js';
 import { EdgeNode } from './node.js';
 import { positiveMs, resolveStatsAccess, type EdgeOptions } from './options.js';
@@ -140,7 +140,7 @@ export class Edge extends EventEmitter<EdgeEvents> implements OperationalView {
           ),
         );
       server.once('error', onError);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', onError);
         resolve();
       });

@@ -5,6 +5,14 @@ import type { Duplex } from 'node:stream';
 /** Default of `EdgeOptions.upgradeTimeoutMs`. */
 export const DEFAULT_UPGRADE_TIMEOUT_MS = 10_000;
 
+/**
+ * The accept queue an edge listens with. Node's default (511) overflowed when a killed
+ * edge's 10,000 clients reconnected to the survivors at once (`bench storm`): each dropped
+ * SYN costs its client the kernel's retransmit wait (1, 3, 7 s). The kernel caps it at
+ * `net.core.somaxconn` (4096 on most current Linux; docs/deploy.md).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 const guarded = new WeakSet<Server>();
 
 /**

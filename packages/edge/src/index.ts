@@ -1,5 +1,5 @@
 export { createEdge, Edge } from './edge.js';
-export { hardenHttpServer } from './http-server.js';
+export { hardenHttpServer, LISTEN_BACKLOG } from './http-server.js';
 export type { EdgeEvents, FabricSocket, Middleware } from './edge.js';
 export type { EdgeCounters, EdgeStats } from './stats.js';
 export { Socket } from './socket.js';
