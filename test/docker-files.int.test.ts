@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { LISTEN_BACKLOG } from '@roomfabric/edge';
 import { describe, expect, it } from 'vitest';
 
 // No Docker engine runs where CI does, so this checks docker/ with what is here: the
@@ -23,6 +24,7 @@ interface Service {
   healthcheck?: { test: string[] };
   volumes?: string[];
   ports?: string[];
+  sysctls?: Record<string, number>;
 }
 
 function loadYaml(path: string): unknown {
@@ -99,6 +101,17 @@ describe.skipIf(yamlReason !== undefined)('docker/docker-compose.yml', () => {
     expect(services.membership!.deploy?.replicas).toBe(2);
     for (const [name, service] of Object.entries(services)) {
       expect(service.healthcheck?.test.length, `${name} has a health check`).toBeGreaterThan(1);
+    }
+  });
+
+  it('gives every edge an accept queue as long as the one it listens with', () => {
+    const edges = roomfabric.filter(([, s]) => s.command?.[0] === 'edge');
+    expect(edges.map(([name]) => name).sort()).toEqual(['edge', 'edge-1', 'edge-2', 'edge-3']);
+    for (const [name, service] of edges) {
+      expect(service.sysctls?.['net.core.somaxconn'], name).toBeGreaterThanOrEqual(LISTEN_BACKLOG);
+      expect(service.sysctls?.['net.ipv4.tcp_max_syn_backlog'], name).toBeGreaterThanOrEqual(
+        LISTEN_BACKLOG,
+      );
     }
   });
 
