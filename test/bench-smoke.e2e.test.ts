@@ -15,6 +15,8 @@ const cli = fileURLToPath(new URL('../packages/bench/dist/cli.js', import.meta.u
 
 interface Result {
   scenario: string;
+  params: Record<string, unknown>;
+  ours: Record<string, unknown>;
   checks: Array<{ what: string; delivered: number; expected: number; ok: boolean }>;
   goals: Array<{ goal: string; met: boolean }>;
 }
@@ -71,6 +73,30 @@ describe('benchmarks, small', { timeout: 45_000 }, () => {
   it('joins: every join is acked', async () => {
     const result = await bench(['joins', '--clients', '20', '--per-client', '10']);
     expectCounts(result, 2);
+  });
+
+  it('joins on a 3-primary Redis Cluster: every join is acked; each primary has a share', async () => {
+    const result = await bench([
+      'joins',
+      ...['--redis-cluster', '3', '--clients', '20', '--per-client', '10'],
+    ]);
+    expectCounts(result, 2);
+    expect(result.params.redisCluster).toBe(3);
+    const shares = result.ours.redisShares as Array<{
+      slots: string;
+      commands: number;
+      pct: number;
+    }>;
+    // redis-cli --cluster create splits the slots evenly over 3 primaries.
+    expect(shares.map((s) => s.slots)).toEqual(['0-5460', '5461-10922', '10923-16383']);
+    // 200 new rooms spread over every slot: each primary ran some of the joins' commands.
+    for (const share of shares) expect(share.commands).toBeGreaterThan(0);
+    const total = shares.reduce((n, s) => n + s.commands, 0);
+    for (const share of shares)
+      expect(share.pct).toBe(Math.round((share.commands / total) * 1000) / 10);
+    expect(result.goals.map((g) => g.goal)).toContain(
+      "each primary 20-45% of the index's Redis commands",
+    );
   });
 
   it('memory: every idle connection is held', async () => {

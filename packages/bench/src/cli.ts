@@ -7,7 +7,7 @@ import { bus } from './scenarios/bus.js';
 import { fanout } from './scenarios/fanout.js';
 import { joins } from './scenarios/joins.js';
 import { memory } from './scenarios/memory.js';
-import { raid } from './scenarios/raid.js';
+import { raid, type RaidRooms } from './scenarios/raid.js';
 import { recovery } from './scenarios/recovery.js';
 import { storm } from './scenarios/storm.js';
 import { streams } from './scenarios/streams.js';
@@ -22,6 +22,7 @@ Scenarios:
   fanout    2 nodes, --clients in one room, 100-byte messages in bursts; plus a plain ws ceiling
   bus       6 nodes, --rooms rooms with members on 1 or 2 nodes: node deliveries per broadcast
   raid      --clients members of one room over 3 nodes, moved to another room
+            (--raid-rooms: the two rooms in two slots of the index, or in one)
   joins     acked joins per second on one edge, Redis index on (peer: acked socket.join)
   memory    heap and RSS per idle connection: edge vs plain ws vs Socket.IO
   streams   --clients players at --hz in one room: naive volatile broadcasts vs a tick stream
@@ -44,6 +45,12 @@ Options:
   --warmup S          fanout: warm-up seconds (1); storm: seconds of broadcasts before the kill (1)
   --rooms N           bus: rooms (1000); storm: rooms, 3 per client (300)
   --nodes N           bus: nodes (6); raid: nodes (3); storm: nodes, one of them killed (3)
+  --redis-cluster N   joins, raid: our index on a Redis Cluster of N primaries (at least 3,
+                      no replicas) instead of one Redis; prints each primary's share of
+                      the index's Redis commands while measuring. The peer keeps its one
+                      Redis: its adapter only publishes and subscribes (default: one Redis)
+  --raid-rooms KIND   raid: cross-slot (raid-a -> raid-b, two slots: the cross-slot steps)
+                      or same-slot ({raid}a -> {raid}b, one {tag}: one script) (cross-slot)
   --per-client N      joins: JOINs per client, at most 128 (100)
   --join-window N     joins: JOINs in flight per client (16)
   --data-bytes N      bytes of message data (100)
@@ -89,6 +96,8 @@ const { values, positionals } = parseArgs({
     'tick-ms': { type: 'string' },
     'lease-ttl-ms': { type: 'string' },
     'reconnect-delay-ms': { type: 'string' },
+    'redis-cluster': { type: 'string' },
+    'raid-rooms': { type: 'string' },
   },
 });
 
@@ -110,11 +119,34 @@ function levels(raw: string): number[] {
   return list;
 }
 
+/** `--redis-cluster N`: primaries of our index's cluster, or undefined (one Redis). */
+function redisCluster(scenario: string): number | undefined {
+  if (values['redis-cluster'] === undefined) return undefined;
+  if (scenario !== 'joins' && scenario !== 'raid') {
+    throw new Error('--redis-cluster is for joins and raid');
+  }
+  const n = num('redis-cluster', 3, 3, 16);
+  if (!Number.isInteger(n)) throw new Error('--redis-cluster must be a whole number of primaries');
+  return n;
+}
+
+/** `--raid-rooms same-slot|cross-slot`. */
+function raidRooms(): RaidRooms {
+  const raw = values['raid-rooms'] ?? 'cross-slot';
+  if (raw !== 'cross-slot' && raw !== 'same-slot') {
+    throw new Error('--raid-rooms must be cross-slot or same-slot');
+  }
+  return raw;
+}
+
 async function main(): Promise<void> {
   const [scenario, arg] = positionals;
   if (values.help || !scenario) {
     process.stdout.write(HELP);
     return;
+  }
+  if (values['raid-rooms'] !== undefined && scenario !== 'raid') {
+    throw new Error('--raid-rooms is for raid');
   }
   if (scenario === 'profile-top') {
     if (!arg) throw new Error('profile-top needs a .cpuprofile file');
@@ -123,6 +155,7 @@ async function main(): Promise<void> {
     }
     return;
   }
+  const primaries = redisCluster(scenario);
   const common = {
     dataBytes: num('data-bytes', 100, 16, 60_000),
     noPeer: values['no-peer'] === true,
@@ -168,6 +201,8 @@ async function main(): Promise<void> {
           loadProcs: num('load-procs', 4, 1, 16),
           clients: num('clients', 50_000),
           nodes: num('nodes', 3, 1, 16),
+          raidRooms: raidRooms(),
+          redisCluster: primaries,
         },
         progress,
       );
@@ -180,6 +215,7 @@ async function main(): Promise<void> {
           clients: num('clients', 1000),
           perClient: num('per-client', 100, 1, 128),
           window: num('join-window', 16, 1, 128),
+          redisCluster: primaries,
         },
         progress,
       );

@@ -5,8 +5,10 @@ import {
   startMembership,
   startNats,
   startRedis,
+  startRedisCluster,
   type EdgeHandle,
   type NatsHandle,
+  type RedisClusterHandle,
   type RedisHandle,
   type ServiceHandle,
 } from '@roomfabric/testkit';
@@ -21,37 +23,90 @@ import { forkChild, type ChildHandle } from './child.js';
 /** NATS and Redis (and, for raids, the membership service) shared by a scenario's systems. */
 export interface Infra {
   nats: NatsHandle;
+  /** The one Redis: the peer's adapter and emitter, and our index unless `cluster` is set. */
   redis: RedisHandle;
+  /**
+   * A Redis Cluster for our index (`--redis-cluster N`); the peer keeps `redis` (its adapter
+   * only publishes and subscribes).
+   */
+  cluster: RedisClusterHandle | undefined;
+  /**
+   * What our edges, membership service and publisher get as `--redis` / `redis`: the one
+   * Redis URL, or `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,...` (every node a seed).
+   */
+  indexUrl: string;
+  /** The redis-server processes of our index (the cluster's, or the one Redis), for CPU. */
+  indexPids: Array<number | undefined>;
   membership: ServiceHandle | undefined;
   stop(): Promise<void>;
 }
 
+/** Options of {@link startInfra}. */
+export interface InfraOptions {
+  /** Start the membership service too. */
+  withMembership?: boolean;
+  /** Extra arguments for `roomfabric membership`. */
+  membershipArgs?: string[];
+  /** Our index on a Redis Cluster of this many primaries (no replicas); default one Redis. */
+  redisCluster?: number;
+}
+
+/** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,...` for every node of `cluster`. */
+export function clusterSeeds(cluster: RedisClusterHandle): string {
+  return `redis-cluster://${cluster.nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`;
+}
+
 /**
- * Starts the testkit's NATS and Redis on free ports, plus the membership service if asked
- * (with `membershipArgs` for `roomfabric membership`).
+ * Starts the testkit's NATS and Redis on free ports, a Redis Cluster for our index if
+ * asked, and then the membership service if asked (on the index). Whatever started is
+ * stopped again when a later part fails.
  */
-export async function startInfra(
-  withMembership = false,
-  membershipArgs: string[] = [],
-): Promise<Infra> {
-  const [nats, redis] = await Promise.all([startNats(), startRedis()]);
-  const membership = withMembership
-    ? await startMembership({ nats: nats.url, redis: redis.url, args: membershipArgs })
-    : undefined;
-  return {
-    nats,
-    redis,
-    membership,
-    async stop() {
-      await membership?.stop();
-      await Promise.all([nats.stop(), redis.stop()]);
-      await Promise.allSettled([
-        membership?.[Symbol.asyncDispose](),
-        nats[Symbol.asyncDispose](),
-        redis[Symbol.asyncDispose](),
-      ]);
-    },
+export async function startInfra(options: InfraOptions = {}): Promise<Infra> {
+  const started = await Promise.allSettled([
+    startNats(),
+    startRedis(),
+    options.redisCluster === undefined
+      ? Promise.resolve(undefined)
+      : startRedisCluster({ primaries: options.redisCluster }),
+  ] as const);
+  const [natsResult, redisResult, clusterResult] = started;
+  const nats = natsResult.status === 'fulfilled' ? natsResult.value : undefined;
+  const redis = redisResult.status === 'fulfilled' ? redisResult.value : undefined;
+  const cluster = clusterResult.status === 'fulfilled' ? clusterResult.value : undefined;
+  let membership: ServiceHandle | undefined;
+  const stop = async () => {
+    await membership?.stop();
+    await Promise.allSettled([nats?.stop(), redis?.stop(), cluster?.stop()]);
+    await Promise.allSettled([
+      membership?.[Symbol.asyncDispose](),
+      nats?.[Symbol.asyncDispose](),
+      redis?.[Symbol.asyncDispose](),
+    ]);
   };
+  try {
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const indexUrl = cluster ? clusterSeeds(cluster) : redis!.url;
+    if (options.withMembership) {
+      membership = await startMembership({
+        nats: nats!.url,
+        redis: indexUrl,
+        args: options.membershipArgs ?? [],
+      });
+    }
+    return {
+      nats: nats!,
+      redis: redis!,
+      cluster,
+      indexUrl,
+      indexPids: cluster ? cluster.nodes.map((node) => node.pid) : [redis!.pid],
+      membership,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /** The nodes of one system. */
@@ -86,8 +141,8 @@ export interface NodeOptions {
 }
 
 /**
- * Starts `n` edges (`roomfabric edge`, node ids e1..eN) on the infra's NATS and Redis, one
- * after the other. The probe goes in through NODE_OPTIONS, since the testkit starts the CLI.
+ * Starts `n` edges (`roomfabric edge`, node ids e1..eN) on the infra's NATS and our index
+ * (the one Redis, or the cluster's seeds), one after the other. The probe goes in through NODE_OPTIONS, since the testkit starts the CLI.
  */
 export async function startEdges(
   infra: Infra,
@@ -109,7 +164,7 @@ export async function startEdges(
         edges.push(
           await startEdge({
             nats: infra.nats.url,
-            redis: infra.redis.url,
+            redis: infra.indexUrl,
             nodeId: `e${i + 1}`,
             args: [
               // --stats-public: the bus scenario reads busInByRoom from /stats.
@@ -242,8 +297,9 @@ export async function probe(base: string, path: string): Promise<Record<string, 
 
 /**
  * Forks the publisher child (`publisher.js`) and connects it the way `kind` publishes:
- * our server API (`rf`), the Socket.IO Redis emitter (`sio`) or the ws ceiling. The child
- * is stopped again if it cannot be set up.
+ * our server API (`rf`, on our index: the one Redis or the cluster), the Socket.IO Redis
+ * emitter (`sio`, on the one Redis) or the ws ceiling. The child is stopped again if it
+ * cannot be set up.
  */
 export async function startPublisher(
   kind: string,
@@ -256,7 +312,7 @@ export async function startPublisher(
     await publisher.call('init', {
       kind,
       nats: [infra.nats.url],
-      redis: infra.redis.url,
+      redis: kind === 'rf' ? infra.indexUrl : infra.redis.url,
       dataBytes,
     });
     return publisher;
@@ -267,27 +323,30 @@ export async function startPublisher(
 }
 
 /**
- * Starts NATS and Redis (and the membership service when asked), runs our system and then,
- * unless `noPeer`, Socket.IO on them, and stops them again whatever happens.
+ * Starts NATS and Redis (a Redis Cluster for our index, and the membership service, when
+ * asked), runs our system and then, unless `noPeer`, Socket.IO on them, and stops them
+ * again whatever happens.
  */
 export async function runOursAndPeer<F, C>(
-  options: { withMembership?: boolean; membershipArgs?: string[]; noPeer?: boolean },
+  options: InfraOptions & { noPeer?: boolean },
   progress: { step(text: string): void; end(): void },
   checks: C[],
   runSystem: (system: 'ours' | 'peer', infra: Infra, checks: C[]) => Promise<F>,
 ): Promise<{ ours: F; peer: F | undefined }> {
-  progress.step(
-    options.withMembership
-      ? 'starting NATS, Redis and the membership service'
-      : 'starting NATS and Redis',
-  );
-  const infra = await startInfra(options.withMembership ?? false, options.membershipArgs);
+  const parts = ['NATS', 'Redis'];
+  if (options.redisCluster !== undefined) {
+    parts.push(`a Redis Cluster of ${options.redisCluster} primaries (our index)`);
+  }
+  if (options.withMembership) parts.push('the membership service');
+  const what = `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)!}`;
+  progress.step(`starting ${what}`);
+  const infra = await startInfra(options);
   try {
     const ours = await runSystem('ours', infra, checks);
     const peer = options.noPeer ? undefined : await runSystem('peer', infra, checks);
     return { ours, peer };
   } finally {
-    progress.step('stopping NATS and Redis');
+    progress.step(`stopping ${what}`);
     await infra.stop();
     progress.end();
   }

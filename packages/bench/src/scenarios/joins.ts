@@ -1,6 +1,14 @@
 import { CpuMeter, describeCpu } from '../cpu.js';
 import { LoadFleet } from '../load/fleet.js';
 import { startProfiles, stopProfiles, topFunctions, type HotFunction } from '../profile.js';
+import {
+  PEER_REDIS_NOTE,
+  RedisShareMeter,
+  nodeSlots,
+  sharesGoal,
+  sharesTable,
+  type RedisShare,
+} from '../redis-shares.js';
 import { fmt, table, type Progress } from '../report.js';
 import { check, ratio, type Check, type CommonOptions, type ScenarioResult } from '../scenario.js';
 import { sioUrl, startEdges, runOursAndPeer, startSioNodes, type Infra } from '../systems.js';
@@ -12,6 +20,8 @@ export interface JoinsOptions extends CommonOptions {
   perClient: number;
   /** JOINs in flight per client. */
   window: number;
+  /** Our index on a Redis Cluster of this many primaries; default one Redis. */
+  redisCluster?: number;
 }
 
 /** Figures of one system (one node). */
@@ -23,6 +33,10 @@ export interface JoinsFigures {
   seconds: number;
   ackedPerSec: number;
   cpu: Record<string, number>;
+  /** Ours with `--redis-cluster`: each primary's part of the joins. */
+  redisShares?: RedisShare[];
+  /** Ours with `--redis-cluster`: the primary of the edge's node slot. */
+  nodeSlots?: string;
   profile?: Record<string, HotFunction[]>;
 }
 
@@ -31,12 +45,14 @@ export interface JoinsFigures {
  * and wait for the acks. Ours: JOIN frames; the ack comes once the local set is updated,
  * the NATS subscription for the (new) room is confirmed and the Redis index is written.
  * Socket.IO: an `emitWithAck('join')` whose handler calls `socket.join(room)` — a local Set
- * update; the Redis adapter keeps no index, so it writes nothing.
+ * update; the Redis adapter keeps no index, so it writes nothing. With `redisCluster`, our
+ * index is on a Redis Cluster (the peer keeps its one Redis) and the result says how the
+ * joins' Redis commands spread over its primaries.
  */
 export async function joins(o: JoinsOptions, progress: Progress): Promise<ScenarioResult> {
   const checks: Check[] = [];
   const { ours, peer } = await runOursAndPeer(
-    { withMembership: false, noPeer: o.noPeer },
+    { withMembership: false, noPeer: o.noPeer, redisCluster: o.redisCluster },
     progress,
     checks,
     (system, infra) => runSystem(system, infra, o, progress, checks),
@@ -53,11 +69,20 @@ export async function joins(o: JoinsOptions, progress: Progress): Promise<Scenar
     table(
       ['system (1 node)', 'clients', 'acked', 'seconds', 'acked joins/s', 'cpu'],
       [
-        row('roomfabric (Redis index on)', ours),
+        row(
+          o.redisCluster === undefined
+            ? 'roomfabric (Redis index on)'
+            : `roomfabric (index on ${o.redisCluster}-primary cluster)`,
+          ours,
+        ),
         ...(peer ? [row('socket.io + redis-adapter', peer)] : []),
       ],
     ),
   ];
+  if (ours.redisShares) {
+    lines.push('', sharesTable(ours.redisShares, 'during the joins'));
+    lines.push(`the edge's node slot: ${ours.nodeSlots ?? '?'}`);
+  }
   for (const [file, top] of Object.entries(ours.profile ?? {})) {
     lines.push(
       '',
@@ -77,9 +102,11 @@ export async function joins(o: JoinsOptions, progress: Progress): Promise<Scenar
         value: `${fmt(ours.ackedPerSec)}/s`,
         met: ours.ackedPerSec >= 50_000,
       },
+      ...(ours.redisShares ? [sharesGoal(ours.redisShares)] : []),
     ],
     checks,
     table: lines.join('\n'),
+    ...(o.redisCluster !== undefined && { notes: [`note: ${PEER_REDIS_NOTE}`] }),
   };
 }
 
@@ -112,12 +139,17 @@ async function runSystem(
     const cpu = new CpuMeter({
       node: nodes.pids,
       nats: [infra.nats.pid],
-      redis: [infra.redis.pid],
+      // Ours: every redis-server of the index (the cluster's together); the peer: its Redis.
+      redis: system === 'ours' ? infra.indexPids : [infra.redis.pid],
       load: fleet.pids,
     }).start();
+    const shares =
+      system === 'ours' && infra.cluster ? await RedisShareMeter.start(infra.cluster) : undefined;
     if (profiling) await startProfiles(nodes.probes);
     const result = await fleet.joins({ perClient: o.perClient, prefix: 'j', window: o.window });
     const usage = cpu.stop();
+    const redisShares = await shares?.stop();
+    const where = infra.cluster && (await nodeSlots(infra.cluster, ['e1']));
     let profile: Record<string, HotFunction[]> | undefined;
     if (profiling) {
       const files = await stopProfiles(nodes.probes, o.cpuProf!, 'joins');
@@ -133,6 +165,8 @@ async function runSystem(
       seconds: Math.round(seconds * 1000) / 1000,
       ackedPerSec: Math.round(result.acks / seconds),
       cpu: usage,
+      ...(redisShares && { redisShares }),
+      ...(where && { nodeSlots: where }),
       ...(profile && { profile }),
     };
   } finally {

@@ -1,7 +1,17 @@
 import type { RaidReport } from '@roomfabric/protocol';
 import type { ChildHandle } from '../child.js';
+import { CpuMeter, describeCpu } from '../cpu.js';
 import { LoadFleet } from '../load/fleet.js';
 import { startProfiles, stopProfiles, topFunctions } from '../profile.js';
+import {
+  PEER_REDIS_NOTE,
+  RedisShareMeter,
+  nodeSlots,
+  roomSlot,
+  sharesGoal,
+  sharesTable,
+  type RedisShare,
+} from '../redis-shares.js';
 import { fmt, table, type Progress } from '../report.js';
 import { check, ratio, type Check, type CommonOptions, type ScenarioResult } from '../scenario.js';
 import {
@@ -13,10 +23,17 @@ import {
   type Infra,
 } from '../systems.js';
 
+/** Which pair of rooms is raided: two slots of the index, or one (a shared `{tag}`). */
+export type RaidRooms = 'cross-slot' | 'same-slot';
+
 /** Options of the raid scenario. */
 export interface RaidOptions extends CommonOptions {
   clients: number;
   nodes: number;
+  /** Default `cross-slot`. */
+  raidRooms?: RaidRooms;
+  /** Our index on a Redis Cluster of this many primaries; default one Redis. */
+  redisCluster?: number;
 }
 
 /** Figures of one system. */
@@ -40,10 +57,21 @@ export interface RaidFigures {
   broadcastMs: number;
   moved: number;
   reached: number;
+  /** From the raid until every mover got the next message, % of one core per component. */
+  cpu: Record<string, number>;
+  /** Ours with `--redis-cluster`: each primary's part of the raid. */
+  redisShares?: RedisShare[];
 }
 
-const FROM = 'raid-a';
-const TO = 'raid-b'; // same length as FROM: the same frame length for the load clients
+/**
+ * The rooms raided, `from` and `to`, of the same length (the same frame length for the load
+ * clients). Cross-slot: untagged, so each room has a slot of its own (`rf:{r:<room>}`);
+ * same-slot: a shared tag, `rf:{g:raid}` for both, so the raid is one room-slot script.
+ */
+export const RAID_ROOMS: Record<RaidRooms, readonly [string, string]> = {
+  'cross-slot': ['raid-a', 'raid-b'],
+  'same-slot': ['{raid}a', '{raid}b'],
+};
 
 /**
  * raid: `clients` members of one room spread over the nodes, moved into another room. Ours:
@@ -53,11 +81,22 @@ const TO = 'raid-b'; // same length as FROM: the same frame length for the load 
  */
 export async function raid(o: RaidOptions, progress: Progress): Promise<ScenarioResult> {
   const checks: Check[] = [];
+  const kind = o.raidRooms ?? 'cross-slot';
+  const [from, to] = RAID_ROOMS[kind];
+  let where = '';
+  let nodes = '';
   const { ours, peer } = await runOursAndPeer(
-    { withMembership: true, noPeer: o.noPeer },
+    { withMembership: true, noPeer: o.noPeer, redisCluster: o.redisCluster },
     progress,
     checks,
-    (system, infra) => runSystem(system, infra, o, progress, checks),
+    async (system, infra) => {
+      if (system === 'ours') {
+        where = await describeRooms(infra, from, to);
+        const ids = Array.from({ length: o.nodes }, (_, i) => `e${i + 1}`);
+        if (infra.cluster) nodes = await nodeSlots(infra.cluster, ids);
+      }
+      return runSystem(system, infra, o, from, to, progress, checks);
+    },
   );
   const text = table(
     [
@@ -94,9 +133,24 @@ export async function raid(o: RaidOptions, progress: Progress): Promise<Scenario
         : []),
     ],
   );
+  const lines = [
+    `rooms: ${kind}, ${where}`,
+    `index: ${o.redisCluster === undefined ? 'one Redis' : `a Redis Cluster of ${o.redisCluster} primaries; the edges' node slots: ${nodes}`}`,
+    '',
+    text,
+    '',
+    'CPU from the raid until every mover got the next message (% of one core; the machine has 100% per core):',
+    `  roomfabric (${fmt(ours.allReachedMs)} ms): ${describeCpu(ours.cpu)}`,
+    ...(peer
+      ? [`  socket.io + redis-adapter (${fmt(peer.allReachedMs)} ms): ${describeCpu(peer.cpu)}`]
+      : []),
+  ];
+  if (ours.redisShares) {
+    lines.push('', sharesTable(ours.redisShares, 'from the raid until the next message'));
+  }
   return {
     scenario: 'raid',
-    params: { ...o },
+    params: { ...o, raidRooms: kind, from, to },
     ours,
     peer,
     ratio: { allReached: ratio(ours.allReachedMs, peer?.allReachedMs) },
@@ -107,16 +161,34 @@ export async function raid(o: RaidOptions, progress: Progress): Promise<Scenario
         value: `${fmt(ours.allMovedMs!)} ms`,
         met: ours.allMovedMs! <= 1500,
       },
+      ...(ours.redisShares ? [sharesGoal(ours.redisShares)] : []),
     ],
     checks,
-    table: text,
+    table: lines.join('\n'),
+    ...(o.redisCluster !== undefined && { notes: [`note: ${PEER_REDIS_NOTE}`] }),
   };
+}
+
+/**
+ * `raid-a (slot 2043, redis-1) -> raid-b (slot 14306, redis-3): two slots`: where the two
+ * rooms' keys live in our index (the primary only on a cluster).
+ */
+async function describeRooms(infra: Infra, from: string, to: string): Promise<string> {
+  const one = async (room: string) => {
+    const slot = roomSlot(room);
+    const primary = infra.cluster ? `, ${(await infra.cluster.primaryForSlot(slot)).name}` : '';
+    return `${room} (slot ${slot}${primary})`;
+  };
+  const same = roomSlot(from) === roomSlot(to);
+  return `${await one(from)} -> ${await one(to)}: ${same ? 'one slot, one script' : 'two slots, the cross-slot steps'}`;
 }
 
 async function runSystem(
   system: 'ours' | 'peer',
   infra: Infra,
   o: RaidOptions,
+  from: string,
+  to: string,
   progress: Progress,
   checks: Check[],
 ): Promise<RaidFigures> {
@@ -130,12 +202,12 @@ async function runSystem(
   try {
     publisher = await startPublisher(system === 'ours' ? 'rf' : 'sio', infra, o.dataBytes);
     fleet = await LoadFleet.start(o.loadProcs);
-    progress.step(`${system}: connecting ${o.clients} members of ${FROM}`);
+    progress.step(`${system}: connecting ${o.clients} members of ${from}`);
     const groups = nodes.urls.map((url, i) => ({
-      url: system === 'peer' ? sioUrl(url, [FROM]) : url,
+      url: system === 'peer' ? sioUrl(url, [from]) : url,
       count: Math.floor(o.clients / o.nodes) + (i < o.clients % o.nodes ? 1 : 0),
-      rooms: system === 'ours' ? [FROM] : [],
-      eventRoom: TO,
+      rooms: system === 'ours' ? [from] : [],
+      eventRoom: to,
     }));
     const failed = await fleet.connect(system === 'ours' ? 'rf' : 'sio', groups, (n) =>
       progress.update(`${n}/${o.clients}`),
@@ -143,10 +215,22 @@ async function runSystem(
     if (failed > 0) throw new Error(`${failed} clients could not connect`);
     progress.step(`${system}: one broadcast to all ${o.clients} members (the floor)`);
     const b0 = performance.now();
-    await publisher.call('burst', { rooms: [FROM], n: 1 });
+    await publisher.call('burst', { rooms: [from], n: 1 });
     await fleet.waitFor('frames', 1, 60_000);
     const broadcastMs = performance.now() - b0;
-    progress.step(`${system}: raid ${FROM} -> ${TO}`);
+    progress.step(`${system}: raid ${from} -> ${to}`);
+    const cpu = new CpuMeter({
+      servers: nodes.pids,
+      nats: [infra.nats.pid],
+      // Ours: every redis-server of the index (the cluster's together); the peer: its Redis.
+      redis: system === 'ours' ? infra.indexPids : [infra.redis.pid],
+      ...(system === 'ours' && { membership: [infra.membership?.pid] }),
+      publisher: [publisher.pid],
+      load: fleet.pids,
+    });
+    const shares =
+      system === 'ours' && infra.cluster ? await RedisShareMeter.start(infra.cluster) : undefined;
+    cpu.start();
     const t0 = performance.now();
     let report: RaidReport | undefined;
     let allMovedMs: number | undefined;
@@ -158,14 +242,16 @@ async function runSystem(
     if (system === 'ours') {
       const moved = fleet.waitFor('moved', 1, 60_000).then(since);
       moved.catch(() => undefined);
-      report = await publisher.call<RaidReport>('raid', { from: FROM, to: TO }, 180_000);
-      await publisher.call('burst', { rooms: [TO], n: 1 });
+      report = await publisher.call<RaidReport>('raid', { from, to }, 180_000);
+      await publisher.call('burst', { rooms: [to], n: 1 });
       allMovedMs = await moved;
     } else {
-      await publisher.call('sioMove', { from: FROM, to: TO });
-      await publisher.call('burst', { rooms: [TO], n: 1 });
+      await publisher.call('sioMove', { from, to });
+      await publisher.call('burst', { rooms: [to], n: 1 });
     }
     const allReachedMs = await reached;
+    const usage = cpu.stop();
+    const redisShares = await shares?.stop();
     if (profiling) {
       const files = await stopProfiles(nodes.probes, o.cpuProf!, 'raid');
       for (const f of files)
@@ -192,6 +278,8 @@ async function runSystem(
       broadcastMs: Math.round(broadcastMs * 10) / 10,
       moved: counters.moved,
       reached: counters.frames,
+      cpu: usage,
+      ...(redisShares && { redisShares }),
     };
   } finally {
     progress.step(`${system}: stopping`);
