@@ -1,4 +1,3 @@
-import { eventually } from '@roomfabric/testkit';
 import type { MemberInfo, Membership } from './membership.js';
 
 /** One fresh, empty index for one test. */
@@ -45,14 +44,6 @@ export async function withFixture(
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Polls `check` every 20 ms until it is true; throws after `timeoutMs`. Testkit's
- * `eventually`, kept under this name for redis-membership.int.test.ts.
- */
-export async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  await eventually(check, { timeoutMs, everyMs: 20 });
-}
 
 /**
  * Registers `count` sockets `${prefix}${i}` on `nodeId` and joins each to `rooms`, many

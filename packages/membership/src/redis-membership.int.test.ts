@@ -1,8 +1,8 @@
-import { type RedisHandle, startRedis } from '@roomfabric/testkit';
+import { type RedisHandle, eventually, startRedis } from '@roomfabric/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membershipContract } from './membership.contract.js';
-import { fill, member, until } from './membership-fixture.contract.js';
+import { fill, member } from './membership-fixture.contract.js';
 import { describeWatch, watchRaid } from './membership-raid.contract.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisMembership } from './redis-membership.js';
@@ -304,7 +304,7 @@ describe('RedisMembership when Redis fails', () => {
           () => true,
           () => false,
         );
-      await until(reachable, 10_000);
+      await eventually(reachable, { timeoutMs: 10_000, everyMs: 20 });
       console.log(`Redis restarted empty: calls work again after ${Date.now() - restarted} ms`);
       expect(await m.count('a')).toBe(0); // restarted empty
       expect(await m.renewLease('n1', 10_000)).toBe(false);
