@@ -58,6 +58,9 @@ export class TimedMembership implements Membership {
   count(room: string): Promise<number> {
     return this.time('count', () => this.inner.count(room));
   }
+  nodesOf(room: string): Promise<string[]> {
+    return this.time('nodesOf', () => this.inner.nodesOf(room));
+  }
   roomsOf(socketId: string): Promise<string[]> {
     return this.time('roomsOf', () => this.inner.roomsOf(socketId));
   }

@@ -32,8 +32,8 @@ export async function runRaid(
     throw new RoomfabricError(ErrorCode.INVALID_ARGUMENT, 'a raid needs two different rooms');
   }
   const started = performance.now();
-  const before = await fabric.membership.members(from);
-  const prepareNodes = [...new Set(before.map((m) => m.nodeId))];
+  // Who holds members of `from`: read from the room's own entries, not every member's data.
+  const prepareNodes = await fabric.membership.nodesOf(from);
   const prepare = encodeBusMessage({ type: BusMessageType.RAID_PREPARE, raidId, from, to });
   const prepared = await Promise.allSettled(
     prepareNodes.map((n) => fabric.request(Subject.node(n), prepare)),

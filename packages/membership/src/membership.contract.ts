@@ -32,6 +32,31 @@ export function membershipContract(name: string, make: MakeFixture): void {
       }
     });
 
+    it('names the nodes that hold members of a room, each once', async () => {
+      const { membership: m, dispose } = await make();
+      try {
+        expect(await m.nodesOf('a')).toEqual([]);
+        for (const [id, node] of [
+          ['s1', 'n1'],
+          ['s2', 'n1'],
+          ['s3', 'n2'],
+          ['s4', 'n3'],
+        ] as const) {
+          await m.addSocket({ ...member(id, node), user: `u-${id}` });
+          await m.join(id, id === 's4' ? ['b'] : ['a']);
+        }
+        expect(sorted(await m.nodesOf('a'))).toEqual(['n1', 'n2']);
+        expect(await m.nodesOf('b')).toEqual(['n3']);
+        await m.leave('s3', ['a']);
+        expect(await m.nodesOf('a')).toEqual(['n1']);
+        await m.removeSocket('s1');
+        await m.removeSocket('s2');
+        expect(await m.nodesOf('a')).toEqual([]);
+      } finally {
+        await dispose();
+      }
+    });
+
     it('removes a socket from every room in one step', async () => {
       const { membership: m, dispose } = await make();
       try {

@@ -110,6 +110,11 @@ export interface Membership {
   /** How many sockets are in a room. O(1). */
   count(room: string): Promise<number>;
   /**
+   * The nodes that hold at least one member of a room, in no particular order: who a raid
+   * must prepare. O(members) in the store, but no member's info or data is read.
+   */
+  nodesOf(room: string): Promise<string[]>;
+  /**
    * The sockets of a room that have a user (anonymous ones are left out), with their
    * user, node and data, O(members of the room). The members are one read of the room; for
    * `RedisMembership` their data is then read from their nodes, and a member that left in

@@ -106,6 +106,17 @@ export class MemoryMembership implements Membership {
     return this.run(() => this.rooms.get(room)?.size ?? 0);
   }
 
+  nodesOf(room: string): Promise<string[]> {
+    return this.run(() => {
+      const nodes = new Set<string>();
+      for (const id of this.rooms.get(room) ?? []) {
+        const entry = this.sockets.get(id);
+        if (entry) nodes.add(entry.info.nodeId);
+      }
+      return [...nodes];
+    });
+  }
+
   presence(room: string): Promise<PresenceMember[]> {
     return this.run(() => {
       const out: PresenceMember[] = [];

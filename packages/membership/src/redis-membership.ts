@@ -186,6 +186,10 @@ export class RedisMembership implements Membership {
     return this.redis.call('count', () => reads.count(this.ctx, room));
   }
 
+  nodesOf(room: string): Promise<string[]> {
+    return this.redis.call('nodesOf', () => reads.nodesOf(this.ctx, room));
+  }
+
   roomsOf(socketId: string): Promise<string[]> {
     return this.redis.call('roomsOf', () => reads.roomsOf(this.ctx, socketId));
   }

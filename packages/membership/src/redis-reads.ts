@@ -72,6 +72,12 @@ export async function presenceStats(ctx: MembershipContext, room: string): Promi
   return { sockets: Number(sockets ?? 0), users: Number(users ?? 0) };
 }
 
+/** The distinct nodes of a room's member values (HVALS: no node slot is read). */
+export async function nodesOf(ctx: MembershipContext, room: string): Promise<string[]> {
+  const values = await ctx.redis.cmd((r) => r.hvals(ctx.keys.room(room).members));
+  return [...new Set(values.map((v) => parseValue(v).nodeId))];
+}
+
 /** HLEN of a room's members. */
 export function count(ctx: MembershipContext, room: string): Promise<number> {
   return ctx.redis.cmd((r) => r.hlen(ctx.keys.room(room).members));
