@@ -11,7 +11,7 @@ import type {
   PurgedSocket,
   RaidResult,
 } from './membership.js';
-import { distinctRooms, positiveInteger } from './validate.js';
+import { distinctRooms, memberInfo, positiveInteger } from './validate.js';
 
 interface Entry {
   info: MemberInfo;
@@ -386,16 +386,6 @@ export class MemoryMembership implements Membership {
       }
     }
   }
-}
-
-/** A `MemberInfo` with `user` only when it is a non-empty string, as Redis stores it. */
-function memberInfo(
-  socketId: string,
-  nodeId: string,
-  user: string | undefined,
-  data: unknown,
-): MemberInfo {
-  return user ? { socketId, nodeId, user, data } : { socketId, nodeId, data };
 }
 
 function presenceEvent(

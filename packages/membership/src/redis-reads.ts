@@ -6,7 +6,8 @@
  * one snapshot of the index.
  */
 import type { MemberInfo, PresenceMember, PresenceStats } from './membership.js';
-import { memberInfo, parseValue, settle, text, unpackData } from './redis-values.js';
+import { parseValue, settle, text, unpackData } from './redis-values.js';
+import { memberInfo } from './validate.js';
 import { type MembershipContext, pointer } from './redis-context.js';
 
 /** Ids per node operation of a members read (a call carries up to ~2000). */

@@ -1,6 +1,6 @@
 import { Encoder, decode } from '@msgpack/msgpack';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
-import type { MemberInfo, PresenceEvent } from './membership.js';
+import type { PresenceEvent } from './membership.js';
 import { RoomCode } from './redis-scripts.js';
 
 /** Values as `RedisMembership` stores and reads them, and the events of one call. */
@@ -48,16 +48,6 @@ export function parseValue(value: string): { nodeId: string; user: string | unde
   return nul < 0
     ? { nodeId: value, user: undefined }
     : { nodeId: value.slice(0, nul), user: value.slice(nul + 1) };
-}
-
-/** A `MemberInfo` with `user` only when it has one. */
-export function memberInfo(
-  socketId: string,
-  nodeId: string,
-  user: string | undefined,
-  data: unknown,
-): MemberInfo {
-  return user ? { socketId, nodeId, user, data } : { socketId, nodeId, data };
 }
 
 /** Distinct, in first-seen order. */

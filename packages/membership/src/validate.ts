@@ -1,4 +1,5 @@
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
+import type { MemberInfo } from './membership.js';
 
 /** Throws `RF_INVALID_ARGUMENT` unless `value` is a positive integer. */
 export function positiveInteger(name: string, value: number): void {
@@ -16,4 +17,14 @@ export function distinctRooms(from: string, to: string): void {
       details: { room: from },
     });
   }
+}
+
+/** A `MemberInfo` with `user` only when it has one (a non-empty string, as Redis stores it). */
+export function memberInfo(
+  socketId: string,
+  nodeId: string,
+  user: string | undefined,
+  data: unknown,
+): MemberInfo {
+  return user ? { socketId, nodeId, user, data } : { socketId, nodeId, data };
 }
