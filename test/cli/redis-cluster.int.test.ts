@@ -84,7 +84,7 @@ describe('--redis with a Redis Cluster', () => {
         /--redis: the URLs of one Redis Cluster must all use redis:\/\/ or all rediss:\/\//,
       ],
     ] as const) {
-      const run = runCli(['membership', '--nats', 'nats://127.0.0.1:4222', '--redis', value]);
+      const run = runCli(['membership', '--nats', 'nats://127.0.0.1:1', '--redis', value]);
       expect(await exitWithin(run, 10_000)).toBe(2);
       expect(run.output()).toMatch(says);
       expect(run.output()).not.toContain('s3cret');
