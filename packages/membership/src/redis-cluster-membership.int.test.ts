@@ -2,6 +2,7 @@ import { eventually, type RedisClusterHandle, startRedisCluster } from '@roomfab
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membershipContract } from './membership.contract.js';
+import { redisFixture } from './redis-fixture.contract.js';
 import { member } from './membership-fixture.contract.js';
 import { RedisKeys, keySlot } from './redis-keys.js';
 import { RedisMembership } from './redis-membership.js';
@@ -23,21 +24,9 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-membershipContract('RedisMembership on a 3-primary Redis Cluster', () => {
-  const keyPrefix = freshPrefix();
-  const nodes = cluster.urls;
-  const membership = new RedisMembership({ cluster: { nodes }, keyPrefix });
-  const peer = new RedisMembership({ cluster: { nodes }, keyPrefix });
-  return Promise.resolve({
-    membership,
-    peer,
-    sameSlotRooms: ['{raid}from', '{raid}to'],
-    dispose: async () => {
-      await membership.close();
-      await peer.close();
-    },
-  });
-});
+membershipContract('RedisMembership on a 3-primary Redis Cluster', () =>
+  Promise.resolve(redisFixture(cluster.urls, freshPrefix())),
+);
 
 describe('RedisMembership on Redis Cluster', () => {
   it('runs where Redis refuses a script that reaches another node (what the contract run checks)', async () => {

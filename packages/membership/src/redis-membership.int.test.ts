@@ -2,6 +2,7 @@ import { type RedisHandle, eventually, startRedis } from '@roomfabric/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { membershipContract } from './membership.contract.js';
+import { redisFixture } from './redis-fixture.contract.js';
 import { fill, member } from './membership-fixture.contract.js';
 import { describeWatch, watchRaid } from './membership-raid.contract.js';
 import { RedisKeys } from './redis-keys.js';
@@ -19,20 +20,9 @@ afterAll(async () => {
   await redis?.[Symbol.asyncDispose]();
 });
 
-membershipContract('RedisMembership', () => {
-  const keyPrefix = freshPrefix();
-  const membership = new RedisMembership({ url: redis.url, keyPrefix });
-  const peer = new RedisMembership({ url: redis.url, keyPrefix });
-  return Promise.resolve({
-    membership,
-    peer,
-    sameSlotRooms: ['{raid}from', '{raid}to'],
-    dispose: async () => {
-      await membership.close();
-      await peer.close();
-    },
-  });
-});
+membershipContract('RedisMembership', () =>
+  Promise.resolve(redisFixture(redis.url, freshPrefix())),
+);
 
 /** Script calls and their total time in Redis so far (INFO commandstats; the reader's included). */
 async function scriptStats(raw: Redis): Promise<{ calls: number; usec: number }> {
