@@ -107,6 +107,8 @@ export class RedisConnection {
   /** The latest connection error since the connection was last ready. */
   private connectionError: Error | undefined;
   private isClosed = false;
+  /** What {@link mayHaveLostWrites} saw last. */
+  private lastEpoch: string | undefined;
 
   constructor(
     source: ConnectionSource,
@@ -170,8 +172,16 @@ export class RedisConnection {
    * each command also fails after `commandTimeoutMs`, like a `Redis` connection's do.
    */
   cmd<T>(send: (r: Connection) => Promise<T>, connection: Connection = this.redis): Promise<T> {
-    const sent = send(connection);
-    if (!(connection instanceof Cluster)) return sent;
+    if (!(connection instanceof Cluster)) return send(connection);
+    // ioredis's auto-pipelining on a cluster does not follow MOVED (redis/ioredis#2075:
+    // after the slots moved, its commands keep going to the old node, measured here for
+    // as long as a cluster restarted with a new layout ran). A MOVED command did not run,
+    // so it is sent once more after the slot map is read again.
+    const sent = send(connection).catch(async (err: unknown) => {
+      if (!(err instanceof Error) || !/^(MOVED|ASK) /.test(err.message)) throw err;
+      await new Promise<void>((done) => connection.refreshSlotsCache(() => done()));
+      return send(connection);
+    });
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no answer from the cluster in ${this.timeoutMs} ms`)),
@@ -219,6 +229,31 @@ export class RedisConnection {
     if (this.redis.status === 'ready') return undefined;
     const why = this.connectionError?.message ?? `connection ${this.redis.status}`;
     return `cannot reach Redis at ${redisAddress(this.redis, this.startup)} (${why}): is redis-server running? is the port right?`;
+  }
+
+  /**
+   * True when the store may have lost acknowledged writes since the previous call: on a
+   * cluster a failover happened (`cluster_current_epoch` grew: a replica that may lack
+   * the last writes of its primary took over), on one Redis the server restarted (its
+   * `run_id` changed: it may have reloaded a snapshot older than the last writes). The
+   * first call only records what it sees.
+   */
+  async mayHaveLostWrites(connection: Connection = this.redis): Promise<boolean> {
+    const cluster = connection instanceof Cluster;
+    const info = String(
+      await this.cmd((r) => (cluster ? r.cluster('INFO') : r.info('server')), connection),
+    );
+    const seen = new RegExp(`^${cluster ? 'cluster_current_epoch' : 'run_id'}:(\\S+)`, 'm').exec(
+      info,
+    )?.[1];
+    if (seen === undefined) return false;
+    const before = this.lastEpoch;
+    if (cluster) {
+      // Nodes learn a new epoch by gossip: only a larger one than any seen counts.
+      if (before !== undefined && Number(seen) <= Number(before)) return false;
+    } else if (seen === before) return false;
+    this.lastEpoch = seen;
+    return before !== undefined;
   }
 
   /** `RedisMembership.ready`, without the error mapping of {@link call}. */
