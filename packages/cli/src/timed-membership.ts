@@ -6,6 +6,7 @@ import type {
   MemberInfo,
   Membership,
   NodeSnapshotSocket,
+  ReassertOptions,
   PurgedSocket,
   RaidResult,
 } from '@roomfabric/membership';
@@ -88,8 +89,12 @@ export class TimedMembership implements Membership {
   purgeNode(nodeId: string, batch?: number): Promise<PurgedSocket[]> {
     return this.time('purgeNode', () => this.inner.purgeNode(nodeId, batch));
   }
-  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void> {
-    return this.time('reassert', () => this.inner.reassert(nodeId, sockets));
+  reassert(
+    nodeId: string,
+    sockets: readonly NodeSnapshotSocket[],
+    options?: ReassertOptions,
+  ): Promise<void> {
+    return this.time('reassert', () => this.inner.reassert(nodeId, sockets, options));
   }
   raid(raidId: string, from: string, to: string): Promise<RaidResult> {
     return this.time('raid', () => this.inner.raid(raidId, from, to));

@@ -3,6 +3,7 @@ export type {
   Membership,
   MovedMember,
   NodeSnapshotSocket,
+  ReassertOptions,
   PresenceEvent,
   PresenceMember,
   PresenceStats,

@@ -94,6 +94,30 @@ export function nodeContract(make: MakeFixture): void {
       expect(await m.nodes()).toEqual(['n2']);
     }));
 
+  it('reasserts only the listed sockets, and scrubs the pairs that name the node', () =>
+    withFixture(make, async (m) => {
+      await m.addSocket(member('s1'));
+      await m.addSocket(member('s2'));
+      await m.addSocket(member('s3', 'n2'));
+      await m.join('s1', ['a', 'b']);
+      await m.join('s2', ['a', 'b']);
+      await m.join('s3', ['a']);
+      await m.reassert('n1', [{ socketId: 's1', data: undefined, rooms: ['a', 'b', 'c'] }], {
+        only: true,
+        scrub: [
+          { socketId: 's1', room: 'a' }, // listed with the snapshot's rooms: kept
+          { socketId: 's2', room: 'b' }, // not listed, on n1: taken out
+          { socketId: 's3', room: 'a' }, // another node's: kept
+          { socketId: 'gone', room: 'a' }, // unknown: nothing
+        ],
+      });
+      expect(sorted(await m.socketsOf('n1'))).toEqual(['s1', 's2']);
+      expect(sorted(await m.roomsOf('s1'))).toEqual(['a', 'b', 'c']);
+      expect(sorted(await m.roomsOf('s2'))).toEqual(['a']);
+      expect(sorted((await m.members('a')).map((x) => x.socketId))).toEqual(['s1', 's2', 's3']);
+      expect(sorted((await m.members('b')).map((x) => x.socketId))).toEqual(['s1']);
+    }));
+
   it('reasserts a node with more sockets than one chunk', () =>
     withFixture(make, async (m) => {
       const ids = await fill(m, { prefix: 'old', count: 300, rooms: ['a'] });

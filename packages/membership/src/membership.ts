@@ -83,6 +83,21 @@ export interface NodeSnapshotSocket {
   rooms: string[];
 }
 
+/** How {@link Membership.reassert} treats what the snapshot does not say. */
+export interface ReassertOptions {
+  /** Write only the listed sockets; the node's other sockets are left as they are. */
+  only?: boolean;
+  /**
+   * Room entries to take out where they still name this node: rooms its sockets (listed
+   * or gone) left recently, or whose writes failed. An index that lost recent writes (a
+   * failover to a replica the write had not reached) or a write that lands after it timed
+   * out can list a socket in such a room while the node's reverse index does not, so the
+   * rest of a re-assert cannot find the entry. A pair whose room the snapshot lists for
+   * its socket is ignored.
+   */
+  scrub?: readonly { socketId: string; room: string }[];
+}
+
 /**
  * The global two-way index: room -> members and socket -> rooms, plus socket -> node and
  * node leases. `MemoryMembership` in one process, `RedisMembership` across machines.
@@ -137,7 +152,9 @@ export interface Membership {
   /**
    * Renews a node's lease for `ttlMs`. Resolves true when the lease was still alive, false
    * when it had lapsed or never existed (first start, lease expired, or the store lost its
-   * data): the node must then {@link reassert} its membership.
+   * data) or when the store may have lost recent writes since this instance's last
+   * renewal (`RedisMembership`: a Redis Cluster failover, a Redis restart): the node must
+   * then {@link reassert} its membership.
    */
   renewLease(nodeId: string, ttlMs: number): Promise<boolean>;
   /** Drops a node's lease at once (graceful shutdown, after its sockets were removed). */
@@ -153,10 +170,15 @@ export interface Membership {
   purgeNode(nodeId: string, batch?: number): Promise<PurgedSocket[]>;
   /**
    * Makes the index match a node's local truth: its sockets with their data and rooms,
-   * exactly (sockets of the node missing from the list are removed). Used after the
-   * store lost data or the node's lease lapsed.
+   * exactly (sockets of the node missing from the list are removed, unless
+   * `options.only`). Used after the store lost data or the node's lease lapsed, and for
+   * sockets whose writes failed (their outcome is unknown).
    */
-  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void>;
+  reassert(
+    nodeId: string,
+    sockets: readonly NodeSnapshotSocket[],
+    options?: ReassertOptions,
+  ): Promise<void>;
   /**
    * Moves every member of `from` into `to` in one atomic step: a concurrent reader sees all
    * of them in `from` or all in `to`. Idempotent per `raidId` (a retry of a raid that failed

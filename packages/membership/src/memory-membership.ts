@@ -5,6 +5,7 @@ import type {
   Membership,
   MovedMember,
   NodeSnapshotSocket,
+  ReassertOptions,
   PresenceEvent,
   PresenceMember,
   PresenceStats,
@@ -201,11 +202,22 @@ export class MemoryMembership implements Membership {
     });
   }
 
-  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void> {
+  reassert(
+    nodeId: string,
+    sockets: readonly NodeSnapshotSocket[],
+    options: ReassertOptions = {},
+  ): Promise<void> {
     return this.run(() => {
-      const listed = new Set(sockets.map((s) => s.socketId));
-      for (const id of [...(this.nodeSockets.get(nodeId) ?? [])]) {
-        if (!listed.has(id)) this.drop(id);
+      const listed = new Map(sockets.map((s) => [s.socketId, new Set(s.rooms)]));
+      if (!options.only) {
+        for (const id of [...(this.nodeSockets.get(nodeId) ?? [])]) {
+          if (!listed.has(id)) this.drop(id);
+        }
+      }
+      for (const { socketId, room } of options.scrub ?? []) {
+        const entry = this.sockets.get(socketId);
+        if (entry?.info.nodeId !== nodeId || listed.get(socketId)?.has(room)) continue;
+        if (entry.rooms.delete(room)) this.removeMember(room, entry);
       }
       for (const s of sockets) {
         const entry = this.upsert(memberInfo(s.socketId, nodeId, s.user, s.data));

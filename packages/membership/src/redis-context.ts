@@ -32,6 +32,8 @@ export interface MembershipContext extends RaidContext {
   own: Map<string, OwnSocket>;
   /** Sockets per step in `reassert`. */
   reassertChunk: number;
+  /** node -> the value of its lease as this instance created or last saw it. */
+  leaseIds: Map<string, string>;
 }
 
 /** Node ids go into member values before a NUL, so they must not hold one. */

@@ -84,6 +84,46 @@ describe('RedisMembership on Redis', () => {
     }
   });
 
+  it('scrubs a room entry whose reverse entry was lost, which a re-assert alone cannot see', async () => {
+    const prefix = freshPrefix();
+    const m = new RedisMembership({ url: redis.url, keyPrefix: prefix });
+    const raw = new Redis(redis.url);
+    try {
+      await m.addSocket(member('s1'));
+      await m.join('s1', ['a', 'b']);
+      // What a failover that lost a leave's room step leaves: the reverse set says the
+      // socket left `a`, the room still lists it.
+      await raw.srem(`${prefix}:{n:n1}:r:s1`, 'a');
+      const truth = [{ socketId: 's1', data: undefined, rooms: ['b'] }];
+      await m.reassert('n1', truth);
+      expect(await m.count('a')).toBe(1); // the ghost
+      await m.reassert('n1', truth, { scrub: [{ socketId: 's1', room: 'a' }] });
+      expect(await m.count('a')).toBe(0);
+      expect(await m.roomsOf('s1')).toEqual(['b']);
+    } finally {
+      raw.disconnect();
+      await m.close();
+    }
+  });
+
+  it('renewLease says the lease is gone once Redis restarted, even with its data kept', async () => {
+    await using own = await startRedis({
+      args: ['--appendonly', 'yes', '--appendfsync', 'always'],
+    });
+    const m = new RedisMembership({ url: own.url, keyPrefix: freshPrefix() });
+    try {
+      expect(await m.renewLease('n1', 60_000)).toBe(false); // first start
+      expect(await m.renewLease('n1', 60_000)).toBe(true);
+      await own.restart();
+      await eventually(() => m.ready().then(() => true), { timeoutMs: 10_000 });
+      // The lease survived in the AOF, but writes after the last fsync could be lost.
+      expect(await m.renewLease('n1', 60_000)).toBe(false);
+      expect(await m.renewLease('n1', 60_000)).toBe(true);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('recovers when the scripts are flushed under a live connection (NOSCRIPT)', async () => {
     const m = new RedisMembership({ url: redis.url, keyPrefix: freshPrefix() });
     const raw = new Redis(redis.url);

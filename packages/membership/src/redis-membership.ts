@@ -15,6 +15,7 @@ import type {
   MemberInfo,
   Membership,
   NodeSnapshotSocket,
+  ReassertOptions,
   PresenceEvent,
   PresenceMember,
   PresenceStats,
@@ -138,6 +139,7 @@ export class RedisMembership implements Membership {
       raidTtlMs: options.raidResultTtlMs ?? 3_600_000,
       raidingAfterMs: 4 * timeout,
       reassertChunk: Math.max(1, options.reassertChunk ?? 500),
+      leaseIds: new Map(),
     };
   }
 
@@ -255,10 +257,15 @@ export class RedisMembership implements Membership {
    * listed ones `reassertChunk` at a time, each step in the invariant's order (the node's
    * reverse sets grow first, shrink last). Each socket's rooms become exactly the listed
    * ones; the whole snapshot is not one step, so the node must not change its own
-   * membership meanwhile.
+   * membership meanwhile. The scrub pairs are then removed from their rooms, each where
+   * the room's entry names the node (one step per room slot).
    */
-  reassert(nodeId: string, sockets: readonly NodeSnapshotSocket[]): Promise<void> {
-    return this.redis.call('reassert', () => nodeOps.reassert(this.ctx, nodeId, sockets));
+  reassert(
+    nodeId: string,
+    sockets: readonly NodeSnapshotSocket[],
+    options: ReassertOptions = {},
+  ): Promise<void> {
+    return this.redis.call('reassert', () => nodeOps.reassert(this.ctx, nodeId, sockets, options));
   }
 
   /**

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
-import type { NodeSnapshotSocket, PurgedSocket } from './membership.js';
+import type { NodeSnapshotSocket, PurgedSocket, ReassertOptions } from './membership.js';
 import { positiveInteger } from './validate.js';
 import type { NodeKeys } from './redis-keys.js';
 import {
@@ -34,15 +34,26 @@ export async function renewLease(
   positiveInteger('ttlMs', ttlMs);
   const lane = ctx.redis.lane();
   const node = ctx.keys.node(nodeId);
-  const existed = await ctx.redis.script(
-    'nodeLease',
-    [node.sockets],
-    [node.base, 'renew', ttlMs],
-    false,
-    lane,
+  // Each renewal that finds no lease creates it with its own token. A renewal that failed
+  // (timed out) may still land later, after the store lost its data, and create the lease
+  // again: the lease then holds that renewal's token, not the one this instance knows,
+  // and counts as gone.
+  const token = randomBytes(8).toString('hex');
+  const held = text(
+    await ctx.redis.script(
+      'nodeLease',
+      [node.sockets],
+      [node.base, 'renew', ttlMs, token],
+      false,
+      lane,
+    ),
   );
+  const known = ctx.leaseIds.get(nodeId);
+  ctx.leaseIds.set(nodeId, held || token);
   await ctx.redis.script('leases', [ctx.keys.leases()], ['renew', nodeId, ttlMs], false, lane);
-  return existed === 1;
+  // Asked every renewal (even when the lease was gone) so the next one compares with now.
+  const lost = await ctx.redis.mayHaveLostWrites(lane);
+  return held !== '' && held === known && !lost;
 }
 
 /** `RedisMembership.dropLease`: the node's lease key, then its deadline (kept if it has sockets). */
@@ -153,12 +164,13 @@ export async function reassert(
   ctx: MembershipContext,
   nodeId: string,
   sockets: readonly NodeSnapshotSocket[],
+  options: ReassertOptions,
 ): Promise<void> {
   checkNodeId(nodeId);
   const node = ctx.keys.node(nodeId);
   const chunk = ctx.reassertChunk;
-  const listed = new Set(sockets.map((s) => s.socketId));
-  const current = await ctx.redis.cmd((r) => r.smembers(node.sockets));
+  const listed = new Map(sockets.map((s) => [s.socketId, s.rooms]));
+  const current = options.only ? [] : await ctx.redis.cmd((r) => r.smembers(node.sockets));
   const stale = current.filter((id) => !listed.has(id));
   for (let i = 0; i < stale.length; i += chunk) {
     const ids = stale.slice(i, i + chunk);
@@ -181,8 +193,44 @@ export async function reassert(
   for (let i = 0; i < sockets.length; i += chunk) {
     await upsert(ctx, node, sockets.slice(i, i + chunk));
   }
+  const scrub = (options.scrub ?? []).filter((p) => !listed.get(p.socketId)?.includes(p.room));
+  for (let i = 0; i < scrub.length; i += chunk) {
+    await scrubRooms(ctx, node, scrub.slice(i, i + chunk));
+  }
   if (sockets.length > 0) await ctx.nodes.add(nodeId);
-  else await ctx.nodes.forgetIfEmpty(nodeId);
+  else if (!options.only) await ctx.nodes.forgetIfEmpty(nodeId);
+}
+
+/**
+ * Takes sockets out of rooms where the room's entry names this node (a room step each;
+ * the reverse set is not read first, it may be the part that was lost), then out of their
+ * reverse sets.
+ */
+async function scrubRooms(
+  ctx: MembershipContext,
+  node: NodeKeys,
+  pairs: readonly { socketId: string; room: string }[],
+): Promise<void> {
+  const changes = new Changes();
+  try {
+    await settle(
+      pairs.map(({ socketId, room }) =>
+        ctx.batch
+          .room(ctx.keys.room(room), 'L', [socketId, node.node])
+          .then(([code, left]) => changes.note(room, code, socketId, undefined, left, undefined)),
+      ),
+    );
+  } finally {
+    ctx.report(changes);
+  }
+  // Then the reverse sets, so the socket's rooms (roomsOf) say the same.
+  const bySocket = new Map<string, string[]>();
+  for (const p of pairs) bySocket.set(p.socketId, [...(bySocket.get(p.socketId) ?? []), p.room]);
+  await Promise.all(
+    [...bySocket].map(([socketId, rooms]) =>
+      ctx.batch.node(node, ['S', socketId, rooms.length, ...rooms], 1 + rooms.length),
+    ),
+  );
 }
 
 /** One re-assert chunk: node slot (info, reverse sets grown), rooms, then reverse sets shrunk. */

@@ -350,7 +350,8 @@ return out`,
   },
   /**
    * A node's lease and purge lock. KEYS: the node's socket set. ARGV: base, op, args:
-   *   renew ttl       -> 1 when the lease was alive; sets it for ttl ms
+   *   renew ttl token -> the lease's value when it was alive (its ttl renewed), else ''
+   *                      (then set to token for ttl ms: the lease's identity)
    *   drop            -> deletes the lease; sockets left on the node
    *   check           -> {sockets left, lease PTTL (<= 0: none)}
    *   lock token ttl  -> 1 when taken (SET NX PX)
@@ -362,9 +363,13 @@ return out`,
 local B, op = ARGV[1], ARGV[2]
 local lease, lock = B .. ':l', B .. ':purge'
 if op == 'renew' then
-  local existed = call('EXISTS', lease)
-  call('SET', lease, '1', 'PX', ARGV[3])
-  return existed
+  local held = call('GET', lease)
+  if held then
+    call('PEXPIRE', lease, ARGV[3])
+    return held
+  end
+  call('SET', lease, ARGV[4], 'PX', ARGV[3])
+  return ''
 elseif op == 'drop' then
   call('DEL', lease)
   return call('SCARD', KEYS[1])
