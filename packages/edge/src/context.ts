@@ -1,3 +1,4 @@
+import type { IndexRepairs } from './index-repairs.js';
 import type { Decoder } from '@msgpack/msgpack';
 import type { Bus, History } from '@roomfabric/bus';
 import type { ChannelStore } from '@roomfabric/channels';
@@ -36,8 +37,14 @@ export interface EdgeContext<S extends { readonly id: string }> {
   readonly counters: EdgeCounters;
   /** Bus messages received per local room, while the node holds the room. */
   readonly busInByRoom: Map<string, number>;
-  /** Bumped by every local membership change, so a re-assert can tell it raced one. */
-  membershipVersion: number;
+  /**
+   * Set while the node re-asserts its membership: sockets that have not registered yet
+   * wait for it, so every socket in the index is either in the snapshot or registered
+   * after it (lease.ts).
+   */
+  indexHold: Promise<void> | undefined;
+  /** Recent removals and failed index writes, for re-asserts. */
+  readonly indexRepairs: IndexRepairs;
   /** Open sockets, by id. */
   readonly sockets: Map<string, S>;
   /** Sockets between the index and HELLO, reachable by cluster JOIN and LEAVE. */

@@ -1,3 +1,4 @@
+import { IndexRepairs } from './index-repairs.js';
 import { decodeMulti } from '@msgpack/msgpack';
 import { HistoryHeader, MemoryBus } from '@roomfabric/bus';
 import { createRecordingLogger } from '@roomfabric/fabric';
@@ -48,7 +49,8 @@ function setup() {
     logger: quiet,
     sockets: new Map<string, Socket>(),
     sender: new Sender(),
-    membershipVersion: 0,
+    indexHold: undefined,
+    indexRepairs: new IndexRepairs(),
     membership: {
       join: (_s, rooms) => Promise.resolve([...rooms]),
     } as Partial<Membership> as Membership,

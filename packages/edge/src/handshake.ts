@@ -91,6 +91,8 @@ export class Handshakes implements HandshakeSteps<Socket> {
       .then(
         async () => {
           await ctx.started;
+          // Not while a re-assert runs (it would take this socket for a stale one).
+          while (ctx.indexHold) await ctx.indexHold;
           if (socket.state === 'closed' || socket.closing) return;
           // What middleware stored must reach the index: a value msgpack cannot carry is
           // the application's bug, refused here instead of failing in the index as if
@@ -122,13 +124,18 @@ export class Handshakes implements HandshakeSteps<Socket> {
             ctx.floodGuard.addUser(user);
           }
           socket.registered = true;
-          ctx.membershipVersion++;
-          await ctx.membership.addSocket({
-            socketId: socket.id,
-            nodeId: ctx.nodeId,
-            user: presenceUser(socket.data),
-            data: socket.data,
-          });
+          await ctx.membership
+            .addSocket({
+              socketId: socket.id,
+              nodeId: ctx.nodeId,
+              user: presenceUser(socket.data),
+              data: socket.data,
+            })
+            .catch((err: unknown) => {
+              // It may still land: a repair removes it if the socket is gone by then.
+              ctx.indexRepairs.failed(socket.id, []);
+              throw err;
+            });
           // The client may have gone (or been refused) while the index was written.
           if ((socket.state as SocketState) === 'closed' || socket.closing) {
             await ctx.membership.removeSocket(socket.id);

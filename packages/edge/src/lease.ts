@@ -4,8 +4,6 @@ import type { EdgeContext } from './context.js';
 import { presenceUser } from './presence.js';
 import type { Socket } from './socket.js';
 
-const MAX_REASSERT_PASSES = 5;
-
 /**
  * Keeps this node's lease in the index alive. When a renewal finds the lease gone (first
  * start, a pause longer than the TTL, or an index that lost its data, such as a Redis
@@ -81,35 +79,105 @@ export class LeaseKeeper {
     return this.running;
   }
 
+  /**
+   * Writes the node's whole local membership to the index (or, with `only`, that of
+   * these sockets), with the node's recent removals as the scrub list (index-repairs.ts).
+   * The sockets' own index writes are held for the duration (earlier ones finish first,
+   * later ones wait), and for a whole re-assert sockets that have not registered yet wait
+   * too, so no join, leave or registration can land between the snapshot and the
+   * re-assert and be undone by it. Local changes made meanwhile are in the snapshot or are
+   * written again after it. Resolves with the number of sockets written.
+   */
+  private async reassert(only?: ReadonlySet<string>): Promise<number> {
+    const { ctx } = this;
+    const pick = () =>
+      only ? this.registeredSockets().filter((s) => only.has(s.id)) : this.registeredSockets();
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    if (!only) ctx.indexHold = hold;
+    try {
+      const held = new Set<Socket>();
+      // A socket that registered while we waited joins the held ones. A write that does
+      // not finish within the TTL (the bus or index down) is not waited for longer: the
+      // re-assert goes ahead, and such a socket's write may then land after it.
+      const deadline = Date.now() + this.ttlMs;
+      for (let more = pick(); more.length > 0;) {
+        for (const s of more) held.add(s);
+        const reached = await within(
+          Promise.all(more.map((s) => s.holdIndex(hold))),
+          deadline - Date.now(),
+        );
+        if (!reached) {
+          ctx.logger.warn(
+            { sockets: more.length },
+            'index writes still running at the re-assert; not waiting for them longer',
+          );
+          break;
+        }
+        more = pick().filter((s) => !held.has(s));
+      }
+      const snapshot: NodeSnapshotSocket[] = pick().map((s) => ({
+        socketId: s.id,
+        user: presenceUser(s.data),
+        data: s.data,
+        rooms: [...s.rooms],
+      }));
+      const scrub = ctx.indexRepairs.scrub(only && [...only]);
+      await ctx.membership.reassert(ctx.nodeId, snapshot, { only: !!only, scrub });
+      if (only) {
+        // Suspects that are gone: their registration may have landed after their removal.
+        const open = new Set(snapshot.map((s) => s.socketId));
+        await Promise.all(
+          [...only].filter((id) => !open.has(id)).map((id) => ctx.membership.removeSocket(id)),
+        );
+      }
+      return snapshot.length;
+    } finally {
+      if (!only) ctx.indexHold = undefined;
+      release();
+    }
+  }
+
+  /** Re-asserts the sockets whose index writes failed recently (index-repairs.ts). */
+  private async repairSuspects(): Promise<void> {
+    const ids = this.ctx.indexRepairs.suspectIds();
+    if (ids.length === 0) return;
+    const since = Date.now();
+    await this.reassert(new Set(ids));
+    this.ctx.indexRepairs.repaired(ids, since);
+  }
+
   private async renew(): Promise<void> {
     const { membership, nodeId } = this.ctx;
     const alive = await membership.renewLease(nodeId, this.ttlMs);
-    if (!alive) {
+    if (alive) {
+      await this.repairSuspects();
+    } else {
       const started = performance.now();
-      // A re-assert writes each socket's rooms exactly as the snapshot had them, so a join
-      // or leave that lands while it runs could be undone: take the snapshot again until
-      // nothing changed during one pass.
-      let snapshot: NodeSnapshotSocket[] = [];
-      for (let pass = 0; pass < MAX_REASSERT_PASSES; pass++) {
-        const version = this.ctx.membershipVersion;
-        snapshot = this.registeredSockets().map((s) => ({
-          socketId: s.id,
-          user: presenceUser(s.data),
-          data: s.data,
-          rooms: [...s.rooms],
-        }));
-        await membership.reassert(nodeId, snapshot);
-        if (this.ctx.membershipVersion === version) break;
-      }
+      const suspects = this.ctx.indexRepairs.suspectIds();
+      const since = Date.now();
+      const count = await this.reassert();
+      this.ctx.indexRepairs.repaired(suspects, since);
       this.reasserts++;
-      if (this.lastRenewed > 0 || snapshot.length > 0) {
+      if (this.lastRenewed > 0 || count > 0) {
         this.ctx.logger.info(
-          { sockets: snapshot.length, ms: Math.round(performance.now() - started) },
-          'lease was gone: re-asserted local membership',
+          { sockets: count, ms: Math.round(performance.now() - started) },
+          'lease was gone or the index failed over: re-asserted local membership',
         );
       }
     }
     this.lastRenewed = Date.now();
     this.failuresInRow = 0;
+  }
+}
+
+/** True if `p` settles within `ms`. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([p.then(() => true as const), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,3 +1,4 @@
+import { IndexRepairs } from './index-repairs.js';
 import { randomBytes } from 'node:crypto';
 import type { Decoder } from '@msgpack/msgpack';
 import {
@@ -85,7 +86,8 @@ export class EdgeNode implements EdgeContext<Socket> {
   readonly decoder: Decoder;
   readonly counters: EdgeCounters = newCounters();
   readonly busInByRoom = new Map<string, number>();
-  membershipVersion = 0;
+  indexHold: Promise<void> | undefined = undefined;
+  readonly indexRepairs = new IndexRepairs();
   readonly sockets = new Map<string, Socket>();
   readonly opening = new OpeningSockets<Socket>();
   readonly localRooms: LocalRooms<Socket>;

@@ -1,3 +1,4 @@
+import { IndexRepairs } from './index-repairs.js';
 import { decodeMulti } from '@msgpack/msgpack';
 import type { Membership } from '@roomfabric/membership';
 import { CloseCode, ErrorCode, FrameType } from '@roomfabric/protocol';
@@ -37,7 +38,8 @@ function setup(limits = { volatileBufferBytes: 100, maxBufferedBytes: 1000 }) {
     limits: resolveEdgeLimits(limits),
     counters,
     sender: new Sender(),
-    membershipVersion: 0,
+    indexHold: undefined,
+    indexRepairs: new IndexRepairs(),
     membership: { removeSocket } as Partial<Membership> as Membership,
     onBackgroundError: vi.fn(),
   } as Partial<EdgeContext<Socket>> as EdgeContext<Socket>;

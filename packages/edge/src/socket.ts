@@ -133,7 +133,6 @@ export class Socket {
         });
       }
       this.assertOpen();
-      ctx.membershipVersion++;
       const local = added.map((r) => {
         this.roomSet.add(r);
         return ctx.localRooms.add(r, this);
@@ -144,10 +143,10 @@ export class Socket {
           await Promise.all(waitFor);
           await this.joinIndex(rooms);
         } catch (err) {
-          // Undo the local part so the socket is exactly where it was before; a re-assert
-          // that snapshotted the provisional rooms must see that something changed.
-          ctx.membershipVersion++;
+          // Undo the local part so the socket is exactly where it was before (the leave
+          // below comes after any re-assert that snapshotted the provisional rooms).
           for (const r of local) this.dropLocal(r.id);
+          ctx.indexRepairs.failed(this.id, added);
           if (this.state === 'open') {
             ctx.membership.leave(this.id, added).catch(ctx.onBackgroundError);
           }
@@ -203,7 +202,6 @@ export class Socket {
   leaveTelling(room: string | readonly string[], code: ErrorCode, message: string): Promise<void> {
     try {
       const rooms = checkRooms(room, this.ctx.limits.maxRoomLength);
-      this.ctx.membershipVersion++;
       for (const r of rooms) {
         if (this.clientRooms?.delete(r) && this.roomSet.has(r) && this.state === 'open') {
           this.enqueue(encodeServerFrame({ type: FrameType.LEFT, room: r, code, message }), false);
@@ -211,7 +209,15 @@ export class Socket {
         this.dropLocal(r);
       }
       if (this.state !== 'open') return Promise.resolve();
-      return this.serial(() => this.ctx.membership.leave(this.id, rooms)).then(() => undefined);
+      const repairs = this.ctx.indexRepairs;
+      repairs.left(this.id, rooms);
+      return this.serial(() => this.ctx.membership.leave(this.id, rooms)).then(
+        () => undefined,
+        (err: unknown) => {
+          repairs.failed(this.id, rooms);
+          throw err;
+        },
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -320,10 +326,10 @@ export class Socket {
    * @internal A raid moved this socket in the index; follow it locally (no index write).
    */
   moveLocal(from: string, to: string): void {
-    this.ctx.membershipVersion++;
     // The client follows MOVED: a room it had joined itself becomes `to`.
     if (this.clientRooms?.delete(from)) this.clientRooms.add(to);
     this.dropLocal(from);
+    this.ctx.indexRepairs.left(this.id, [from]);
     if (!this.roomSet.has(to)) {
       this.roomSet.add(to);
       this.ctx.localRooms.add(to, this);
@@ -347,7 +353,13 @@ export class Socket {
     this.close(CloseCode.KICKED, ErrorCode.KICKED);
     if (!wasOpen) return Promise.resolve();
     // Removing twice is harmless: the close handler's removal then finds nothing.
-    return this.serial(() => this.ctx.membership.removeSocket(this.id)).then(() => undefined);
+    return this.serial(() => this.ctx.membership.removeSocket(this.id)).then(
+      () => undefined,
+      (err: unknown) => {
+        this.ctx.indexRepairs.failed(this.id, []);
+        throw err;
+      },
+    );
   }
 
   /**
@@ -449,10 +461,14 @@ export class Socket {
     this.acks = undefined;
     if (!wasOpen) return;
     const ctx = this.ctx;
-    ctx.membershipVersion++;
     for (const room of this.roomSet) ctx.localRooms.remove(room, this);
+    const rooms = [...this.roomSet];
+    ctx.indexRepairs.left(this.id, rooms);
     this.roomSet.clear();
-    this.serial(() => ctx.membership.removeSocket(this.id)).catch(ctx.onBackgroundError);
+    this.serial(() => ctx.membership.removeSocket(this.id)).catch((err: unknown) => {
+      ctx.indexRepairs.failed(this.id, rooms);
+      ctx.onBackgroundError(err);
+    });
     for (const handler of this.disconnectHandlers ?? []) {
       try {
         handler(reason);
@@ -488,6 +504,23 @@ export class Socket {
   private dropLocal(room: string): void {
     this.ctx.holds.forget(this, room);
     if (this.roomSet.delete(room)) this.ctx.localRooms.remove(room, this);
+  }
+
+  /**
+   * @internal Resolves once this socket's earlier index writes are done, and holds its
+   * later ones until `release` settles: a re-assert writes the socket's rooms meanwhile,
+   * so no write of its own can land between the snapshot and the re-assert.
+   */
+  holdIndex(release: Promise<unknown>): Promise<void> {
+    return new Promise((reached) => {
+      void this.serial(() => {
+        reached();
+        return release.then(
+          () => undefined,
+          () => undefined,
+        );
+      });
+    });
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
