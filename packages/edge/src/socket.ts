@@ -76,8 +76,16 @@ export class Socket {
   private handlers: Map<string, Set<EventHandler>> | undefined;
   private disconnectHandlers: Set<DisconnectHandler> | undefined;
   private acks: PendingAcks | undefined;
-  /** Index writes for this socket, in order: join, leave and removal never overtake each other. */
+  /**
+   * Index writes for this socket, in order: join, leave and removal never overtake each
+   * other. `ops` settles when every write queued so far has.
+   */
   private ops: Promise<unknown> = Promise.resolve();
+  /** What the joins running together wait for (the writes before the first of them). */
+  private joinGate: Promise<unknown> = this.ops;
+  /** The rooms of the joins running together; undefined when the last write was no join. */
+  private joining: Set<string> | undefined;
+  private joinsRunning = 0;
 
   /** @internal */
   constructor(
@@ -138,7 +146,7 @@ export class Socket {
         return ctx.localRooms.add(r, this);
       });
       const waitFor = rooms.map((r) => ctx.localRooms.get(r)?.ready ?? Promise.resolve());
-      return this.serial(async () => {
+      return this.serialJoin(rooms, async () => {
         try {
           await Promise.all(waitFor);
           await this.joinIndex(rooms);
@@ -524,8 +532,38 @@ export class Socket {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
+    this.joining = undefined;
     const next = this.ops.then(fn, fn);
     this.ops = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Like {@link serial}, but a join that follows joins of other rooms runs with them (joins
+   * of distinct rooms commute): a client with 16 joins in flight gets them written in one
+   * round trip, not 16 one after the other. A join that names a room of one still running
+   * waits for it, and any other write waits for all of them.
+   */
+  private serialJoin<T>(rooms: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const joining = this.joining;
+    let next: Promise<T>;
+    if (joining === undefined || rooms.some((r) => joining.has(r))) {
+      this.joinGate = this.ops;
+      this.joining = new Set(rooms);
+      next = this.ops.then(fn, fn);
+      this.ops = next.catch(() => undefined);
+    } else {
+      for (const r of rooms) joining.add(r);
+      next = this.joinGate.then(fn, fn);
+      this.ops = Promise.all([this.ops, next.catch(() => undefined)]);
+    }
+    // Once every join of the group is done, the next one starts a new group.
+    const group = this.joining;
+    this.joinsRunning++;
+    const done = (): void => {
+      if (--this.joinsRunning === 0 && this.joining === group) this.joining = undefined;
+    };
+    next.then(done, done);
     return next;
   }
 }
