@@ -59,6 +59,8 @@ export class NatsBus implements Bus {
   private readonly onError: (err: unknown) => void;
   /** The flush that the subscriptions of this turn wait for (see {@link turnFlush}). */
   private flushOfTurn: Promise<void> | undefined;
+  /** The SUBs of this turn, written when it ends (see {@link turnFlush}). */
+  private opensOfTurn: Array<() => void> = [];
 
   private constructor(
     /**
@@ -127,25 +129,31 @@ export class NatsBus implements Bus {
         this.onHandlerError(handlerErr, msg.subject);
       }
     };
-    let sub: Subscription;
-    try {
-      sub = this.nc.subscribe(subject, { queue, callback });
-    } catch (err) {
-      throw toBusError(err);
-    }
+    let sub: Subscription | undefined;
+    let failed: unknown;
+    const open = (): void => {
+      if (!active) return;
+      try {
+        sub = this.nc.subscribe(subject, { queue, callback });
+      } catch (err) {
+        failed = err;
+        active = false;
+      }
+    };
     const unsubscribe = (): void => {
       if (!active) return;
       active = false;
-      if (!this.nc.isClosed()) sub.unsubscribe();
+      if (sub && !this.nc.isClosed()) sub.unsubscribe();
     };
     try {
-      // A PING round trip after the SUB: once it returns, the server holds the interest.
-      // Every subscription made in this turn waits for the same one.
-      await this.turnFlush();
+      // The SUB is written at the end of the turn with the others, then a PING round trip:
+      // once it returns, the server holds the interest.
+      await this.turnFlush(open);
     } catch (err) {
       unsubscribe();
       throw toBusError(err);
     }
+    if (failed !== undefined) throw toBusError(failed);
     return { subject, unsubscribe };
   }
 
@@ -185,17 +193,28 @@ export class NatsBus implements Bus {
   }
 
   /**
-   * One flush for every SUB written in this turn of the event loop: sent once the turn is
-   * over (`setImmediate`), so that a turn that opens 500 rooms waits for one PING round
-   * trip, not 500. A SUB written after it was sent waits for the next one.
+   * The subscriptions of one event-loop turn: their SUBs are written together once the
+   * turn is over (`setImmediate`), in one socket write with one PING after them, so that a
+   * turn that opens 500 rooms costs one write and one round trip, not 500. (nats.js writes
+   * what it holds after each callback's microtasks: SUBs made while reading 500 WebSocket
+   * frames would be 500 writes.) A subscription asked for after they were sent waits for
+   * the next turn's.
    */
-  private turnFlush(): Promise<void> {
+  private turnFlush(open: () => void): Promise<void> {
+    this.opensOfTurn.push(open);
     this.flushOfTurn ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.flushOfTurn = undefined;
-        Promise.resolve()
-          .then(() => this.nc.flush())
-          .then(resolve, reject);
+        const opens = this.opensOfTurn;
+        this.opensOfTurn = [];
+        for (const o of opens) o();
+        let flushed: Promise<void>;
+        try {
+          flushed = this.nc.flush();
+        } catch (err) {
+          flushed = Promise.reject(err);
+        }
+        flushed.then(resolve, reject);
       });
     });
     return this.flushOfTurn;
