@@ -201,13 +201,20 @@ export class RedisConnection {
   }
 
   /** Rejects after close; maps every store failure to `RF_MEMBERSHIP_UNAVAILABLE`. */
-  async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     if (this.isClosed) {
-      throw new RoomfabricError(ErrorCode.MEMBERSHIP_UNAVAILABLE, 'the membership index is closed');
+      return Promise.reject(
+        new RoomfabricError(ErrorCode.MEMBERSHIP_UNAVAILABLE, 'the membership index is closed'),
+      );
     }
+    // Not an async function: every join goes through here, and each await is a promise more.
+    let sent: Promise<T>;
     try {
-      return await fn();
+      sent = fn();
     } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return sent.catch((err: unknown) => {
       if (isRoomfabricError(err)) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new RoomfabricError(
@@ -218,7 +225,7 @@ export class RedisConnection {
           temporary: true,
         },
       );
-    }
+    });
   }
 
   /**
