@@ -9,6 +9,8 @@ export class LocalRoom<M = unknown> {
   readonly sockets = new Set<M>();
   /** Resolves once the bus subscription for this room is registered with the server. */
   readonly ready: Promise<void>;
+  /** True once {@link ready} resolved: a join of the room has nothing to wait for. */
+  subscribed = false;
   /** Set once the room was deleted; a late bus message for it is ignored. */
   deleted = false;
   /** History rooms: the offset of the last live entry delivered (0: none yet). */
@@ -39,6 +41,7 @@ export class LocalRoom<M = unknown> {
         (sub) => {
           if (this.deleted) sub.unsubscribe();
           else this.sub = sub;
+          this.subscribed = true;
         },
         (cause: unknown) => {
           throw new RoomfabricError(

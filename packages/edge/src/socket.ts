@@ -1,4 +1,5 @@
 import { Operator, type RemoteSocket } from '@roomfabric/fabric';
+import { OrderedOps } from '@roomfabric/membership';
 import {
   assertEventName,
   checkRooms,
@@ -78,14 +79,9 @@ export class Socket {
   private acks: PendingAcks | undefined;
   /**
    * Index writes for this socket, in order: join, leave and removal never overtake each
-   * other. `ops` settles when every write queued so far has.
+   * other; joins of distinct rooms run together (see {@link serialJoin}).
    */
-  private ops: Promise<unknown> = Promise.resolve();
-  /** What the joins running together wait for (the writes before the first of them). */
-  private joinGate: Promise<unknown> = this.ops;
-  /** The rooms of the joins running together; undefined when the last write was no join. */
-  private joining: Set<string> | undefined;
-  private joinsRunning = 0;
+  private readonly ops = new OrderedOps();
 
   /** @internal */
   constructor(
@@ -145,22 +141,29 @@ export class Socket {
         this.roomSet.add(r);
         return ctx.localRooms.add(r, this);
       });
-      const waitFor = rooms.map((r) => ctx.localRooms.get(r)?.ready ?? Promise.resolve());
-      return this.serialJoin(rooms, async () => {
-        try {
-          await Promise.all(waitFor);
-          await this.joinIndex(rooms);
-        } catch (err) {
-          // Undo the local part so the socket is exactly where it was before (the leave
-          // below comes after any re-assert that snapshotted the provisional rooms).
-          for (const r of local) this.dropLocal(r.id);
-          ctx.indexRepairs.failed(this.id, added);
-          if (this.state === 'open') {
-            ctx.membership.leave(this.id, added).catch(ctx.onBackgroundError);
-          }
-          throw err;
+      // The subscriptions still being made (a room that exists here is usually subscribed).
+      let waitFor: Array<Promise<void>> | undefined;
+      for (const r of rooms) {
+        const room = ctx.localRooms.get(r);
+        if (room && !room.subscribed) (waitFor ??= []).push(room.ready);
+      }
+      // Undoes the local part so the socket is exactly where it was before (the leave
+      // below comes after any re-assert that snapshotted the provisional rooms).
+      const undo = (err: unknown): never => {
+        for (const r of local) this.dropLocal(r.id);
+        ctx.indexRepairs.failed(this.id, added);
+        if (this.state === 'open') {
+          ctx.membership.leave(this.id, added).catch(ctx.onBackgroundError);
         }
-      });
+        throw err;
+      };
+      // then(), not async/await: every JOIN frame takes this path.
+      return this.serialJoin(rooms, () =>
+        (waitFor
+          ? Promise.all(waitFor).then(() => this.joinIndex(rooms))
+          : this.joinIndex(rooms)
+        ).catch(undo),
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -171,26 +174,27 @@ export class Socket {
    * before this node re-asserted) answers RF_INVALID_ARGUMENT: register it again and retry
    * once, since the socket is alive and the index is only behind.
    */
-  private async joinIndex(rooms: string[]): Promise<void> {
+  private joinIndex(rooms: string[]): Promise<void> {
     const { membership } = this.ctx;
-    try {
-      await membership.join(this.id, rooms);
-    } catch (err) {
-      if (
-        !isRoomfabricError(err) ||
-        err.code !== ErrorCode.INVALID_ARGUMENT ||
-        this.state !== 'open'
-      )
-        throw err;
-      // Re-register with every room it holds locally (the new ones included), its truth.
-      await membership.addSocket({
-        socketId: this.id,
-        nodeId: this.nodeId,
-        user: presenceUser(this.data),
-        data: this.data,
-      });
-      await membership.join(this.id, [...this.roomSet]);
-    }
+    return membership.join(this.id, rooms).then(
+      () => undefined,
+      async (err: unknown) => {
+        if (
+          !isRoomfabricError(err) ||
+          err.code !== ErrorCode.INVALID_ARGUMENT ||
+          this.state !== 'open'
+        )
+          throw err;
+        // Re-register with every room it holds locally (the new ones included), its truth.
+        await membership.addSocket({
+          socketId: this.id,
+          nodeId: this.nodeId,
+          user: presenceUser(this.data),
+          data: this.data,
+        });
+        await membership.join(this.id, [...this.roomSet]);
+      },
+    );
   }
 
   /**
@@ -532,10 +536,7 @@ export class Socket {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    this.joining = undefined;
-    const next = this.ops.then(fn, fn);
-    this.ops = next.catch(() => undefined);
-    return next;
+    return this.ops.run(undefined, [], fn);
   }
 
   /**
@@ -545,26 +546,7 @@ export class Socket {
    * waits for it, and any other write waits for all of them.
    */
   private serialJoin<T>(rooms: readonly string[], fn: () => Promise<T>): Promise<T> {
-    const joining = this.joining;
-    let next: Promise<T>;
-    if (joining === undefined || rooms.some((r) => joining.has(r))) {
-      this.joinGate = this.ops;
-      this.joining = new Set(rooms);
-      next = this.ops.then(fn, fn);
-      this.ops = next.catch(() => undefined);
-    } else {
-      for (const r of rooms) joining.add(r);
-      next = this.joinGate.then(fn, fn);
-      this.ops = Promise.all([this.ops, next.catch(() => undefined)]);
-    }
-    // Once every join of the group is done, the next one starts a new group.
-    const group = this.joining;
-    this.joinsRunning++;
-    const done = (): void => {
-      if (--this.joinsRunning === 0 && this.joining === group) this.joining = undefined;
-    };
-    next.then(done, done);
-    return next;
+    return this.ops.run('join', rooms, fn);
   }
 }
 

@@ -11,7 +11,9 @@
  */
 import { ErrorCode, RoomfabricError } from '@roomfabric/protocol';
 import type { MemberInfo } from './membership.js';
+import type { Arg } from './redis-batch.js';
 import type { NodeKeys } from './redis-keys.js';
+import { OrderedOps } from './ordered-ops.js';
 import { RoomCode } from './redis-scripts.js';
 import {
   Changes,
@@ -35,21 +37,9 @@ import {
 const unknownSocket = (socketId: string) =>
   new RoomfabricError(ErrorCode.INVALID_ARGUMENT, `unknown socket ${socketId}`);
 
-/** The operations in flight for one socket: what the next one waits for. */
-interface Chain {
-  kind: string;
-  /** What the operations running together wait for. */
-  gate: Promise<unknown>;
-  /** Settles once every operation in flight settled (it may reject). */
-  tail: Promise<unknown>;
-}
-
-const resolved = Promise.resolve();
-const noop = () => undefined;
-
 /** Per socket: the operations in flight, so that one socket's changes apply in order. */
 export class SocketOrder {
-  private readonly chains = new Map<string, Chain>();
+  private readonly chains = new Map<string, OrderedOps>();
 
   /**
    * Runs `fn` after the operations already in flight for this socket, so one socket's
@@ -57,26 +47,15 @@ export class SocketOrder {
    * leaves) commute and run together, so they can share a batch.
    */
   serial<T>(socketId: string, kind: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(socketId);
-    let run: Promise<T>;
-    let entry: Chain;
-    if (prev === undefined) {
-      run = fn();
-      entry = { kind, gate: resolved, tail: run };
-    } else if (prev.kind === kind && (kind === 'join' || kind === 'leave')) {
-      run = prev.gate.then(fn);
-      entry = { kind, gate: prev.gate, tail: Promise.allSettled([prev.tail, run]) };
-    } else {
-      const gate = prev.tail.then(noop, noop);
-      run = gate.then(fn);
-      entry = { kind, gate, tail: run };
+    let ops = this.chains.get(socketId);
+    if (ops === undefined) {
+      const created = new OrderedOps(() => {
+        if (this.chains.get(socketId) === created) this.chains.delete(socketId);
+      });
+      this.chains.set(socketId, created);
+      ops = created;
     }
-    this.chains.set(socketId, entry);
-    const release = () => {
-      if (this.chains.get(socketId) === entry) this.chains.delete(socketId);
-    };
-    entry.tail.then(release, release);
-    return run;
+    return ops.run(kind === 'join' || kind === 'leave' ? kind : undefined, [], fn);
   }
 }
 
@@ -278,52 +257,67 @@ function roomChange(steps: RoomSteps) {
   };
 }
 
-/** `RedisMembership.join`, after the socket's earlier operations. */
-export const join = roomChange(async (ctx, socketId, list, nodeId, own) => {
-  if (nodeId === null) throw unknownSocket(socketId);
+/**
+ * `RedisMembership.join`, after the socket's earlier operations. Every JOIN frame comes
+ * here, so it is written with then() and without destructuring or spreads: each await and
+ * iterator is an allocation more per join.
+ */
+export const join = roomChange((ctx, socketId, list, nodeId, own) => {
+  if (nodeId === null) return Promise.reject(unknownSocket(socketId));
   const node = ctx.keys.node(nodeId);
   // First the node's reverse set (so it covers every room that will list the socket).
   const want = ctx.reporting() && own === undefined;
-  const [known, rawUser, rawData] = (await ctx.batch.node(
-    node,
-    ['J', socketId, list.length, ...list],
-    1 + list.length,
-    want,
-  )) as [number, Buffer?, Buffer?];
-  if (known !== 1) throw unknownSocket(socketId);
-  const user = text(rawUser) || undefined;
-  const data = own ? own.data : unpackData(rawData);
-  const value = memberValue(nodeId, user);
-  const changes = new Changes();
-  try {
-    const codes: number[] = [];
-    if (list.length === 1) {
-      // The common case, without the bookkeeping of many rooms.
-      const room = list[0]!;
-      const [code, left] = await ctx.batch.room(ctx.keys.room(room), 'J', [socketId, value]);
-      codes[0] = Number(code);
-      changes.note(room, code, socketId, user, left, data);
-    } else {
-      await settle(
-        list.map((room, i) =>
-          ctx.batch.room(ctx.keys.room(room), 'J', [socketId, value]).then(([code, left]) => {
-            codes[i] = Number(code);
-            changes.note(room, code, socketId, user, left, data);
-          }),
-        ),
-      );
-    }
-    // Added while a raid from the room runs: that raid may have taken the room out of
-    // the reverse set between the two writes above, so write it once more.
-    const again = list.filter((_, i) => (codes[i]! & RoomCode.RAIDING) !== 0);
-    if (again.length > 0) {
-      await ctx.batch.node(node, ['J', socketId, again.length, ...again], 1 + again.length);
-    }
-    return list.filter((_, i) => (codes[i]! & RoomCode.ADDED) !== 0);
-  } finally {
-    ctx.report(changes);
-  }
+  const args: Arg[] = ['J', socketId, list.length];
+  for (const room of list) args.push(room);
+  return ctx.batch.node(node, args, 1 + list.length, want).then((reply) => {
+    const r = reply as unknown[];
+    if (r[0] !== 1) throw unknownSocket(socketId);
+    const user = text(r[1]) || undefined;
+    const data = own ? own.data : unpackData(r[2]);
+    return joinRooms(ctx, node, socketId, list, user, memberValue(nodeId, user), data);
+  });
 });
+
+/** The room steps of a join, once the reverse set lists the rooms; resolves to the rooms added. */
+function joinRooms(
+  ctx: MembershipContext,
+  node: NodeKeys,
+  socketId: string,
+  list: string[],
+  user: string | undefined,
+  value: string,
+  data: unknown,
+): Promise<string[]> {
+  const changes = new Changes();
+  const codes: number[] = [];
+  const steps =
+    list.length === 1
+      ? // The common case, without the bookkeeping of many rooms.
+        ctx.batch.room(ctx.keys.room(list[0]!), 'J', [socketId, value]).then((r) => {
+          codes[0] = Number(r[0]);
+          changes.note(list[0]!, r[0], socketId, user, r[1], data);
+        })
+      : settle(
+          list.map((room, i) =>
+            ctx.batch.room(ctx.keys.room(room), 'J', [socketId, value]).then((r) => {
+              codes[i] = Number(r[0]);
+              changes.note(room, r[0], socketId, user, r[1], data);
+            }),
+          ),
+        );
+  return steps
+    .then(() => {
+      // Added while a raid from the room runs: that raid may have taken the room out of
+      // the reverse set between the two writes above, so write it once more.
+      const again = list.filter((_, i) => (codes[i]! & RoomCode.RAIDING) !== 0);
+      const added = list.filter((_, i) => (codes[i]! & RoomCode.ADDED) !== 0);
+      if (again.length === 0) return added;
+      const args: Arg[] = ['J', socketId, again.length];
+      for (const room of again) args.push(room);
+      return ctx.batch.node(node, args, 1 + again.length).then(() => added);
+    })
+    .finally(() => ctx.report(changes));
+}
 
 /** `RedisMembership.leave`, after the socket's earlier operations. */
 export const leave = roomChange(async (ctx, socketId, list, nodeId, own) => {
