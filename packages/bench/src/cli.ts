@@ -53,6 +53,9 @@ Options:
                       or same-slot ({raid}a -> {raid}b, one {tag}: one script) (cross-slot)
   --per-client N      joins: JOINs per client, at most 128 (100)
   --join-window N     joins: JOINs in flight per client (16)
+  --join-rooms N      joins: the joins go to N rooms shared by all clients (each client
+                      joins --per-client distinct ones; the first joins create them), not
+                      each to a new room of its own (0: new rooms) (0)
   --data-bytes N      bytes of message data (100)
   --load-procs N      load-generator processes (fanout/bus/joins/memory 2, raid/storm 4)
   --no-peer           skip Socket.IO
@@ -84,6 +87,7 @@ const { values, positionals } = parseArgs({
     nodes: { type: 'string' },
     'per-client': { type: 'string' },
     'join-window': { type: 'string' },
+    'join-rooms': { type: 'string' },
     'data-bytes': { type: 'string' },
     'load-procs': { type: 'string' },
     'no-peer': { type: 'boolean' },
@@ -215,6 +219,7 @@ async function main(): Promise<void> {
           clients: num('clients', 1000),
           perClient: num('per-client', 100, 1, 128),
           window: num('join-window', 16, 1, 128),
+          sharedRooms: num('join-rooms', 0, 0),
           redisCluster: primaries,
         },
         progress,

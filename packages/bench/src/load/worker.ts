@@ -79,6 +79,11 @@ export interface JoinsArgs {
   prefix: string;
   /** JOINs in flight per client. */
   window: number;
+  /**
+   * When > 0, the rooms are `prefix:0` .. `prefix:(shared - 1)`, shared by the clients:
+   * client `c` joins `perClient` consecutive ones from `c * perClient` (mod `shared`).
+   */
+  shared?: number;
 }
 
 type CounterName = keyof LoadCounters;
@@ -308,7 +313,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Every client sends `perClient` JOINs to rooms of its own, `window` in flight. */
+/**
+ * Every client sends `perClient` JOINs, `window` in flight: to rooms of its own, or to
+ * distinct rooms of a shared set (`shared`).
+ */
 async function joins(args: JoinsArgs): Promise<{ acks: number; failed: number; ms: number }> {
   let acks = 0;
   let failed = 0;
@@ -318,7 +326,9 @@ async function joins(args: JoinsArgs): Promise<{ acks: number; failed: number; m
       let k = 0;
       const lane = async (): Promise<void> => {
         while (k < args.perClient) {
-          const room = `${args.prefix}:${c}:${k++}`;
+          const room = args.shared
+            ? `${args.prefix}:${(c * args.perClient + k++) % args.shared}`
+            : `${args.prefix}:${c}:${k++}`;
           const id = client.nextId++;
           try {
             await client.request(id, joinFrame(id, room));

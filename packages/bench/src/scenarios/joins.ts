@@ -20,6 +20,11 @@ export interface JoinsOptions extends CommonOptions {
   perClient: number;
   /** JOINs in flight per client. */
   window: number;
+  /**
+   * When > 0: every join goes to one of this many rooms shared by all clients (each client
+   * joins distinct ones; the first joins create them). 0: each join to a new room.
+   */
+  sharedRooms: number;
   /** Our index on a Redis Cluster of this many primaries; default one Redis. */
   redisCluster?: number;
 }
@@ -41,8 +46,9 @@ export interface JoinsFigures {
 }
 
 /**
- * joins: clients on ONE node each join `perClient` rooms of their own, `window` at a time,
- * and wait for the acks. Ours: JOIN frames; the ack comes once the local set is updated,
+ * joins: clients on ONE node each join `perClient` rooms of their own (or, with
+ * `sharedRooms`, distinct rooms of a shared set), `window` at a time, and wait for the
+ * acks. Ours: JOIN frames; the ack comes once the local set is updated,
  * the NATS subscription for the (new) room is confirmed and the Redis index is written.
  * Socket.IO: an `emitWithAck('join')` whose handler calls `socket.join(room)` — a local Set
  * update; the Redis adapter keeps no index, so it writes nothing. With `redisCluster`, our
@@ -50,6 +56,9 @@ export interface JoinsFigures {
  * joins' Redis commands spread over its primaries.
  */
 export async function joins(o: JoinsOptions, progress: Progress): Promise<ScenarioResult> {
+  if (o.sharedRooms > 0 && o.sharedRooms < o.perClient) {
+    throw new Error(`--join-rooms must be at least --per-client (${o.perClient})`);
+  }
   const checks: Check[] = [];
   const { ours, peer } = await runOursAndPeer(
     { withMembership: false, noPeer: o.noPeer, redisCluster: o.redisCluster },
@@ -66,6 +75,9 @@ export async function joins(o: JoinsOptions, progress: Progress): Promise<Scenar
     describeCpu(f.cpu),
   ];
   const lines = [
+    o.sharedRooms > 0
+      ? `rooms: ${fmt(o.sharedRooms)} shared by the clients (about ${fmt(Math.round((o.clients * o.perClient) / o.sharedRooms))} members each); the first join of each creates it`
+      : 'rooms: every join to a new room of its own (a NATS subscription and a new index entry each)',
     table(
       ['system (1 node)', 'clients', 'acked', 'seconds', 'acked joins/s', 'cpu'],
       [
@@ -146,7 +158,12 @@ async function runSystem(
     const shares =
       system === 'ours' && infra.cluster ? await RedisShareMeter.start(infra.cluster) : undefined;
     if (profiling) await startProfiles(nodes.probes);
-    const result = await fleet.joins({ perClient: o.perClient, prefix: 'j', window: o.window });
+    const result = await fleet.joins({
+      perClient: o.perClient,
+      prefix: 'j',
+      window: o.window,
+      shared: o.sharedRooms,
+    });
     const usage = cpu.stop();
     const redisShares = await shares?.stop();
     const where = infra.cluster && (await nodeSlots(infra.cluster, ['e1']));
