@@ -26,7 +26,7 @@ import { distinctRooms } from './validate.js';
 import { RedisKeys } from './redis-keys.js';
 import { type BatchFlush, Batcher } from './redis-batch.js';
 import { runRaid } from './redis-raid.js';
-import type { Changes } from './redis-values.js';
+import { packArgs, type Changes } from './redis-values.js';
 import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 import { RedisConnection, startupNode } from './redis-connection.js';
 import type { MembershipContext } from './redis-context.js';
@@ -122,8 +122,8 @@ export class RedisMembership implements Membership {
       timeout,
     ));
     const batch = new Batcher({
-      sendRoom: (anchor, argv) => redis.script('room', [anchor], argv),
-      sendNode: (anchor, argv) => redis.script('node', [anchor], argv, true),
+      sendRoom: (anchor, argv) => redis.script('room', [anchor], [packArgs(argv)]),
+      sendNode: (anchor, argv) => redis.script('node', [anchor], [packArgs(argv)], true),
       ...(options.batchFlush && { flush: options.batchFlush }),
     });
     this.ctx = {

@@ -29,6 +29,8 @@ import type { ScriptSource } from './redis-scripts-prelude.js';
 export const nodeScript = {
   keys: 1,
   body: `
+-- ARGV comes packed in one msgpack array (redis-values.ts, packArgs).
+local ARGV = cmsgpack.unpack(ARGV[1])
 local B, N, WANT = ARGV[1], ARGV[2], ARGV[3] == '1'
 local S = KEYS[1]
 local function ik(s) return B .. ':i:' .. esc(s) end

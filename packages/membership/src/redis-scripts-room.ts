@@ -34,6 +34,8 @@ export const RoomCode = {
 export const roomScript = {
   keys: 1,
   body: `
+-- ARGV comes packed in one msgpack array (redis-values.ts, packArgs).
+local ARGV = cmsgpack.unpack(ARGV[1])
 local R = tonumber(ARGV[1])
 local out = {}
 local function user_in(u, user)
