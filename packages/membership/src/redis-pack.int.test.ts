@@ -37,7 +37,7 @@ describe('packArgs through cmsgpack.unpack', () => {
   ];
   for (const [what, values] of cases) {
     it(what, async () => {
-      const got = (await raw.evalBuffer(echo, 0, packArgs([...values]))) as Buffer[];
+      const got = (await raw.callBuffer('EVAL', echo, '0', packArgs([...values]))) as Buffer[];
       const want = values.map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v))));
       expect(got.length).toBe(want.length);
       for (let i = 0; i < want.length; i++) expect(got[i]!.equals(want[i]!)).toBe(true);
@@ -48,8 +48,8 @@ describe('packArgs through cmsgpack.unpack', () => {
     const first = packArgs(['y'.repeat(100_000)]);
     const second = packArgs(['a', 'b']);
     const [a, b] = await Promise.all([
-      raw.evalBuffer(echo, 0, first) as Promise<Buffer[]>,
-      raw.evalBuffer(echo, 0, second) as Promise<Buffer[]>,
+      raw.callBuffer('EVAL', echo, '0', first) as Promise<Buffer[]>,
+      raw.callBuffer('EVAL', echo, '0', second) as Promise<Buffer[]>,
     ]);
     expect(a[0]!.equals(Buffer.from('y'.repeat(100_000)))).toBe(true);
     expect(b.map(String)).toEqual(['a', 'b']);
