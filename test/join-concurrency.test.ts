@@ -37,15 +37,28 @@ class GatedMembership extends MemoryMembership {
   }
 }
 
+/** An edge on a gated index, one client on it, and the client's socket on the server. */
+async function oneClient() {
+  const membership = new GatedMembership();
+  const t = await startTestEdge({ policy: 'open', membership });
+  let server: Socket | undefined;
+  t.edge.on('connection', (socket) => (server = socket));
+  const client = await connected(t.url);
+  await eventually(() => server !== undefined, { timeoutMs: 2000, what: 'server socket' });
+  return {
+    membership,
+    socket: server!,
+    [Symbol.asyncDispose]: async () => {
+      client.close();
+      await t[Symbol.asyncDispose]();
+    },
+  };
+}
+
 describe("one socket's index writes", () => {
   it('joins of distinct rooms run together; a join of a room still joining, and a leave, wait', async () => {
-    const membership = new GatedMembership();
-    await using t = await startTestEdge({ policy: 'open', membership });
-    let server: Socket | undefined;
-    t.edge.on('connection', (socket) => (server = socket));
-    const client = await connected(t.url);
-    await eventually(() => server !== undefined, { timeoutMs: 2000, what: 'server socket' });
-    const socket = server!;
+    await using t = await oneClient();
+    const { membership, socket } = t;
 
     const settled: string[] = [];
     const track = (what: string, p: Promise<void>) =>
@@ -87,17 +100,11 @@ describe("one socket's index writes", () => {
     await Promise.all(calls);
     expect(settled).toEqual(['a', 'b', 'c+a', 'leave b']);
     expect((await membership.roomsOf(socket.id)).sort()).toEqual(['a', 'c']);
-    client.close();
   });
 
   it('a join after the joins before it finished starts a group of its own', async () => {
-    const membership = new GatedMembership();
-    await using t = await startTestEdge({ policy: 'open', membership });
-    let server: Socket | undefined;
-    t.edge.on('connection', (socket) => (server = socket));
-    const client = await connected(t.url);
-    await eventually(() => server !== undefined, { timeoutMs: 2000, what: 'server socket' });
-    const socket = server!;
+    await using t = await oneClient();
+    const { membership, socket } = t;
 
     const first = socket.join('x');
     await eventually(() => membership.log.length === 1, { timeoutMs: 2000, what: 'join x' });
@@ -110,6 +117,5 @@ describe("one socket's index writes", () => {
     membership.release();
     await again;
     expect((await membership.roomsOf(socket.id)).sort()).toEqual(['x', 'y']);
-    client.close();
   });
 });
