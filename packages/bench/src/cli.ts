@@ -44,7 +44,8 @@ Options:
   --duration S        fanout: seconds per measured phase (5)
   --warmup S          fanout: warm-up seconds (1); storm: seconds of broadcasts before the kill (1)
   --rooms N           bus: rooms (1000); storm: rooms, 3 per client (300)
-  --nodes N           bus: nodes (6); raid: nodes (3); storm: nodes, one of them killed (3)
+  --nodes N           bus: nodes (6); raid: nodes (3); storm: nodes, one of them killed (3);
+                      joins: nodes, the clients spread over them (1)
   --redis-cluster N   joins, raid: our index on a Redis Cluster of N primaries (at least 3,
                       no replicas) instead of one Redis; prints each primary's share of
                       the index's Redis commands while measuring. The peer keeps its one
@@ -220,6 +221,7 @@ async function main(): Promise<void> {
           perClient: num('per-client', 100, 1, 128),
           window: num('join-window', 16, 1, 128),
           sharedRooms: num('join-rooms', 0, 0),
+          nodes: num('nodes', 1, 1, 16),
           redisCluster: primaries,
         },
         progress,
