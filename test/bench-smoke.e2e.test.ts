@@ -75,6 +75,19 @@ describe('benchmarks, small', { timeout: 45_000 }, () => {
     expectCounts(result, 2);
   });
 
+  it('joins into shared rooms over 2 nodes: every join is acked, per node figures', async () => {
+    const result = await bench([
+      'joins',
+      ...['--clients', '20', '--per-client', '10', '--join-rooms', '30', '--nodes', '2'],
+    ]);
+    expectCounts(result, 2);
+    expect(result.params.sharedRooms).toBe(30);
+    expect(result.ours.nodes).toBe(2);
+    const ours = result.ours as { ackedPerSec: number; ackedPerSecPerNode: number };
+    // Both rounded from the same unrounded rate.
+    expect(Math.abs(ours.ackedPerSecPerNode - ours.ackedPerSec / 2)).toBeLessThanOrEqual(1);
+  });
+
   it('joins on a 3-primary Redis Cluster: every join is acked; each primary has a share', async () => {
     const result = await bench([
       'joins',
