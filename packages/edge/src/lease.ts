@@ -16,6 +16,8 @@ export class LeaseKeeper {
   reasserts = 0;
   failures = 0;
   private failuresInRow = 0;
+  /** A renewal asked for a re-assert that has not completed yet. */
+  private reassertOwed = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
@@ -150,13 +152,17 @@ export class LeaseKeeper {
   private async renew(): Promise<void> {
     const { membership, nodeId } = this.ctx;
     const alive = await membership.renewLease(nodeId, this.ttlMs);
-    if (alive) {
+    if (alive && !this.reassertOwed) {
       await this.repairSuspects();
     } else {
+      // Owed until one completes: a re-assert that failed half way (the index failing over
+      // under it) is not followed by another "not alive" renewal.
+      this.reassertOwed = true;
       const started = performance.now();
       const suspects = this.ctx.indexRepairs.suspectIds();
       const since = Date.now();
       const count = await this.reassert();
+      this.reassertOwed = false;
       this.ctx.indexRepairs.repaired(suspects, since);
       this.reasserts++;
       if (this.lastRenewed > 0 || count > 0) {

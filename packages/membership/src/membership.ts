@@ -153,8 +153,10 @@ export interface Membership {
    * Renews a node's lease for `ttlMs`. Resolves true when the lease was still alive, false
    * when it had lapsed or never existed (first start, lease expired, or the store lost its
    * data) or when the store may have lost recent writes since this instance's last
-   * renewal (`RedisMembership`: a Redis Cluster failover, a Redis restart): the node must
-   * then {@link reassert} its membership.
+   * renewal (`RedisMembership`: a Redis Cluster failover, a Redis restart), or while a
+   * purge of the node's sockets runs and at the first renewal after it (a purge that began
+   * while the lease had lapsed can remove what a re-assert just wrote): the node must then
+   * {@link reassert} its membership.
    */
   renewLease(nodeId: string, ttlMs: number): Promise<boolean>;
   /** Drops a node's lease at once (graceful shutdown, after its sockets were removed). */

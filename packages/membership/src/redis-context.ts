@@ -34,6 +34,8 @@ export interface MembershipContext extends RaidContext {
   reassertChunk: number;
   /** node -> the value of its lease as this instance created or last saw it. */
   leaseIds: Map<string, string>;
+  /** Nodes whose last renewal found a purge of their sockets running (see renewLease). */
+  purging: Set<string>;
 }
 
 /** Node ids go into member values before a NUL, so they must not hold one. */

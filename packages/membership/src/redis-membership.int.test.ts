@@ -124,6 +124,29 @@ describe('RedisMembership on Redis', () => {
     }
   });
 
+  it('renewLease says not alive while a purge of the node runs, and once after it', async () => {
+    const prefix = freshPrefix();
+    const m = new RedisMembership({ url: redis.url, keyPrefix: prefix });
+    const raw = new Redis(redis.url);
+    try {
+      expect(await m.renewLease('n1', 60_000)).toBe(false); // first start
+      expect(await m.renewLease('n1', 60_000)).toBe(true);
+      // A purger that took the node while its lease had lapsed holds the purge lock: it may
+      // still remove sockets, ones a re-assert writes meanwhile included.
+      const lock = new RedisKeys(prefix).node('n1').purge;
+      await raw.set(lock, 'a-purger', 'PX', 60_000);
+      expect(await m.renewLease('n1', 60_000)).toBe(false);
+      expect(await m.renewLease('n1', 60_000)).toBe(false);
+      await raw.del(lock);
+      // Once more after the purge ended: what it removed after the last re-assert.
+      expect(await m.renewLease('n1', 60_000)).toBe(false);
+      expect(await m.renewLease('n1', 60_000)).toBe(true);
+    } finally {
+      raw.disconnect();
+      await m.close();
+    }
+  });
+
   it('recovers when the scripts are flushed under a live connection (NOSCRIPT)', async () => {
     const m = new RedisMembership({ url: redis.url, keyPrefix: freshPrefix() });
     const raw = new Redis(redis.url);

@@ -140,6 +140,7 @@ export class RedisMembership implements Membership {
       raidingAfterMs: 4 * timeout,
       reassertChunk: Math.max(1, options.reassertChunk ?? 500),
       leaseIds: new Map(),
+      purging: new Set(),
     };
   }
 

@@ -39,21 +39,28 @@ export async function renewLease(
   // again: the lease then holds that renewal's token, not the one this instance knows,
   // and counts as gone.
   const token = randomBytes(8).toString('hex');
-  const held = text(
-    await ctx.redis.script(
-      'nodeLease',
-      [node.sockets],
-      [node.base, 'renew', ttlMs, token],
-      false,
-      lane,
-    ),
-  );
+  const reply = (await ctx.redis.script(
+    'nodeLease',
+    [node.sockets],
+    [node.base, 'renew', ttlMs, token],
+    false,
+    lane,
+  )) as [unknown, unknown];
+  const held = text(reply[0]);
   const known = ctx.leaseIds.get(nodeId);
   ctx.leaseIds.set(nodeId, held || token);
+  // A purger that took the node while its lease had lapsed (a failover longer than the TTL)
+  // may still be removing sockets, ones the node re-asserted meanwhile included: while its
+  // lock is held, and once more after, the node counts as not alive and re-asserts.
+  const purging = Number(reply[1]) === 1;
   await ctx.redis.script('leases', [ctx.keys.leases()], ['renew', nodeId, ttlMs], false, lane);
   // Asked every renewal (even when the lease was gone) so the next one compares with now.
   const lost = await ctx.redis.mayHaveLostWrites(lane);
-  return held !== '' && held === known && !lost;
+  // Updated only by a renewal that completed, so a failed one cannot swallow the "once more".
+  const wasPurging = ctx.purging.has(nodeId);
+  if (purging) ctx.purging.add(nodeId);
+  else ctx.purging.delete(nodeId);
+  return held !== '' && held === known && !lost && !purging && !wasPurging;
 }
 
 /** `RedisMembership.dropLease`: the node's lease key, then its deadline (kept if it has sockets). */

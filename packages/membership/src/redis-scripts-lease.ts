@@ -5,8 +5,9 @@ import type { ScriptSource } from './redis-scripts-prelude.js';
 
 /**
  * A node's lease and purge lock. KEYS: the node's socket set. ARGV: base, op, args:
- *   renew ttl token -> the lease's value when it was alive (its ttl renewed), else ''
- *                      (then set to token for ttl ms: the lease's identity)
+ *   renew ttl token -> {the lease's value when it was alive (its ttl renewed), else ''
+ *                      (then set to token for ttl ms: the lease's identity); 1 while a
+ *                      purger holds the node's purge lock, else 0}
  *   drop            -> deletes the lease; sockets left on the node
  *   check           -> {sockets left, lease PTTL (<= 0: none)}
  *   lock token ttl  -> 1 when taken (SET NX PX)
@@ -18,13 +19,14 @@ export const nodeLeaseScript = {
 local B, op = ARGV[1], ARGV[2]
 local lease, lock = B .. ':l', B .. ':purge'
 if op == 'renew' then
+  local purging = call('EXISTS', lock)
   local held = call('GET', lease)
   if held then
     call('PEXPIRE', lease, ARGV[3])
-    return held
+    return { held, purging }
   end
   call('SET', lease, ARGV[4], 'PX', ARGV[3])
-  return ''
+  return { '', purging }
 elseif op == 'drop' then
   call('DEL', lease)
   return call('SCARD', KEYS[1])
