@@ -224,6 +224,12 @@ describe('chaos: Redis Cluster primary killed, then the whole cluster restarted 
       expect(delivered.missing, delivered.worst).toBe(0);
       expect(connected().length, 'clients connected').toBe(clients.length);
       // Soft, so that part 2 runs and reports too; the test still fails on them.
+      if (afterFailover.length > 0) {
+        for (const e of [edgeA, edgeB])
+          console.log(
+            `[chaos] ${e.name} output after the failover (tail):\n${e.output().split('\n').slice(-40).join('\n')}`,
+          );
+      }
       expect.soft(afterFailover, 'index vs truth after the failover').toEqual([]);
       expect.soft(exactMs).toBeLessThanOrEqual(EXACT_BOUND_MS);
 
