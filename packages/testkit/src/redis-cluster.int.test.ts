@@ -73,8 +73,20 @@ describe('startRedisCluster', () => {
         expect(await elsewhere.cli('SET', key, 'hello')).toBe('OK');
         expect(await primary.command('GET', key)).toBe('hello');
         expect(await replica.cli('GET', key)).toBe('hello');
-        // The write is on the replica before the primary dies.
-        expect(await primary.command('WAIT', 1, 2000)).toBe(1);
+        // The write is on the replica before the primary dies. (Not WAIT: on a connection of
+        // its own it waits for that connection's writes, none, and returned 1 at once while
+        // the SET was still on its way; CI once lost it that way.)
+        const offset = async (node: typeof primary, field: string) => {
+          const info = String(await node.command('INFO', 'replication'));
+          return Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? -1);
+        };
+        const written = await offset(primary, 'master_repl_offset');
+        const replicated = await eventually(
+          async () => (await offset(replica, 'slave_repl_offset')) >= written,
+          { timeoutMs: 5000, everyMs: 20, soft: true },
+        );
+        if (replicated === undefined)
+          throw new Error(`the replica never reached offset ${written}`);
 
         // kill -9 the primary of the slot: its replica takes over.
         const killedId = primary.id;
