@@ -11,6 +11,7 @@ import type {
   RaidResult,
 } from '@roomfabric/membership';
 import type { IndexCallObserver } from '@roomfabric/fabric';
+import { callAsync } from '@roomfabric/membership';
 
 /**
  * A `Membership` that times every call of the one it wraps and reports it to an observer
@@ -26,13 +27,7 @@ export class TimedMembership implements Membership {
   private time<T>(op: string, call: () => Promise<T>): Promise<T> {
     const started = performance.now();
     // then(), not async/await: each join passes here, and an await costs a promise more.
-    let called: Promise<T>;
-    try {
-      called = call();
-    } catch (err) {
-      called = Promise.reject(err);
-    }
-    return called.then(
+    return callAsync(call).then(
       (result) => {
         this.observer.observeIndexCall(op, (performance.now() - started) / 1000, true, result);
         return result;

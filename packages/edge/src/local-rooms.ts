@@ -9,8 +9,6 @@ export class LocalRoom<M = unknown> {
   readonly sockets = new Set<M>();
   /** Resolves once the bus subscription for this room is registered with the server. */
   readonly ready: Promise<void>;
-  /** True once {@link ready} resolved: a join of the room has nothing to wait for. */
-  subscribed = false;
   /** Set once the room was deleted; a late bus message for it is ignored. */
   deleted = false;
   /** History rooms: the offset of the last live entry delivered (0: none yet). */
@@ -41,7 +39,6 @@ export class LocalRoom<M = unknown> {
         (sub) => {
           if (this.deleted) sub.unsubscribe();
           else this.sub = sub;
-          this.subscribed = true;
         },
         (cause: unknown) => {
           throw new RoomfabricError(
@@ -53,6 +50,14 @@ export class LocalRoom<M = unknown> {
       );
     // Joiners await `ready` and handle its failure; this keeps an unobserved failure quiet.
     this.ready.catch(() => undefined);
+  }
+
+  /**
+   * True once the bus subscription is registered (a room still in the node's index is never
+   * deleted): a join of the room has nothing to wait for.
+   */
+  get subscribed(): boolean {
+    return this.sub !== undefined;
   }
 
   /** Stops delivery at once and drops the bus interest. */

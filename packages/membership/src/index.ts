@@ -20,4 +20,4 @@ export {
   type RedisSeed,
   type RedisTarget,
 } from './redis-target.js';
-export { OrderedOps } from './ordered-ops.js';
+export { OrderedOps, callAsync } from './ordered-ops.js';

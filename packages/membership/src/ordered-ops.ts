@@ -30,12 +30,12 @@ export class OrderedOps {
     let next: Promise<T>;
     if (group !== undefined && kind !== undefined && group.kind === kind && !group.touches(keys)) {
       group.add(keys);
-      next = group.gate === undefined ? start(fn) : group.gate.then(fn);
+      next = group.gate === undefined ? callAsync(fn) : group.gate.then(fn);
     } else {
       const gate = group?.done();
       group = new Group(kind, keys, gate);
       this.group = group;
-      next = gate === undefined ? start(fn) : gate.then(fn);
+      next = gate === undefined ? callAsync(fn) : gate.then(fn);
     }
     group.running++;
     const mine = group;
@@ -95,7 +95,8 @@ class Group {
   }
 }
 
-function start<T>(fn: () => Promise<T>): Promise<T> {
+/** Calls `fn`; a synchronous throw becomes a rejection, as from an async function. */
+export function callAsync<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return fn();
   } catch (err) {

@@ -9,6 +9,7 @@
  */
 import { ErrorCode, RoomfabricError, isRoomfabricError } from '@roomfabric/protocol';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { callAsync } from './ordered-ops.js';
 import type { Arg } from './redis-batch.js';
 import { type ScriptName, scripts } from './redis-scripts.js';
 import type { RedisSeed, RedisTarget } from './redis-target.js';
@@ -208,13 +209,7 @@ export class RedisConnection {
       );
     }
     // Not an async function: every join goes through here, and each await is a promise more.
-    let sent: Promise<T>;
-    try {
-      sent = fn();
-    } catch (err) {
-      sent = Promise.reject(err);
-    }
-    return sent.catch((err: unknown) => {
+    return callAsync(fn).catch((err: unknown) => {
       if (isRoomfabricError(err)) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new RoomfabricError(

@@ -32,10 +32,11 @@ export interface MembershipContext extends RaidContext {
   own: Map<string, OwnSocket>;
   /** Sockets per step in `reassert`. */
   reassertChunk: number;
-  /** node -> the value of its lease as this instance created or last saw it. */
-  leaseIds: Map<string, string>;
-  /** Nodes whose last renewal found a purge of their sockets running (see renewLease). */
-  purging: Set<string>;
+  /**
+   * node -> its lease as this instance last renewed it: the lease's value as this instance
+   * created or last saw it, and whether that renewal found a purge of the node running.
+   */
+  leases: Map<string, { id: string; purging: boolean }>;
 }
 
 /** Node ids go into member values before a NUL, so they must not hold one. */

@@ -139,8 +139,7 @@ export class RedisMembership implements Membership {
       raidTtlMs: options.raidResultTtlMs ?? 3_600_000,
       raidingAfterMs: 4 * timeout,
       reassertChunk: Math.max(1, options.reassertChunk ?? 500),
-      leaseIds: new Map(),
-      purging: new Set(),
+      leases: new Map(),
     };
   }
 

@@ -47,8 +47,10 @@ export async function renewLease(
     lane,
   )) as [unknown, unknown];
   const held = text(reply[0]);
-  const known = ctx.leaseIds.get(nodeId);
-  ctx.leaseIds.set(nodeId, held || token);
+  let lease = ctx.leases.get(nodeId);
+  const known = lease?.id;
+  if (lease) lease.id = held || token;
+  else ctx.leases.set(nodeId, (lease = { id: held || token, purging: false }));
   // A purger that took the node while its lease had lapsed (a failover longer than the TTL)
   // may still be removing sockets, ones the node re-asserted meanwhile included: while its
   // lock is held, and once more after, the node counts as not alive and re-asserts.
@@ -57,9 +59,8 @@ export async function renewLease(
   // Asked every renewal (even when the lease was gone) so the next one compares with now.
   const lost = await ctx.redis.mayHaveLostWrites(lane);
   // Updated only by a renewal that completed, so a failed one cannot swallow the "once more".
-  const wasPurging = ctx.purging.has(nodeId);
-  if (purging) ctx.purging.add(nodeId);
-  else ctx.purging.delete(nodeId);
+  const wasPurging = lease.purging;
+  lease.purging = purging;
   return held !== '' && held === known && !lost && !purging && !wasPurging;
 }
 
